@@ -1,0 +1,1 @@
+//! Conformance suite: filled by the interactive-flows issue.

@@ -1,0 +1,250 @@
+//! The application: state with `FromRef` sub-states, the router, and start-up.
+//!
+//! Start-up order: resolve the encryption key, open and migrate storage, write the config's
+//! clients, load keys (creating the first), then serve. Tests bind `127.0.0.1:0` and pass
+//! the listener in.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, Seconds};
+use crate::keys::seal::{KeySource, resolve_key};
+use crate::keys::{KeyError, KeyManager, KeyPolicy, Sealer};
+use crate::oidc::clients::{ClientRegistry, sync_from_config};
+use crate::oidc::discovery::Discovery;
+use crate::oidc::grants::Grants;
+use crate::oidc::tokens::TokenService;
+use crate::storage::{Storage, StorageError};
+use crate::{oidc, ops};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub storage: Arc<dyn Storage>,
+    pub keys: Arc<KeyManager>,
+    pub clients: Arc<ClientRegistry>,
+    pub tokens: Arc<TokenService>,
+    pub grants: Arc<Grants>,
+    pub discovery: Discovery,
+}
+
+macro_rules! sub_state {
+    ($($field:ident: $ty:ty),* $(,)?) => {$(
+        impl FromRef<AppState> for $ty {
+            fn from_ref(s: &AppState) -> Self {
+                s.$field.clone()
+            }
+        }
+    )*};
+}
+
+sub_state!(
+    storage: Arc<dyn Storage>,
+    keys: Arc<KeyManager>,
+    clients: Arc<ClientRegistry>,
+    tokens: Arc<TokenService>,
+    grants: Arc<Grants>,
+    discovery: Discovery,
+);
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    #[error("{0}")]
+    EncryptionKey(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+}
+
+/// What tests and embedders may swap.
+pub struct Options {
+    pub clock: Arc<dyn Clock>,
+    /// Use this store instead of opening `config.database`.
+    pub storage: Option<Arc<dyn Storage>>,
+    /// How often keys are reloaded, rotated and pruned.
+    pub key_maintenance: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            storage: None,
+            key_maintenance: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Opens and migrates storage.
+pub async fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, StorageError> {
+    let storage = crate::storage::open(&config.database).await?;
+    storage.migrate().await?;
+    Ok(storage)
+}
+
+pub fn key_policy(config: &Config) -> KeyPolicy {
+    KeyPolicy {
+        algorithm: config.signing.algorithm,
+        rotation_period: config.signing.rotation_period,
+        publish_ahead: config.signing.publish_ahead,
+        // Retired keys outlive the longest token they signed, with an hour to spare for
+        // clock skew and caches.
+        retain_for: Seconds(config.longest_signed_token_lifetime().get() + 3600),
+    }
+}
+
+/// Resolves the encryption key, logging where it came from.
+pub fn sealer(config: &Config) -> Result<Sealer, StartError> {
+    let (key, source) = resolve_key(config).map_err(StartError::EncryptionKey)?;
+    match source {
+        KeySource::File(path, true) => tracing::warn!(
+            path = %path.display(),
+            "no signing.encryption_key configured: generated one beside the database (mode 0600); \
+             back it up with the database, or set signing.encryption_key"
+        ),
+        KeySource::File(path, false) => {
+            tracing::info!(path = %path.display(), "using the encryption key beside the database")
+        }
+        KeySource::Ephemeral => {
+            tracing::info!("in-memory database: signing keys are encrypted with a per-process key")
+        }
+        KeySource::Config | KeySource::Environment => {}
+    }
+    Ok(Sealer::new(key))
+}
+
+/// Builds the state: storage, clients, keys, token services.
+pub async fn build_state(config: &Config, options: &Options) -> Result<AppState, StartError> {
+    let sealer = sealer(config)?;
+    let storage = match &options.storage {
+        Some(s) => {
+            s.migrate().await?;
+            s.clone()
+        }
+        None => open_storage(config).await?,
+    };
+    let clock = options.clock.clone();
+    sync_from_config(&*storage, &config.clients, clock.now()).await?;
+    let clients = Arc::new(ClientRegistry::load(&*storage).await?);
+    for u in &config.users {
+        if u.password.is_some() {
+            tracing::warn!(
+                username = %u.username,
+                "user has a plain-text `password` in the config: for development only; \
+                 use password_hash (oidc-bridge hash-password)"
+            );
+        }
+    }
+    let keys =
+        KeyManager::start(storage.clone(), sealer, clock.clone(), key_policy(config)).await?;
+    let tokens = Arc::new(TokenService::new(
+        config.issuer.clone(),
+        keys.clone(),
+        clock.clone(),
+        storage.clone(),
+    ));
+    let grants = Arc::new(Grants {
+        tokens: tokens.clone(),
+        lifetimes: config.tokens.clone(),
+    });
+    Ok(AppState {
+        storage,
+        keys,
+        clients,
+        tokens,
+        grants,
+        discovery: Discovery::build(config),
+    })
+}
+
+/// The router: OIDC routes under the issuer's path, probes at the root.
+pub fn router(config: &Config, state: AppState) -> Router {
+    let oidc = oidc::routes()
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .fallback(ops::not_found);
+    let path = url::Url::parse(&config.issuer)
+        .map(|u| u.path().trim_end_matches('/').to_string())
+        .unwrap_or_default();
+    let app = if path.is_empty() {
+        oidc
+    } else {
+        Router::new().nest(&path, oidc)
+    };
+    app.route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn(ops::log_requests))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                axum::response::IntoResponse::into_response(oidc::error::OAuthError::internal(
+                    &"a request handler panicked",
+                ))
+            },
+        ))
+        .with_state(state)
+}
+
+/// A built server, bound and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    maintenance: tokio::task::JoinHandle<()>,
+}
+
+impl Application {
+    /// Builds everything and binds `config.listen`.
+    pub async fn build(config: &Config, options: Options) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| StartError::Bind(config.listen, e))?;
+        Self::with_listener(config, listener, options).await
+    }
+
+    pub async fn with_listener(
+        config: &Config,
+        listener: TcpListener,
+        options: Options,
+    ) -> Result<Self, StartError> {
+        let state = build_state(config, &options).await?;
+        let maintenance = state.keys.spawn_maintenance(options.key_maintenance);
+        Ok(Self {
+            listener,
+            router: router(config, state.clone()),
+            state,
+            maintenance,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then drains open requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let result = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        self.maintenance.abort();
+        result
+    }
+}

@@ -1,0 +1,281 @@
+//! The command line: `serve`, `migrate`, `check-config`, `keys list|rotate`, `hash-password`.
+
+use std::io::{IsTerminal as _, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::app::{self, Application, Options};
+use crate::clock::{Clock as _, SystemClock, rfc3339};
+use crate::config::{self, Config, Seconds};
+use crate::keys::{KeyManager, describe};
+
+#[derive(Parser)]
+#[command(
+    name = "oidc-bridge",
+    version,
+    about = "OpenID Connect provider, federation broker and mock IdP"
+)]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "OIDC_BRIDGE_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// Log filter, e.g. `info` or `oidc_bridge=debug` (RUST_LOG syntax).
+    #[arg(long, global = true, default_value = "info", env = "OIDC_BRIDGE_LOG")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+struct ConfigArg {
+    /// The YAML config file; without it, the built-in defaults.
+    #[arg(long, short, env = "OIDC_BRIDGE_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the provider.
+    Serve(ConfigArg),
+    /// Apply pending database migrations and exit.
+    Migrate(ConfigArg),
+    /// Check a config file; report every problem with its key path.
+    CheckConfig {
+        #[arg(long, short, env = "OIDC_BRIDGE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Inspect or rotate signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Read a password (stdin, or a prompt on a terminal) and print its argon2id PHC hash.
+    HashPassword,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Show every key: kid, algorithm, state (next, active, retired) and dates.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a new key, published now and signing after the lead time.
+    Rotate {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Lead time before it signs (default: signing.publish_ahead). `0` signs at once.
+        #[arg(long, value_parser = parse_seconds)]
+        publish_ahead: Option<Seconds>,
+    },
+}
+
+fn parse_seconds(s: &str) -> Result<Seconds, String> {
+    Seconds::parse(s)
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, &cli.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        None => Ok(Config::defaults()),
+        Some(p) => config::load_file(p).map_err(|problems| anyhow::anyhow!("{problems}")),
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(c) => serve(load(c.config.as_deref())?).await,
+        Command::Migrate(c) => {
+            let config = load(c.config.as_deref())?;
+            app::open_storage(&config)
+                .await
+                .context("migration failed")?;
+            println!("database is up to date");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig { config } => Ok(match config::load_file(&config) {
+            Ok(c) => {
+                println!(
+                    "{}: OK ({} client(s), {} user(s), {} connector(s))",
+                    config.display(),
+                    c.clients.len(),
+                    c.users.len(),
+                    c.connectors.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(problems) => {
+                eprint!("{}: {problems}", config.display());
+                ExitCode::from(2)
+            }
+        }),
+        Command::Keys(KeysCommand::List { config, json }) => {
+            keys_list(&load(config.config.as_deref())?, json).await
+        }
+        Command::Keys(KeysCommand::Rotate {
+            config,
+            publish_ahead,
+        }) => keys_rotate(&load(config.config.as_deref())?, publish_ahead).await,
+        Command::HashPassword => hash_password(),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let app = Application::build(&config, Options::default()).await?;
+    let addr = app.local_addr()?;
+    tracing::info!(issuer = %config.issuer, %addr, database = ?config.database, "oidc-bridge is serving");
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+async fn keys_list(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let storage = app::open_storage(config).await?;
+    let records = storage.list_signing_keys().await?;
+    let metas: Vec<_> = records.iter().map(Into::into).collect();
+    let infos = describe(
+        &metas,
+        SystemClock.now(),
+        app::key_policy(config).retain_for,
+    );
+    if json {
+        println!("{}", serde_json::to_string_pretty(&infos)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if infos.is_empty() {
+        println!("no signing keys yet: the first is created when the server starts");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<18} {:<6} {:<8} {:<21} {:<21} {:<21}",
+        "KID", "ALG", "STATE", "CREATED", "SIGNS FROM", "PUBLISHED UNTIL"
+    );
+    for k in infos {
+        println!(
+            "{:<18} {:<6} {:<8} {:<21} {:<21} {:<21}",
+            k.kid,
+            k.alg,
+            k.state.as_str(),
+            rfc3339(k.created_at),
+            rfc3339(k.activates_at),
+            k.published_until.map(rfc3339).unwrap_or_else(|| "-".into()),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn keys_rotate(config: &Config, publish_ahead: Option<Seconds>) -> anyhow::Result<ExitCode> {
+    let storage = app::open_storage(config).await?;
+    let sealer = app::sealer(config)?;
+    let keys = KeyManager::start(
+        storage,
+        sealer,
+        Arc::new(SystemClock),
+        app::key_policy(config),
+    )
+    .await?;
+    let ahead = publish_ahead.unwrap_or(config.signing.publish_ahead);
+    match keys.rotate(ahead).await? {
+        Some(kid) => {
+            println!(
+                "created key {kid}: published now, signs from {}",
+                rfc3339(SystemClock.now() + ahead.get())
+            );
+            println!("running servers pick it up within 30 seconds");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => bail!("another node rotated at the same moment; run `keys list` to see the result"),
+    }
+}
+
+fn hash_password() -> anyhow::Result<ExitCode> {
+    let stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Again: ")?;
+        if first != second {
+            bail!("the two passwords differ");
+        }
+        first
+    } else {
+        let mut text = String::new();
+        stdin.lock().read_to_string(&mut text)?;
+        text.strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+            .unwrap_or(&text)
+            .to_string()
+    };
+    if password.is_empty() {
+        bail!("the password is empty");
+    }
+    println!(
+        "{}",
+        crate::secret::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,273 @@
+//! The configuration: a typed tree loaded once from YAML, with `${ENV}` expansion, validated
+//! all at once so that every problem is reported together with its key path.
+//!
+//! The keys are the contract in DESIGN.md; the README's configuration reference lists them.
+
+mod duration;
+mod load;
+pub mod tree;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub use duration::Seconds;
+pub use load::{from_yaml_str, load_file, load_file_with_env};
+pub use tree::{Problem, Problems};
+
+use crate::secret::SecretString;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The exact string used as `iss`; no trailing slash.
+    pub issuer: String,
+    pub listen: SocketAddr,
+    pub database: DatabaseUrl,
+    pub signing: SigningConfig,
+    pub tokens: TokenLifetimes,
+    pub clients: Vec<ClientConfig>,
+    pub users: Vec<UserConfig>,
+    /// Upstream identity providers; their full schema arrives with federation.
+    pub connectors: Vec<serde_json::Value>,
+    pub mock: Option<serde_json::Value>,
+    /// Where the file was read from, for paths relative to it.
+    pub source: Option<PathBuf>,
+}
+
+impl Config {
+    /// The built-in defaults, as if the file were empty.
+    pub fn defaults() -> Self {
+        #[allow(clippy::expect_used)] // an empty document always loads
+        from_yaml_str("{}", &|_| None).expect("empty config is valid")
+    }
+
+    /// The longest time any token we sign can stay valid: how long a retired key must stay
+    /// in JWKS.
+    pub fn longest_signed_token_lifetime(&self) -> Seconds {
+        let mut longest = self.tokens.access_token.max(self.tokens.id_token);
+        for c in &self.clients {
+            for t in [c.tokens.access_token, c.tokens.id_token]
+                .into_iter()
+                .flatten()
+            {
+                longest = longest.max(t);
+            }
+        }
+        longest
+    }
+}
+
+/// A database URL; it may hold a password, so it never prints whole.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(pub SecretString);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(SecretString::new(url))
+    }
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+    pub fn kind(&self) -> DatabaseKind {
+        let u = self.expose();
+        if u.starts_with("postgres://") || u.starts_with("postgresql://") {
+            DatabaseKind::Postgres
+        } else {
+            DatabaseKind::Sqlite
+        }
+    }
+    /// The file behind a `sqlite://path` URL; `None` for in-memory databases and PostgreSQL.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        let u = self.expose();
+        if u.contains(":memory:") || u.contains("mode=memory") {
+            return None;
+        }
+        let rest = u
+            .strip_prefix("sqlite://")
+            .or_else(|| u.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or(rest);
+        (!path.is_empty()).then(|| PathBuf::from(path))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind() {
+            DatabaseKind::Sqlite => write!(f, "{}", self.expose()),
+            DatabaseKind::Postgres => f.write_str("postgres://[redacted]"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigningAlgorithm {
+    RS256,
+    PS256,
+    ES256,
+    EdDSA,
+}
+
+impl SigningAlgorithm {
+    pub const ALL: [SigningAlgorithm; 4] = [Self::RS256, Self::PS256, Self::ES256, Self::EdDSA];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::PS256 => "PS256",
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SigningConfig {
+    pub algorithm: SigningAlgorithm,
+    pub rotation_period: Seconds,
+    pub publish_ahead: Seconds,
+    /// 32 bytes that encrypt private keys at rest.
+    pub encryption_key: Option<EncryptionKey>,
+}
+
+/// The key that encrypts signing keys at rest (AES-256-GCM).
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncryptionKey(pub [u8; 32]);
+
+impl fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EncryptionKey([redacted])")
+    }
+}
+
+impl EncryptionKey {
+    /// Accepts 32 bytes written as base64 (standard or URL-safe, padded or not) or as hex.
+    pub fn parse(text: &str) -> Option<Self> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let t = text.trim();
+        let bytes = if t.len() == 64 && t.chars().all(|c| c.is_ascii_hexdigit()) {
+            (0..32)
+                .map(|i| u8::from_str_radix(&t[i * 2..i * 2 + 2], 16).ok())
+                .collect::<Option<Vec<u8>>>()?
+        } else {
+            STANDARD
+                .decode(t)
+                .or_else(|_| URL_SAFE_NO_PAD.decode(t.trim_end_matches('=')))
+                .ok()?
+        };
+        Some(Self(bytes.try_into().ok()?))
+    }
+}
+
+/// Lifetimes of what the provider issues.
+#[derive(Debug, Clone)]
+pub struct TokenLifetimes {
+    pub access_token: Seconds,
+    pub id_token: Seconds,
+    pub authorization_code: Seconds,
+    pub refresh_token_idle: Seconds,
+    pub refresh_token_absolute: Seconds,
+    pub refresh_reuse_grace: Seconds,
+    pub session: Seconds,
+}
+
+/// Per-client overrides of [`TokenLifetimes`].
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ClientTokenLifetimes {
+    pub access_token: Option<Seconds>,
+    pub id_token: Option<Seconds>,
+    pub refresh_token_idle: Option<Seconds>,
+    pub refresh_token_absolute: Option<Seconds>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+}
+
+/// A registered client. Stored as JSON (without its secret, which is stored hashed).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ClientConfig {
+    pub id: String,
+    pub name: Option<String>,
+    /// Absent for public clients. Never serialised.
+    #[serde(skip)]
+    pub secret: Option<SecretString>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    /// The one authentication method this client must use; `None` accepts both secret
+    /// methods for confidential clients.
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    /// Scopes this client may ask for; `None` means the standard OpenID scopes.
+    pub scopes: Option<Vec<String>>,
+    /// `aud` of its access tokens; empty means the issuer.
+    pub audience: Vec<String>,
+    pub require_pkce: bool,
+    pub skip_consent: bool,
+    pub tokens: ClientTokenLifetimes,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserConfig {
+    pub username: String,
+    pub password_hash: Option<String>,
+    /// Plain-text password: development only, warned about at start.
+    pub password: Option<SecretString>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub groups: Vec<String>,
+}

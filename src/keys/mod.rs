@@ -1,0 +1,445 @@
+//! Signing keys: generation, persistence, rotation, and the JWKS document.
+//!
+//! A key's state follows from time alone: `next` before its `activates_at`, `active` while it
+//! is the newest key that has activated, `retired` once a successor activates. A retired key
+//! stays published for `retain_for` (longer than any token it signed can live), then is
+//! deleted. Every node derives the same states from the same rows, so nodes sharing
+//! PostgreSQL agree on the one active key; adding a key is a compare-and-swap on the newest
+//! kid ([`Storage::add_signing_key`]), so two nodes rotating at once add one key.
+
+mod generate;
+pub mod seal;
+
+use std::sync::{Arc, RwLock};
+
+use axum::body::Bytes;
+use josekit::jwk::Jwk;
+use josekit::jws::JwsHeader;
+use serde::Serialize;
+
+use crate::clock::{Clock, UnixTime};
+use crate::config::{Seconds, SigningAlgorithm};
+use crate::model::SigningKeyRecord;
+use crate::secret::random_token;
+use crate::storage::{Storage, StorageError};
+pub use generate::{Signer, Verifier};
+pub use seal::Sealer;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Seal(#[from] seal::SealError),
+    #[error("key operation failed: {0}")]
+    Jose(#[from] josekit::JoseError),
+    #[error("stored key `{0}` is unreadable")]
+    Corrupt(String),
+    #[error("no signing key is active")]
+    NoActiveKey,
+    #[error("key generation task failed")]
+    Join,
+}
+
+/// When keys rotate and how long they stay published.
+#[derive(Debug, Clone)]
+pub struct KeyPolicy {
+    pub algorithm: SigningAlgorithm,
+    pub rotation_period: Seconds,
+    pub publish_ahead: Seconds,
+    /// How long a retired key stays in JWKS: longer than the longest token lifetime.
+    pub retain_for: Seconds,
+}
+
+/// What the states are computed from.
+#[derive(Debug, Clone)]
+pub struct KeyMeta {
+    pub kid: String,
+    pub alg: SigningAlgorithm,
+    pub created_at: UnixTime,
+    pub activates_at: UnixTime,
+}
+
+impl From<&SigningKeyRecord> for KeyMeta {
+    fn from(r: &SigningKeyRecord) -> Self {
+        Self {
+            kid: r.kid.clone(),
+            alg: r.alg,
+            created_at: r.created_at,
+            activates_at: r.activates_at,
+        }
+    }
+}
+
+/// A key parsed once at load: signer and verifier ready for the hot path.
+pub struct LoadedKey {
+    pub meta: KeyMeta,
+    public_jwk: serde_json::Value,
+    signer: Signer,
+    verifier: Verifier,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    Next,
+    Active,
+    Retired,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Next => "next",
+            Self::Active => "active",
+            Self::Retired => "retired",
+        }
+    }
+}
+
+/// What `keys list` shows of one key.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub alg: &'static str,
+    pub state: KeyState,
+    pub created_at: UnixTime,
+    pub activates_at: UnixTime,
+    /// When a successor took over (retired keys only).
+    pub retired_at: Option<UnixTime>,
+    /// Until when JWKS keeps it (retired keys only).
+    pub published_until: Option<UnixTime>,
+}
+
+/// The keys known at one moment, with JWKS serialised once.
+struct KeySet {
+    /// Sorted by `activates_at`, then `kid`.
+    keys: Vec<Arc<LoadedKey>>,
+    jwks: Bytes,
+    /// Kids in JWKS and their states, to notice when time alone changes what is published.
+    published: Vec<(String, KeyState)>,
+}
+
+pub struct KeyManager {
+    storage: Arc<dyn Storage>,
+    sealer: Sealer,
+    clock: Arc<dyn Clock>,
+    policy: RwLock<KeyPolicy>,
+    current: RwLock<Arc<KeySet>>,
+    reload: tokio::sync::Mutex<()>,
+}
+
+impl std::ops::Deref for LoadedKey {
+    type Target = KeyMeta;
+    fn deref(&self) -> &KeyMeta {
+        &self.meta
+    }
+}
+
+/// Index of the active key: the newest that has activated by `now`.
+fn active_index(keys: &[Arc<LoadedKey>], now: UnixTime) -> Option<usize> {
+    keys.iter().rposition(|k| k.activates_at <= now)
+}
+
+fn metas(keys: &[Arc<LoadedKey>]) -> Vec<KeyMeta> {
+    keys.iter().map(|k| k.meta.clone()).collect()
+}
+
+/// The state of each key at `now`; `keys` sorted by `activates_at`, then `kid`.
+pub fn describe(keys: &[KeyMeta], now: UnixTime, retain_for: Seconds) -> Vec<KeyInfo> {
+    let active = keys.iter().rposition(|k| k.activates_at <= now);
+    keys.iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let state = match active {
+                Some(a) if i == a => KeyState::Active,
+                Some(a) if i < a => KeyState::Retired,
+                _ if k.activates_at > now => KeyState::Next,
+                _ => KeyState::Retired,
+            };
+            let retired_at = (state == KeyState::Retired)
+                .then(|| keys.get(i + 1).map(|n| n.activates_at))
+                .flatten();
+            KeyInfo {
+                kid: k.kid.clone(),
+                alg: k.alg.as_str(),
+                state,
+                created_at: k.created_at,
+                activates_at: k.activates_at,
+                retired_at,
+                published_until: retired_at.map(|r| r + retain_for.get()),
+            }
+        })
+        .collect()
+}
+
+impl KeyManager {
+    /// Loads keys from storage, creating the first one if there is none.
+    pub async fn start(
+        storage: Arc<dyn Storage>,
+        sealer: Sealer,
+        clock: Arc<dyn Clock>,
+        policy: KeyPolicy,
+    ) -> Result<Arc<Self>, KeyError> {
+        let mgr = Arc::new(Self {
+            storage,
+            sealer,
+            clock,
+            policy: RwLock::new(policy),
+            current: RwLock::new(Arc::new(KeySet {
+                keys: Vec::new(),
+                jwks: Bytes::from_static(br#"{"keys":[]}"#),
+                published: Vec::new(),
+            })),
+            reload: tokio::sync::Mutex::new(()),
+        });
+        mgr.refresh().await?;
+        Ok(mgr)
+    }
+
+    pub fn policy(&self) -> KeyPolicy {
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set(&self) -> Arc<KeySet> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The JWKS document, serialised once per change of keys.
+    pub fn jwks(&self) -> Bytes {
+        self.set().jwks.clone()
+    }
+
+    /// The key that signs now.
+    pub fn active(&self) -> Option<Arc<LoadedKey>> {
+        let set = self.set();
+        active_index(&set.keys, self.clock.now()).map(|i| set.keys[i].clone())
+    }
+
+    pub fn list(&self) -> Vec<KeyInfo> {
+        describe(
+            &metas(&self.set().keys),
+            self.clock.now(),
+            self.policy().retain_for,
+        )
+    }
+
+    /// Signs `claims` as a compact JWS with the active key, with header `typ` and `kid`.
+    pub fn sign(&self, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
+        let key = self.active().ok_or(KeyError::NoActiveKey)?;
+        let payload = serde_json::to_vec(claims)
+            .map_err(|e| KeyError::Jose(josekit::JoseError::InvalidJson(e.into())))?;
+        let mut header = JwsHeader::new();
+        header.set_token_type(typ);
+        Ok(josekit::jws::serialize_compact(
+            &payload,
+            &header,
+            &*key.signer,
+        )?)
+    }
+
+    /// Verifies a compact JWS against the key its `kid` names. Returns the payload and header.
+    /// The algorithm must be the key's own: `none` and HMAC never verify.
+    pub fn verify(&self, token: &str) -> Option<(Vec<u8>, JwsHeader)> {
+        let set = self.set();
+        josekit::jws::deserialize_compact_with_selector(token, |header| {
+            let key = header
+                .key_id()
+                .and_then(|kid| set.keys.iter().find(|k| k.kid == kid));
+            Ok(match key {
+                Some(k) if header.algorithm() == Some(k.alg.as_str()) => Some(&*k.verifier),
+                _ => None,
+            })
+        })
+        .ok()
+    }
+
+    /// Creates a key that starts signing after `publish_ahead`. `expected_newest` guards
+    /// against concurrent rotation: when another node rotated first, nothing is added.
+    /// Returns the new kid, or `None` when another rotation won.
+    pub async fn rotate(&self, publish_ahead: Seconds) -> Result<Option<String>, KeyError> {
+        let newest = self
+            .storage
+            .list_signing_keys()
+            .await?
+            .last()
+            .map(|k| k.kid.clone());
+        let now = self.clock.now();
+        let added = self
+            .add_key(newest.as_deref(), now + publish_ahead.get().max(0))
+            .await?;
+        self.refresh().await?;
+        Ok(added)
+    }
+
+    async fn add_key(
+        &self,
+        expected_newest: Option<&str>,
+        activates_at: UnixTime,
+    ) -> Result<Option<String>, KeyError> {
+        let alg = self.policy().algorithm;
+        let kid = random_token(12);
+        let kid2 = kid.clone();
+        let generated = tokio::task::spawn_blocking(move || generate::generate(alg, &kid2))
+            .await
+            .map_err(|_| KeyError::Join)??;
+        let record = SigningKeyRecord {
+            private_key: self.sealer.seal(&generated.private_der, &kid)?,
+            public_jwk: generated.public_jwk.to_string(),
+            kid: kid.clone(),
+            alg,
+            created_at: self.clock.now(),
+            activates_at,
+        };
+        let added = self
+            .storage
+            .add_signing_key(expected_newest, &record)
+            .await?;
+        if added {
+            tracing::info!(kid = %kid, alg = alg.as_str(), activates_at, "signing key created");
+        }
+        Ok(added.then_some(kid))
+    }
+
+    /// Reloads keys from storage, rotates when due, prunes keys no longer published, and
+    /// rebuilds JWKS when what is published changed. Cheap when nothing changed.
+    pub async fn refresh(&self) -> Result<(), KeyError> {
+        let _guard = self.reload.lock().await;
+        let policy = self.policy();
+        let mut records = self.storage.list_signing_keys().await?;
+        let now = self.clock.now();
+
+        if let Some(expected) = self.rotation_due(&records, &policy, now) {
+            let activates_at = match expected.as_deref() {
+                // The very first key: nothing is cached anywhere yet, so it signs at once.
+                None => now,
+                Some(_) => {
+                    let active = records.iter().rev().find(|r| r.activates_at <= now);
+                    let scheduled = active
+                        .map(|a| a.activates_at + policy.rotation_period.get())
+                        .unwrap_or(now);
+                    scheduled.max(now + policy.publish_ahead.get())
+                }
+            };
+            self.add_key(expected.as_deref(), activates_at).await?;
+            records = self.storage.list_signing_keys().await?;
+        }
+
+        let current = self.set();
+        let mut keys = Vec::with_capacity(records.len());
+        for r in &records {
+            match current.keys.iter().find(|k| k.kid == r.kid) {
+                Some(k) => keys.push(k.clone()),
+                None => keys.push(Arc::new(self.load(r)?)),
+            }
+        }
+
+        // Prune retired keys past their publication window.
+        let infos = describe(&metas(&keys), now, policy.retain_for);
+        for i in &infos {
+            if i.published_until.is_some_and(|until| until < now) {
+                self.storage.delete_signing_key(&i.kid).await?;
+                tracing::info!(kid = %i.kid, "retired signing key removed from JWKS");
+            }
+        }
+        let published: Vec<&KeyInfo> = infos
+            .iter()
+            .filter(|i| i.published_until.is_none_or(|until| until >= now))
+            .collect();
+        let kids: Vec<(String, KeyState)> =
+            published.iter().map(|i| (i.kid.clone(), i.state)).collect();
+        let same_keys = keys.len() == current.keys.len()
+            && keys
+                .iter()
+                .zip(&current.keys)
+                .all(|(a, b)| Arc::ptr_eq(a, b));
+        if same_keys && kids == current.published {
+            return Ok(());
+        }
+        keys.retain(|k| kids.iter().any(|(kid, _)| *kid == k.kid));
+        let jwks = build_jwks(&keys, &published);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(KeySet {
+            keys,
+            jwks,
+            published: kids,
+        });
+        Ok(())
+    }
+
+    /// `Some(expected_newest)` when a key must be added now.
+    fn rotation_due(
+        &self,
+        records: &[SigningKeyRecord],
+        policy: &KeyPolicy,
+        now: UnixTime,
+    ) -> Option<Option<String>> {
+        let Some(newest) = records.last() else {
+            return Some(None);
+        };
+        if newest.activates_at > now {
+            return None; // a successor is already published and waiting
+        }
+        let due = newest.activates_at + policy.rotation_period.get() - policy.publish_ahead.get();
+        (now >= due || newest.alg != policy.algorithm).then(|| Some(newest.kid.clone()))
+    }
+
+    fn load(&self, r: &SigningKeyRecord) -> Result<LoadedKey, KeyError> {
+        let der = self.sealer.open(&r.private_key, &r.kid)?;
+        let jwk = Jwk::from_bytes(r.public_jwk.as_bytes())
+            .map_err(|_| KeyError::Corrupt(r.kid.clone()))?;
+        let (signer, verifier) = generate::load(r.alg, &r.kid, &der, &jwk)?;
+        let public_jwk: serde_json::Value =
+            serde_json::from_str(&r.public_jwk).map_err(|_| KeyError::Corrupt(r.kid.clone()))?;
+        Ok(LoadedKey {
+            meta: KeyMeta::from(r),
+            public_jwk,
+            signer,
+            verifier,
+        })
+    }
+
+    /// Runs [`Self::refresh`] every `period` until the returned handle is aborted.
+    pub fn spawn_maintenance(
+        self: &Arc<Self>,
+        period: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let mgr = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(mgr) = mgr.upgrade() else { break };
+                if let Err(e) = mgr.refresh().await {
+                    tracing::warn!(error = %e, "signing key maintenance failed; will retry");
+                }
+            }
+        })
+    }
+}
+
+/// JWKS with the active key first, then waiting keys, then retired ones.
+fn build_jwks(keys: &[Arc<LoadedKey>], published: &[&KeyInfo]) -> Bytes {
+    let rank = |s: KeyState| match s {
+        KeyState::Active => 0,
+        KeyState::Next => 1,
+        KeyState::Retired => 2,
+    };
+    let mut order: Vec<(&KeyInfo, &Arc<LoadedKey>)> = published
+        .iter()
+        .filter_map(|i| keys.iter().find(|k| k.kid == i.kid).map(|k| (*i, k)))
+        .collect();
+    order.sort_by_key(|(i, k)| (rank(i.state), std::cmp::Reverse(k.activates_at)));
+    let jwks = serde_json::json!({
+        "keys": order.iter().map(|(_, k)| &k.public_jwk).collect::<Vec<_>>()
+    });
+    Bytes::from(jwks.to_string())
+}

@@ -1,0 +1,14 @@
+//! oidc-bridge: an OpenID Connect provider, federation broker and mock IdP in one binary.
+//!
+//! See DESIGN.md for the product and README.md for how to run it.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod keys;
+pub mod model;
+pub mod oidc;
+pub mod ops;
+pub mod secret;
+pub mod storage;

@@ -1,0 +1,171 @@
+//! JWT access tokens (RFC 9068): issued with the active key, validated against our own keys,
+//! revocable by `jti`.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{Clock, UnixTime};
+use crate::keys::{KeyError, KeyManager};
+use crate::secret::random_token;
+use crate::storage::{Storage, StorageError};
+
+/// `aud`: one string when there is one audience, else a list (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub fn from_list(mut list: Vec<String>) -> Self {
+        if list.len() == 1 {
+            Self::One(list.remove(0))
+        } else {
+            Self::Many(list)
+        }
+    }
+
+    pub fn contains(&self, aud: &str) -> bool {
+        match self {
+            Self::One(a) => a == aud,
+            Self::Many(list) => list.iter().any(|a| a == aud),
+        }
+    }
+}
+
+/// The claims of an access token (RFC 9068 §2.2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: Audience,
+    pub client_id: String,
+    pub iat: UnixTime,
+    pub exp: UnixTime,
+    pub jti: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<UnixTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+/// What to put in a new access token.
+pub struct AccessTokenRequest<'a> {
+    pub client_id: &'a str,
+    pub sub: &'a str,
+    pub scope: Option<&'a str>,
+    pub audience: Vec<String>,
+    pub lifetime: i64,
+    pub auth_time: Option<UnixTime>,
+    pub sid: Option<&'a str>,
+}
+
+pub struct Issued {
+    pub token: String,
+    pub claims: AccessTokenClaims,
+}
+
+pub struct TokenService {
+    pub issuer: String,
+    keys: Arc<KeyManager>,
+    clock: Arc<dyn Clock>,
+    storage: Arc<dyn Storage>,
+}
+
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+impl TokenService {
+    pub fn new(
+        issuer: String,
+        keys: Arc<KeyManager>,
+        clock: Arc<dyn Clock>,
+        storage: Arc<dyn Storage>,
+    ) -> Self {
+        Self {
+            issuer,
+            keys,
+            clock,
+            storage,
+        }
+    }
+
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+
+    pub fn issue_access_token(&self, req: AccessTokenRequest<'_>) -> Result<Issued, KeyError> {
+        let now = self.clock.now();
+        let audience = if req.audience.is_empty() {
+            vec![self.issuer.clone()]
+        } else {
+            req.audience
+        };
+        let claims = AccessTokenClaims {
+            iss: self.issuer.clone(),
+            sub: req.sub.to_string(),
+            aud: Audience::from_list(audience),
+            client_id: req.client_id.to_string(),
+            iat: now,
+            exp: now + req.lifetime,
+            jti: random_token(16),
+            scope: req.scope.filter(|s| !s.is_empty()).map(str::to_string),
+            auth_time: req.auth_time,
+            sid: req.sid.map(str::to_string),
+        };
+        let token = self.keys.sign(ACCESS_TOKEN_TYP, &claims)?;
+        Ok(Issued { token, claims })
+    }
+
+    /// The claims of a valid access token we issued: signature by one of our keys, `typ`,
+    /// `iss`, not expired, not revoked. `None` for anything else.
+    pub async fn validate_access_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<AccessTokenClaims>, StorageError> {
+        let Some(claims) = self.decode_access_token(token) else {
+            return Ok(None);
+        };
+        if claims.exp <= self.clock.now() {
+            return Ok(None);
+        }
+        if self.storage.is_token_id_revoked(&claims.jti).await? {
+            return Ok(None);
+        }
+        Ok(Some(claims))
+    }
+
+    /// Signature, `typ` and `iss` checks only (no expiry, no revocation).
+    pub fn decode_access_token(&self, token: &str) -> Option<AccessTokenClaims> {
+        let (payload, header) = self.keys.verify(token)?;
+        if header.token_type() != Some(ACCESS_TOKEN_TYP) {
+            return None;
+        }
+        let claims: AccessTokenClaims = serde_json::from_slice(&payload).ok()?;
+        (claims.iss == self.issuer).then_some(claims)
+    }
+
+    /// Revokes an access token if `client_id` is the client it was issued to. Unknown,
+    /// foreign and already-revoked tokens are silently ignored (RFC 7009 §2.2).
+    pub async fn revoke(&self, token: &str, client_id: &str) -> Result<(), StorageError> {
+        if let Some(claims) = self.decode_access_token(token)
+            && claims.client_id == client_id
+            && claims.exp > self.clock.now()
+        {
+            self.storage
+                .revoke_token_id(&claims.jti, claims.exp)
+                .await?;
+            tracing::info!(
+                event = "token_revoked",
+                client_id,
+                sub = %claims.sub,
+                jti_hash = %crate::secret::sha256_b64url(claims.jti.as_bytes()),
+                "access token revoked"
+            );
+        }
+        Ok(())
+    }
+}

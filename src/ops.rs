@@ -1,0 +1,69 @@
+//! Operations: liveness and readiness probes, one log line per request, and JSON answers for
+//! unknown paths and wrong methods.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::keys::KeyManager;
+use crate::oidc::error::OAuthError;
+use crate::storage::Storage;
+
+/// The process is up.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Storage answers and a signing key is active.
+pub async fn readyz(
+    State(storage): State<Arc<dyn Storage>>,
+    State(keys): State<Arc<KeyManager>>,
+) -> Response {
+    let storage_ok = storage.ping().await.is_ok();
+    let keys_ok = keys.active().is_some();
+    let status = if storage_ok && keys_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if status == StatusCode::OK { "ready" } else { "unavailable" },
+        "checks": { "storage": storage_ok, "signing_key": keys_ok },
+    });
+    (status, Json(body)).into_response()
+}
+
+pub async fn not_found() -> Response {
+    OAuthError::invalid_request("no such endpoint")
+        .with_status(StatusCode::NOT_FOUND)
+        .into_response()
+}
+
+pub async fn method_not_allowed(method: Method) -> Response {
+    OAuthError::invalid_request(format!("method {method} is not allowed here"))
+        .with_status(StatusCode::METHOD_NOT_ALLOWED)
+        .into_response()
+}
+
+/// One line per request: method, path (never the query, which can carry codes), status and
+/// latency.
+pub async fn log_requests(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(%method, %path, status, latency_ms, "request");
+    } else {
+        tracing::info!(%method, %path, status, latency_ms, "request");
+    }
+    resp
+}

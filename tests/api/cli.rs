@@ -1,0 +1,212 @@
+//! The binary itself: check-config, hash-password, keys, help and version, and `serve` with
+//! its logs.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_oidc-bridge");
+
+fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_names_three_different_mistakes_with_key_paths() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        "issuer: http://id.example.com\ntokens:\n  access_token: soon\nclients:\n  - id: web\n    redirect_uris: [not a uri]\n",
+    )
+    .expect("write");
+    let (code, _, err) = run(
+        &["check-config", "--config", file.to_str().expect("utf8")],
+        "",
+    );
+    assert_ne!(code, 0);
+    for path in [
+        "issuer:",
+        "tokens.access_token:",
+        "clients[0].redirect_uris[0]:",
+    ] {
+        assert!(err.contains(path), "missing {path} in:\n{err}");
+    }
+    assert!(err.contains("3 problems"), "{err}");
+}
+
+#[test]
+fn check_config_accepts_the_quickstart() {
+    let quickstart = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.yaml");
+    let (code, out, err) = run(&["check-config", "--config", quickstart], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("OK"), "{out}");
+}
+
+#[test]
+fn hash_password_reads_stdin_and_prints_an_argon2id_phc_string() {
+    let (code, out, err) = run(&["hash-password"], "correct horse\n");
+    assert_eq!(code, 0, "{err}");
+    let phc = out.trim();
+    assert!(phc.starts_with("$argon2id$v=19$"), "{phc}");
+    assert!(oidc_bridge::secret::verify_password("correct horse", phc));
+    assert!(!oidc_bridge::secret::verify_password(
+        "correct horse\n",
+        phc
+    ));
+}
+
+#[test]
+fn every_command_has_help_and_the_binary_has_a_version() {
+    let (code, out, _) = run(&["--version"], "");
+    assert_eq!(code, 0);
+    assert!(out.starts_with("oidc-bridge "), "{out}");
+    for cmd in [
+        vec!["serve"],
+        vec!["migrate"],
+        vec!["check-config"],
+        vec!["keys"],
+        vec!["keys", "list"],
+        vec!["keys", "rotate"],
+        vec!["hash-password"],
+    ] {
+        let mut args = cmd.clone();
+        args.push("--help");
+        let (code, out, _) = run(&args, "");
+        assert_eq!(code, 0, "{cmd:?}");
+        assert!(out.contains("Usage:"), "{cmd:?}: {out}");
+    }
+}
+
+#[test]
+fn migrate_then_keys_rotate_and_list_show_states() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        format!("database: sqlite://{}\n", dir.path().join("k.db").display()),
+    )
+    .expect("write");
+    let cfg = cfg.to_str().expect("utf8");
+    let (code, out, err) = run(&["migrate", "--config", cfg], "");
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = run(&["keys", "list", "--config", cfg], "");
+    assert_eq!(code, 0);
+    assert!(out.contains("no signing keys yet"), "{out}");
+    // The first rotation creates the first key (active) and a successor (next).
+    let (code, out, err) = run(&["keys", "rotate", "--config", cfg], "");
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = run(&["keys", "list", "--config", cfg, "--json"], "");
+    assert_eq!(code, 0);
+    let keys: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let states: Vec<&str> = keys
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|k| k["state"].as_str().expect("state"))
+        .collect();
+    assert_eq!(states, ["active", "next"]);
+    assert_eq!(keys[0]["alg"], "RS256");
+    let (_, table, _) = run(&["keys", "list", "--config", cfg], "");
+    assert!(
+        table.contains("KID") && table.contains("active") && table.contains("next"),
+        "{table}"
+    );
+}
+
+#[test]
+fn serve_logs_one_json_line_per_request_and_never_a_secret_or_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("c.yaml");
+    let secret = "very-secret-client-password-42";
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen: 127.0.0.1:0\ndatabase: sqlite://{}\nclients:\n  - id: svc\n    secret: {secret}\n    grant_types: [client_credentials]\n",
+            dir.path().join("s.db").display()
+        ),
+    )
+    .expect("write");
+    let mut child = Command::new(BIN)
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--config",
+            cfg.to_str().expect("utf8"),
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = Vec::new();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("server logs before serving")
+            .expect("line");
+        seen.push(line.clone());
+        let v: serde_json::Value = serde_json::from_str(&line).expect("each log line is JSON");
+        if v["message"] == "oidc-bridge is serving" {
+            break v["addr"].as_str().expect("addr").to_string();
+        }
+    };
+    let token: serde_json::Value = reqwest::blocking_free_post(&addr, secret);
+    let access_token = token["access_token"].as_str().expect("token").to_string();
+    let _ = child.kill();
+    let _ = child.wait();
+    for line in lines.map_while(Result::ok) {
+        seen.push(line);
+    }
+    let all = seen.join("\n");
+    assert!(!all.contains(secret), "secret logged:\n{all}");
+    assert!(!all.contains(&access_token), "token logged");
+    let request_lines: Vec<serde_json::Value> = seen
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "request")
+        .collect();
+    assert_eq!(request_lines.len(), 1, "{all}");
+    let r = &request_lines[0];
+    assert_eq!(r["method"], "POST");
+    assert_eq!(r["path"], "/token");
+    assert_eq!(r["status"], 200);
+    assert!(r["latency_ms"].is_number());
+}
+
+mod reqwest {
+    /// A token request over a plain TCP socket: this test is synchronous.
+    pub fn blocking_free_post(addr: &str, secret: &str) -> serde_json::Value {
+        use std::io::{Read as _, Write as _};
+        let body = format!("grant_type=client_credentials&client_id=svc&client_secret={secret}");
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        write!(
+            s,
+            "POST /token HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("write");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("read");
+        let json = resp.split("\r\n\r\n").nth(1).expect("body");
+        serde_json::from_str(json).expect("token json")
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real server over HTTP, real SQLite and PostgreSQL.
+
+mod bad_input;
+mod cli;
+mod client_credentials;
+mod discovery;
+mod helpers;
+mod introspection;
+mod keys;
+mod storage;
