@@ -20,7 +20,12 @@ use crate::keys::seal::{KeySource, resolve_key};
 use crate::keys::{KeyError, KeyManager, KeyPolicy, Sealer};
 use crate::oidc::clients::{ClientRegistry, sync_from_config};
 use crate::oidc::discovery::Discovery;
+use crate::oidc::authorize::Flows;
 use crate::oidc::grants::Grants;
+use crate::oidc::identity::LocalUsers;
+use crate::oidc::session::Cookies;
+use crate::oidc::throttle::Throttle;
+use crate::oidc::userinfo::Userinfo;
 use crate::oidc::tokens::TokenService;
 use crate::storage::{Storage, StorageError};
 use crate::{oidc, ops};
@@ -32,6 +37,8 @@ pub struct AppState {
     pub clients: Arc<ClientRegistry>,
     pub tokens: Arc<TokenService>,
     pub grants: Arc<Grants>,
+    pub flows: Arc<Flows>,
+    pub userinfo: Arc<Userinfo>,
     pub discovery: Discovery,
 }
 
@@ -51,6 +58,8 @@ sub_state!(
     clients: Arc<ClientRegistry>,
     tokens: Arc<TokenService>,
     grants: Arc<Grants>,
+    flows: Arc<Flows>,
+    userinfo: Arc<Userinfo>,
     discovery: Discovery,
 );
 
@@ -154,9 +163,38 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         clock.clone(),
         storage.clone(),
     ));
+    let users = {
+        let list = config.users.clone();
+        Arc::new(
+            tokio::task::spawn_blocking(move || LocalUsers::new(&list))
+                .await
+                .map_err(|e| StartError::EncryptionKey(format!("preparing users: {e}")))?,
+        )
+    };
     let grants = Arc::new(Grants {
         tokens: tokens.clone(),
+        keys: keys.clone(),
+        storage: storage.clone(),
+        clock: clock.clone(),
+        users: users.clone(),
         lifetimes: config.tokens.clone(),
+    });
+    let flows = Arc::new(Flows {
+        issuer: config.issuer.clone(),
+        base: issuer_path(config),
+        storage: storage.clone(),
+        clients: clients.clone(),
+        keys: keys.clone(),
+        clock: clock.clone(),
+        users: users.clone(),
+        lifetimes: config.tokens.clone(),
+        cookies: Cookies::new(&config.issuer, config.tokens.session.get()),
+        // Five failures per username, or thirty per address, in fifteen minutes.
+        throttle: Throttle::new(900, 5, 30),
+    });
+    let userinfo = Arc::new(Userinfo {
+        tokens: tokens.clone(),
+        users,
     });
     Ok(AppState {
         storage,
@@ -164,8 +202,17 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         clients,
         tokens,
         grants,
+        flows,
+        userinfo,
         discovery: Discovery::build(config),
     })
+}
+
+/// The issuer's path (`""` for an issuer at the root of its host).
+pub fn issuer_path(config: &Config) -> String {
+    url::Url::parse(&config.issuer)
+        .map(|u| u.path().trim_end_matches('/').to_string())
+        .unwrap_or_default()
 }
 
 /// The router: OIDC routes under the issuer's path, probes at the root.
@@ -173,9 +220,7 @@ pub fn router(config: &Config, state: AppState) -> Router {
     let oidc = oidc::routes()
         .method_not_allowed_fallback(ops::method_not_allowed)
         .fallback(ops::not_found);
-    let path = url::Url::parse(&config.issuer)
-        .map(|u| u.path().trim_end_matches('/').to_string())
-        .unwrap_or_default();
+    let path = issuer_path(config);
     let app = if path.is_empty() {
         oidc
     } else {
@@ -241,9 +286,13 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let result = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         self.maintenance.abort();
         result
     }

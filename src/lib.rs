@@ -12,3 +12,4 @@ pub mod oidc;
 pub mod ops;
 pub mod secret;
 pub mod storage;
+pub mod web;

@@ -54,3 +54,86 @@ impl fmt::Debug for SigningKeyRecord {
             .finish()
     }
 }
+
+/// A pending authorization request, between `/authorize` and the code redirect.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthRequestRecord {
+    pub id: String,
+    pub client_id: String,
+    /// The validated request, as JSON (`oidc::authorize::AuthRequest`).
+    pub request: String,
+    /// The CSRF token its forms must carry.
+    pub csrf: String,
+    /// SHA-256 of the cookie that binds it to one browser.
+    pub binding_hash: String,
+    /// Set once the user has authenticated for this request.
+    pub session_id: Option<String>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// An SSO session. The cookie holds a random value; only its hash is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id_hash: String,
+    /// The session id put in ID tokens (`sid`), unrelated to the cookie value.
+    pub sid: String,
+    pub sub: String,
+    /// The authenticated identity's claims, as JSON (`oidc::identity::Identity`).
+    pub identity: String,
+    pub auth_time: UnixTime,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// An authorization code, stored by hash. Kept after redemption so that a replay can be
+/// recognised and what the code issued revoked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthCodeRecord {
+    pub code_hash: String,
+    pub client_id: String,
+    /// What the code grants, as JSON (`oidc::grants::Grant`).
+    pub grant: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub redeemed_at: Option<UnixTime>,
+    pub family_id: Option<String>,
+    pub access_jti: Option<String>,
+    pub access_exp: Option<UnixTime>,
+}
+
+/// All refresh tokens descending from one authorization share a family; reuse of a rotated
+/// token revokes the whole family.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshFamilyRecord {
+    pub id: String,
+    pub client_id: String,
+    pub sub: String,
+    pub grant: String,
+    pub created_at: UnixTime,
+    pub absolute_expires_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    pub token_hash: String,
+    pub family_id: String,
+    pub created_at: UnixTime,
+    pub idle_expires_at: UnixTime,
+    /// When it was first exchanged for a successor.
+    pub rotated_at: Option<UnixTime>,
+    /// The access token issued alongside it, revoked with the family.
+    pub access_jti: Option<String>,
+    pub access_exp: Option<UnixTime>,
+}
+
+/// The outcome of redeeming something single-use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redemption<T> {
+    /// This call redeemed it.
+    First(T),
+    /// It had been redeemed before (a replay); the record as stored.
+    Again(T),
+    Missing,
+}

@@ -234,6 +234,16 @@ impl KeyManager {
     /// Signs `claims` as a compact JWS with the active key, with header `typ` and `kid`.
     pub fn sign(&self, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
         let key = self.active().ok_or(KeyError::NoActiveKey)?;
+        self.sign_with(&key, typ, claims)
+    }
+
+    /// Signs with a given key (one the caller looked at, e.g. to pick a hash for `at_hash`).
+    pub fn sign_with(
+        &self,
+        key: &LoadedKey,
+        typ: &str,
+        claims: &impl Serialize,
+    ) -> Result<String, KeyError> {
         let payload = serde_json::to_vec(claims)
             .map_err(|e| KeyError::Jose(josekit::JoseError::InvalidJson(e.into())))?;
         let mut header = JwsHeader::new();

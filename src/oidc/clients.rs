@@ -177,3 +177,15 @@ pub async fn sync_from_config(
     }
     Ok(())
 }
+
+impl Client {
+    /// Exact string match against the registered redirect URIs (OAuth 2.0 Security BCP
+    /// §4.1.3), never a prefix or normalised comparison.
+    pub fn accepts_redirect_uri(&self, uri: &str) -> bool {
+        self.config.redirect_uris.iter().any(|r| r == uri)
+    }
+
+    pub fn display_name(&self) -> &str {
+        self.config.name.as_deref().unwrap_or(&self.config.id)
+    }
+}

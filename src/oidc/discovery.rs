@@ -17,6 +17,9 @@ pub const JWKS_PATH: &str = "/jwks";
 pub const TOKEN_PATH: &str = "/token";
 pub const INTROSPECT_PATH: &str = "/introspect";
 pub const REVOKE_PATH: &str = "/revoke";
+pub const AUTHORIZE_PATH: &str = "/authorize";
+pub const USERINFO_PATH: &str = "/userinfo";
+pub const LOGOUT_PATH: &str = "/logout";
 
 /// The discovery document, serialised.
 #[derive(Clone)]
@@ -26,17 +29,37 @@ impl Discovery {
     pub fn build(config: &Config) -> Self {
         let iss = &config.issuer;
         let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
+        let alg = [config.signing.algorithm.as_str()];
         let doc = serde_json::json!({
             "issuer": iss,
-            "jwks_uri": format!("{iss}{JWKS_PATH}"),
+            "authorization_endpoint": format!("{iss}{AUTHORIZE_PATH}"),
             "token_endpoint": format!("{iss}{TOKEN_PATH}"),
+            "userinfo_endpoint": format!("{iss}{USERINFO_PATH}"),
+            "jwks_uri": format!("{iss}{JWKS_PATH}"),
+            "end_session_endpoint": format!("{iss}{LOGOUT_PATH}"),
             "introspection_endpoint": format!("{iss}{INTROSPECT_PATH}"),
             "revocation_endpoint": format!("{iss}{REVOKE_PATH}"),
-            "grant_types_supported": ["client_credentials"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "form_post"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": alg,
+            "access_token_signing_alg_values_supported": alg,
             "token_endpoint_auth_methods_supported": auth_methods,
             "introspection_endpoint_auth_methods_supported": auth_methods,
             "revocation_endpoint_auth_methods_supported": auth_methods,
-            "access_token_signing_alg_values_supported": [config.signing.algorithm.as_str()],
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": crate::oidc::authorize::request::SUPPORTED_SCOPES,
+            "claims_supported": [
+                "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
+                "name", "preferred_username", "email", "email_verified", "groups"
+            ],
+            "claims_parameter_supported": true,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+            "authorization_response_iss_parameter_supported": true,
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            "display_values_supported": ["page"],
         });
         Self(Bytes::from(doc.to_string()))
     }

@@ -27,7 +27,24 @@ pub async fn post(
             }
             v
         }
-        _ => json!({ "active": false }),
+        Some(_) => json!({ "active": false }),
+        None => match tokens.live_refresh_token(token, req.client.id()).await? {
+            Some((family, exp)) => {
+                let grant: Option<crate::oidc::grants::Grant> =
+                    serde_json::from_str(&family.grant).ok();
+                json!({
+                    "active": true,
+                    "token_type": "refresh_token",
+                    "client_id": family.client_id,
+                    "sub": family.sub,
+                    "iss": tokens.issuer,
+                    "exp": exp,
+                    "iat": family.created_at,
+                    "scope": grant.map(|g| g.scope.join(" ")),
+                })
+            }
+            None => json!({ "active": false }),
+        },
     };
     let mut resp = Json(body).into_response();
     no_store(&mut resp);

@@ -51,6 +51,9 @@ pub struct AccessTokenClaims {
     pub auth_time: Option<UnixTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// Claims the `claims` request parameter asked for at userinfo (OIDC Core §5.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_claims: Option<Vec<String>>,
 }
 
 /// What to put in a new access token.
@@ -62,6 +65,7 @@ pub struct AccessTokenRequest<'a> {
     pub lifetime: i64,
     pub auth_time: Option<UnixTime>,
     pub sid: Option<&'a str>,
+    pub userinfo_claims: Option<Vec<String>>,
 }
 
 pub struct Issued {
@@ -115,6 +119,7 @@ impl TokenService {
             scope: req.scope.filter(|s| !s.is_empty()).map(str::to_string),
             auth_time: req.auth_time,
             sid: req.sid.map(str::to_string),
+            userinfo_claims: req.userinfo_claims,
         };
         let token = self.keys.sign(ACCESS_TOKEN_TYP, &claims)?;
         Ok(Issued { token, claims })
@@ -148,9 +153,41 @@ impl TokenService {
         (claims.iss == self.issuer).then_some(claims)
     }
 
-    /// Revokes an access token if `client_id` is the client it was issued to. Unknown,
-    /// foreign and already-revoked tokens are silently ignored (RFC 7009 §2.2).
+    /// A live refresh token of `client_id`: its family's grant data and idle expiry.
+    pub async fn live_refresh_token(
+        &self,
+        token: &str,
+        client_id: &str,
+    ) -> Result<Option<(crate::model::RefreshFamilyRecord, UnixTime)>, StorageError> {
+        let hash = crate::oidc::grants::Grants::refresh_hash(client_id, token);
+        let Some(t) = self.storage.get_refresh_token(&hash).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let Some(f) = self.storage.get_refresh_family(&t.family_id).await? else {
+            return Ok(None);
+        };
+        let live = t.rotated_at.is_none()
+            && t.idle_expires_at > now
+            && f.revoked_at.is_none()
+            && f.absolute_expires_at > now;
+        Ok(live.then_some((f, t.idle_expires_at)))
+    }
+
+    /// Revokes a token if `client_id` is the client it was issued to: an access token by
+    /// `jti`, a refresh token with its whole family (RFC 7009 §2.1). Unknown, foreign and
+    /// already-revoked tokens are silently ignored (RFC 7009 §2.2).
     pub async fn revoke(&self, token: &str, client_id: &str) -> Result<(), StorageError> {
+        if self.decode_access_token(token).is_none() {
+            let hash = crate::oidc::grants::Grants::refresh_hash(client_id, token);
+            if let Some(t) = self.storage.get_refresh_token(&hash).await? {
+                self.storage
+                    .revoke_refresh_family(&t.family_id, self.clock.now())
+                    .await?;
+                tracing::info!(event = "token_revoked", client_id, kind = "refresh_token", "refresh token family revoked");
+            }
+            return Ok(());
+        }
         if let Some(claims) = self.decode_access_token(token)
             && claims.client_id == client_id
             && claims.exp > self.clock.now()

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use super::Storage;
 use crate::config::SigningAlgorithm;
-use crate::model::{ClientRecord, SigningKeyRecord};
+use crate::model::{
+    AuthCodeRecord, AuthRequestRecord, ClientRecord, Redemption, RefreshFamilyRecord,
+    RefreshTokenRecord, SessionRecord, SigningKeyRecord,
+};
 
 /// Every check, by name, for backends to run one by one.
 pub const CHECKS: &[&str] = &[
@@ -17,6 +20,12 @@ pub const CHECKS: &[&str] = &[
     "pending_keys_are_superseded",
     "concurrent_rotation_adds_one_key",
     "revocation_and_purge",
+    "auth_requests_round_trip",
+    "sessions_round_trip",
+    "consents_round_trip",
+    "auth_code_is_single_use_under_concurrency",
+    "refresh_token_rotates_once_under_concurrency",
+    "family_revocation_revokes_its_access_tokens",
 ];
 
 /// Runs the named check. Panics (fails the test) on any deviation.
@@ -28,6 +37,12 @@ pub async fn run(name: &str, s: Arc<dyn Storage>) {
         "pending_keys_are_superseded" => pending_keys_are_superseded(&*s).await,
         "concurrent_rotation_adds_one_key" => concurrent_rotation_adds_one_key(s).await,
         "revocation_and_purge" => revocation_and_purge(&*s).await,
+        "auth_requests_round_trip" => auth_requests_round_trip(&*s).await,
+        "sessions_round_trip" => sessions_round_trip(&*s).await,
+        "consents_round_trip" => consents_round_trip(&*s).await,
+        "auth_code_is_single_use_under_concurrency" => auth_code_single_use(s).await,
+        "refresh_token_rotates_once_under_concurrency" => refresh_rotates_once(s).await,
+        "family_revocation_revokes_its_access_tokens" => family_revocation(&*s).await,
         other => panic!("unknown conformance check {other}"),
     }
 }
@@ -176,4 +191,183 @@ pub async fn revocation_and_purge(s: &dyn Storage) {
     assert_eq!(s.purge_expired(200).await.expect("purge"), 1);
     assert!(!s.is_token_id_revoked("jti-1").await.expect("check"));
     assert!(s.is_token_id_revoked("jti-2").await.expect("check"));
+}
+
+pub async fn auth_requests_round_trip(s: &dyn Storage) {
+    let mut r = AuthRequestRecord {
+        id: "req1".into(),
+        client_id: "web".into(),
+        request: "{}".into(),
+        csrf: "csrf".into(),
+        binding_hash: "bind".into(),
+        session_id: None,
+        created_at: 1,
+        expires_at: 100,
+    };
+    s.put_auth_request(&r).await.expect("put");
+    r.session_id = Some("sess".into());
+    s.put_auth_request(&r).await.expect("update");
+    assert!(s.get_auth_request("req1").await.expect("get") == Some(r.clone()));
+    assert_eq!(s.purge_expired(50).await.expect("purge"), 0);
+    s.delete_auth_request("req1").await.expect("delete");
+    assert!(s.get_auth_request("req1").await.expect("get").is_none());
+    s.put_auth_request(&r).await.expect("put");
+    s.purge_expired(101).await.expect("purge");
+    assert!(s.get_auth_request("req1").await.expect("get").is_none(), "expired ones go");
+}
+
+fn session(id: &str, sub: &str) -> SessionRecord {
+    SessionRecord {
+        id_hash: id.into(),
+        sid: format!("sid-{id}"),
+        sub: sub.into(),
+        identity: "{}".into(),
+        auth_time: 10,
+        created_at: 10,
+        expires_at: 1_000,
+    }
+}
+
+pub async fn sessions_round_trip(s: &dyn Storage) {
+    s.create_session(&session("a", "alice")).await.expect("create");
+    s.create_session(&session("b", "alice")).await.expect("create");
+    s.create_session(&session("c", "bob")).await.expect("create");
+    assert_eq!(s.get_session("a").await.expect("get"), Some(session("a", "alice")));
+    s.delete_session("a").await.expect("delete");
+    assert_eq!(s.get_session("a").await.expect("get"), None);
+    assert_eq!(s.delete_sessions(Some("alice")).await.expect("delete"), 1);
+    assert!(s.get_session("c").await.expect("get").is_some());
+    assert_eq!(s.delete_sessions(None).await.expect("delete all"), 1);
+}
+
+pub async fn consents_round_trip(s: &dyn Storage) {
+    assert_eq!(s.get_consent("alice", "web").await.expect("get"), None);
+    let scopes = vec!["openid".to_string(), "email".to_string()];
+    s.put_consent("alice", "web", &scopes, 5).await.expect("put");
+    assert_eq!(s.get_consent("alice", "web").await.expect("get"), Some(scopes));
+    s.put_consent("alice", "web", &["openid".to_string()], 6).await.expect("replace");
+    assert_eq!(
+        s.get_consent("alice", "web").await.expect("get"),
+        Some(vec!["openid".to_string()])
+    );
+    assert_eq!(s.get_consent("alice", "other").await.expect("get"), None);
+}
+
+pub async fn auth_code_single_use(s: Arc<dyn Storage>) {
+    let code = AuthCodeRecord {
+        code_hash: "code".into(),
+        client_id: "web".into(),
+        grant: "{}".into(),
+        created_at: 1,
+        expires_at: 61,
+        redeemed_at: None,
+        family_id: None,
+        access_jti: None,
+        access_exp: None,
+    };
+    s.insert_auth_code(&code).await.expect("insert");
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.redeem_auth_code("code", 5).await.expect("redeem")
+        }));
+    }
+    let mut first = 0;
+    for t in tasks {
+        match t.await.expect("join") {
+            Redemption::First(c) => {
+                first += 1;
+                assert_eq!(c.grant, "{}");
+            }
+            Redemption::Again(c) => assert_eq!(c.redeemed_at, Some(5)),
+            Redemption::Missing => panic!("the code exists"),
+        }
+    }
+    assert_eq!(first, 1, "exactly one of 20 concurrent redemptions wins");
+    s.record_code_issuance("code", Some("fam"), "jti-1", 100).await.expect("record");
+    match s.redeem_auth_code("code", 6).await.expect("redeem") {
+        Redemption::Again(c) => {
+            assert_eq!(c.family_id.as_deref(), Some("fam"));
+            assert_eq!(c.access_jti.as_deref(), Some("jti-1"));
+        }
+        other => panic!("expected Again, got {other:?}"),
+    }
+    assert_eq!(s.redeem_auth_code("nope", 6).await.expect("redeem"), Redemption::Missing);
+}
+
+fn family(id: &str) -> RefreshFamilyRecord {
+    RefreshFamilyRecord {
+        id: id.into(),
+        client_id: "web".into(),
+        sub: "alice".into(),
+        grant: "{}".into(),
+        created_at: 1,
+        absolute_expires_at: 10_000,
+        revoked_at: None,
+    }
+}
+
+fn refresh(hash: &str, family_id: &str, jti: &str) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        token_hash: hash.into(),
+        family_id: family_id.into(),
+        created_at: 1,
+        idle_expires_at: 5_000,
+        rotated_at: None,
+        access_jti: Some(jti.into()),
+        access_exp: Some(3_000),
+    }
+}
+
+pub async fn refresh_rotates_once(s: Arc<dyn Storage>) {
+    s.create_refresh_family(&family("f1")).await.expect("family");
+    s.insert_refresh_token(&refresh("r1", "f1", "j1")).await.expect("token");
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.rotate_refresh_token("r1", 100 + i).await.expect("rotate")
+        }));
+    }
+    let mut first = 0;
+    for t in tasks {
+        match t.await.expect("join") {
+            Redemption::First(_) => first += 1,
+            Redemption::Again(t) => assert!(t.rotated_at.is_some()),
+            Redemption::Missing => panic!("exists"),
+        }
+    }
+    assert_eq!(first, 1);
+    assert_eq!(s.get_refresh_family("f1").await.expect("get"), Some(family("f1")));
+    assert_eq!(s.rotate_refresh_token("zz", 1).await.expect("rotate"), Redemption::Missing);
+}
+
+pub async fn family_revocation(s: &dyn Storage) {
+    s.create_refresh_family(&family("f2")).await.expect("family");
+    s.insert_refresh_token(&refresh("r2", "f2", "j2")).await.expect("token");
+    s.insert_refresh_token(&refresh("r3", "f2", "j3")).await.expect("token");
+    s.insert_auth_code(&AuthCodeRecord {
+        code_hash: "c2".into(),
+        client_id: "web".into(),
+        grant: "{}".into(),
+        created_at: 1,
+        expires_at: 61,
+        redeemed_at: None,
+        family_id: None,
+        access_jti: None,
+        access_exp: None,
+    })
+    .await
+    .expect("code");
+    s.record_code_issuance("c2", Some("f2"), "j0", 3_000).await.expect("record");
+    s.revoke_refresh_family("f2", 50).await.expect("revoke");
+    s.revoke_refresh_family("f2", 60).await.expect("revoking twice is fine");
+    assert_eq!(
+        s.get_refresh_family("f2").await.expect("get").and_then(|f| f.revoked_at),
+        Some(50)
+    );
+    for jti in ["j0", "j2", "j3"] {
+        assert!(s.is_token_id_revoked(jti).await.expect("check"), "{jti}");
+    }
 }

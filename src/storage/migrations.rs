@@ -19,14 +19,14 @@ macro_rules! migrations {
 
 pub fn sqlite() -> Migrator {
     Migrator {
-        migrations: Cow::Owned(migrations!("sqlite": (1, "foundation"))),
+        migrations: Cow::Owned(migrations!("sqlite": (1, "foundation"), (2, "interactive"))),
         ..Migrator::DEFAULT
     }
 }
 
 pub fn postgres() -> Migrator {
     Migrator {
-        migrations: Cow::Owned(migrations!("postgres": (1, "foundation"))),
+        migrations: Cow::Owned(migrations!("postgres": (1, "foundation"), (2, "interactive"))),
         ..Migrator::DEFAULT
     }
 }

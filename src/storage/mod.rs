@@ -16,7 +16,10 @@ pub use sqlite::SqliteStorage;
 
 use crate::clock::UnixTime;
 use crate::config::{DatabaseKind, DatabaseUrl};
-use crate::model::{ClientRecord, SigningKeyRecord};
+use crate::model::{
+    AuthCodeRecord, AuthRequestRecord, ClientRecord, Redemption, RefreshFamilyRecord,
+    RefreshTokenRecord, SessionRecord, SigningKeyRecord,
+};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -65,6 +68,58 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Deletes records that have expired by `now`. Returns how many went.
     async fn purge_expired(&self, now: UnixTime) -> Result<u64>;
+
+    /// Inserts or replaces a pending authorization request.
+    async fn put_auth_request(&self, req: &AuthRequestRecord) -> Result<()>;
+    async fn get_auth_request(&self, id: &str) -> Result<Option<AuthRequestRecord>>;
+    async fn delete_auth_request(&self, id: &str) -> Result<()>;
+
+    async fn create_session(&self, session: &SessionRecord) -> Result<()>;
+    async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>>;
+    async fn delete_session(&self, id_hash: &str) -> Result<()>;
+    /// Ends every session of `sub`; `None` ends all sessions. Returns how many.
+    async fn delete_sessions(&self, sub: Option<&str>) -> Result<u64>;
+
+    /// The scopes `sub` has granted `client_id`.
+    async fn get_consent(&self, sub: &str, client_id: &str) -> Result<Option<Vec<String>>>;
+    async fn put_consent(
+        &self,
+        sub: &str,
+        client_id: &str,
+        scopes: &[String],
+        now: UnixTime,
+    ) -> Result<()>;
+
+    async fn insert_auth_code(&self, code: &AuthCodeRecord) -> Result<()>;
+    /// Marks a code redeemed, atomically: of any number of concurrent calls, exactly one
+    /// gets `First`.
+    async fn redeem_auth_code(
+        &self,
+        code_hash: &str,
+        now: UnixTime,
+    ) -> Result<Redemption<AuthCodeRecord>>;
+    /// Records what a redeemed code issued, so a replay can revoke it.
+    async fn record_code_issuance(
+        &self,
+        code_hash: &str,
+        family_id: Option<&str>,
+        access_jti: &str,
+        access_exp: UnixTime,
+    ) -> Result<()>;
+
+    async fn create_refresh_family(&self, family: &RefreshFamilyRecord) -> Result<()>;
+    async fn get_refresh_family(&self, id: &str) -> Result<Option<RefreshFamilyRecord>>;
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()>;
+    /// Marks a refresh token rotated, atomically: of concurrent calls exactly one gets
+    /// `First`; later ones get `Again` with the time of the first rotation.
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Redemption<RefreshTokenRecord>>;
+    async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>>;
+    /// Revokes a family and every access token recorded against it. Idempotent.
+    async fn revoke_refresh_family(&self, family_id: &str, now: UnixTime) -> Result<()>;
 }
 
 /// Opens the database named by `url` (creating a SQLite file if absent). Does not migrate.

@@ -20,12 +20,7 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
         None => allowed,
     };
     let scope = granted.join(" ");
-    let lifetime = client
-        .config
-        .tokens
-        .access_token
-        .unwrap_or(grants.lifetimes.access_token)
-        .get();
+    let lifetime = grants.access_lifetime(client);
     let issued = grants
         .tokens
         .issue_access_token(AccessTokenRequest {
@@ -36,16 +31,16 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
             lifetime,
             auth_time: None,
             sid: None,
+            userinfo_claims: None,
         })
         .map_err(|e| OAuthError::internal(&e))?;
-    tracing::info!(
-        event = "token_issued",
-        grant_type = "client_credentials",
-        client_id = client.id(),
-        sub = client.id(),
-        jti_hash = %crate::secret::sha256_b64url(issued.claims.jti.as_bytes()),
-        expires_in = lifetime,
-        "access token issued"
+    super::audit_issued(
+        "token_issued",
+        "client_credentials",
+        client.id(),
+        client.id(),
+        &issued.claims.jti,
+        lifetime,
     );
     Ok(TokenResponse {
         access_token: issued.token,

@@ -1,0 +1,305 @@
+//! Parsing and validating an authorization request (OIDC Core §3.1.2.1, RFC 7636).
+//!
+//! Until `client_id` and `redirect_uri` are known to be good, errors are an HTML page; after
+//! that they are redirects to the client with `error`, `state` and `iss`.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::error::AuthorizeError;
+use crate::config::GrantType;
+use crate::oidc::clients::{Client, ClientRegistry};
+use crate::oidc::params::Params;
+
+/// Scopes this provider understands.
+pub const SUPPORTED_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "groups",
+    "offline_access",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prompt {
+    None,
+    Login,
+    Consent,
+    SelectAccount,
+}
+
+/// A validated authorization request. Stored as JSON while the user logs in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+    /// Granted scopes, in request order.
+    pub scope: Vec<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Vec<Prompt>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// `sub` of a valid `id_token_hint`.
+    pub hint_sub: Option<String>,
+    pub ui_locales: Option<String>,
+    /// The `claims` parameter (OIDC Core §5.5).
+    pub claims: Option<Value>,
+    pub acr_values: Option<String>,
+    pub display: Option<String>,
+    #[serde(default)]
+    pub login_done: bool,
+    #[serde(default)]
+    pub consent_done: bool,
+}
+
+impl AuthRequest {
+    pub fn has_prompt(&self, p: Prompt) -> bool {
+        self.prompt.contains(&p)
+    }
+
+    pub fn target(&self) -> ErrorTarget {
+        ErrorTarget {
+            redirect_uri: self.redirect_uri.clone(),
+            response_mode: self.response_mode,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// Where errors may be sent once the client and redirect URI are trusted.
+#[derive(Debug, Clone)]
+pub struct ErrorTarget {
+    pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+}
+
+/// Checks the client and redirect URI; an untrusted one is an error page, never a redirect.
+pub fn trusted_target(
+    params: &Params,
+    clients: &ClientRegistry,
+) -> Result<(Arc<Client>, ErrorTarget), AuthorizeError> {
+    let client_id = params.get("client_id").ok_or_else(|| {
+        AuthorizeError::page(
+            "The request has no client_id: the application that sent you here is misconfigured.",
+        )
+    })?;
+    let client = clients.get(client_id).ok_or_else(|| {
+        AuthorizeError::page(
+            "The application that sent you here is not registered with this sign-in service.",
+        )
+    })?;
+    let redirect_uri = params.get("redirect_uri").ok_or_else(|| {
+        AuthorizeError::page(
+            "The request has no redirect_uri, so there is nowhere safe to send you back to.",
+        )
+    })?;
+    if !client.accepts_redirect_uri(redirect_uri) {
+        return Err(AuthorizeError::page(
+            "The redirect_uri in the request is not one the application registered, so you were not sent back to it.",
+        ));
+    }
+    let response_mode = match params.get("response_mode") {
+        Some("form_post") => ResponseMode::FormPost,
+        _ => ResponseMode::Query,
+    };
+    Ok((
+        client,
+        ErrorTarget {
+            redirect_uri: redirect_uri.to_string(),
+            response_mode,
+            state: params.get("state").map(str::to_string),
+        },
+    ))
+}
+
+fn is_pkce_challenge(s: &str) -> bool {
+    s.len() == 43
+        && s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Validates everything after the client and redirect URI.
+pub fn parse(
+    params: &Params,
+    client: &Client,
+    target: &ErrorTarget,
+    hint_sub: impl Fn(&str) -> Option<String>,
+) -> Result<AuthRequest, AuthorizeError> {
+    let err = |code: &'static str, desc: &str| AuthorizeError::redirect(target, code, desc);
+
+    if let Some(m) = params.get("response_mode")
+        && m != "query"
+        && m != "form_post"
+    {
+        return Err(err("invalid_request", "response_mode must be query or form_post"));
+    }
+    if params.get("request").is_some() {
+        return Err(err("request_not_supported", "request objects are not supported"));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(err("request_uri_not_supported", "request_uri is not supported"));
+    }
+    match params.get("response_type") {
+        None => return Err(err("invalid_request", "response_type is required")),
+        Some("code") => {}
+        Some(_) => {
+            return Err(err(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(err(
+            "unauthorized_client",
+            "this client may not use the authorization code flow",
+        ));
+    }
+
+    let requested: Vec<&str> = params
+        .get("scope")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !requested.contains(&"openid") {
+        return Err(err("invalid_scope", "scope must include openid"));
+    }
+    let allowed = |s: &str| match &client.config.scopes {
+        Some(list) => list.iter().any(|a| a == s),
+        None => SUPPORTED_SCOPES.contains(&s),
+    };
+    let mut scope: Vec<String> = Vec::new();
+    for s in requested {
+        let grantable = s == "openid"
+            || (allowed(s)
+                && (s != "offline_access" || client.allows_grant(GrantType::RefreshToken)));
+        if grantable && !scope.iter().any(|g| g == s) {
+            scope.push(s.to_string());
+        }
+    }
+
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
+        (None, Some(_)) => {
+            return Err(err(
+                "invalid_request",
+                "code_challenge_method without code_challenge",
+            ));
+        }
+        (Some(_), None | Some("plain")) => {
+            return Err(err(
+                "invalid_request",
+                "code_challenge_method must be S256 (plain is not accepted)",
+            ));
+        }
+        (Some(c), Some("S256")) if is_pkce_challenge(c) => Some(c.to_string()),
+        (Some(_), Some("S256")) => {
+            return Err(err(
+                "invalid_request",
+                "code_challenge must be a base64url SHA-256 digest (43 characters)",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(err("invalid_request", "code_challenge_method must be S256"));
+        }
+        (None, None) if client.config.require_pkce => {
+            return Err(err(
+                "invalid_request",
+                "PKCE is required: send code_challenge with code_challenge_method=S256",
+            ));
+        }
+        (None, None) => None,
+    };
+
+    let mut prompt = Vec::new();
+    for p in params
+        .get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+    {
+        let parsed = match p {
+            "none" => Prompt::None,
+            "login" => Prompt::Login,
+            "consent" => Prompt::Consent,
+            "select_account" => Prompt::SelectAccount,
+            _ => return Err(err("invalid_request", "prompt has an unknown value")),
+        };
+        prompt.push(parsed);
+    }
+    if prompt.contains(&Prompt::None) && prompt.len() > 1 {
+        return Err(err(
+            "invalid_request",
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => {
+                return Err(err(
+                    "invalid_request",
+                    "max_age must be a whole number of seconds",
+                ));
+            }
+        },
+    };
+    let claims = match params.get("claims") {
+        None => None,
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(v @ Value::Object(_)) => Some(v),
+            _ => return Err(err("invalid_request", "claims must be a JSON object")),
+        },
+    };
+    let hint = match params.get("id_token_hint") {
+        None => None,
+        Some(token) => Some(hint_sub(token).ok_or_else(|| {
+            err(
+                "invalid_request",
+                "id_token_hint is not an ID token this provider issued",
+            )
+        })?),
+    };
+
+    Ok(AuthRequest {
+        client_id: client.id().to_string(),
+        redirect_uri: target.redirect_uri.clone(),
+        response_mode: target.response_mode,
+        state: target.state.clone(),
+        scope,
+        nonce: params.get("nonce").map(str::to_string),
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: params.get("login_hint").map(str::to_string),
+        hint_sub: hint,
+        ui_locales: params.get("ui_locales").map(str::to_string),
+        claims,
+        acr_values: params.get("acr_values").map(str::to_string),
+        display: params.get("display").map(str::to_string),
+        login_done: false,
+        consent_done: false,
+    })
+}

@@ -1,0 +1,138 @@
+//! The UserInfo endpoint (OIDC Core §5.3): `GET` or `POST`, with the access token as a
+//! Bearer header or (POST) an `access_token` form field. Errors follow RFC 6750 §3 with a
+//! `WWW-Authenticate: Bearer` challenge.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::identity::LocalUsers;
+use super::params::Params;
+use super::tokens::TokenService;
+
+pub struct Userinfo {
+    pub tokens: Arc<TokenService>,
+    pub users: Arc<LocalUsers>,
+}
+
+fn bearer_error(status: StatusCode, code: Option<&str>, description: &str) -> Response {
+    let challenge = match code {
+        Some(code) => format!(
+            r#"Bearer realm="oidc-bridge", error="{code}", error_description="{description}""#
+        ),
+        None => r#"Bearer realm="oidc-bridge""#.to_string(),
+    };
+    let body = match code {
+        Some(code) => serde_json::json!({"error": code, "error_description": description}),
+        None => serde_json::json!({"error": "invalid_request", "error_description": description}),
+    };
+    let mut resp = (status, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn header_token(headers: &HeaderMap) -> Result<Option<String>, Response> {
+    let Some(v) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let malformed = || {
+        bearer_error(
+            StatusCode::BAD_REQUEST,
+            Some("invalid_request"),
+            "the Authorization header is not a Bearer token",
+        )
+    };
+    let v = v.to_str().map_err(|_| malformed())?;
+    match v.trim().split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(Some(token.trim().to_string()))
+        }
+        _ => Err(malformed()),
+    }
+}
+
+pub async fn handle(State(ui): State<Arc<Userinfo>>, req: Request) -> Response {
+    let from_header = match header_token(req.headers()) {
+        Ok(t) => t,
+        Err(resp) => return resp,
+    };
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let from_body = if req.method() == Method::POST && is_form {
+        match Params::from_request(req, &()).await {
+            Ok(mut p) => p.take("access_token"),
+            Err(e) => return bearer_error(e.status, Some("invalid_request"), &e.description),
+        }
+    } else {
+        None
+    };
+    let token = match (from_header, from_body) {
+        (Some(_), Some(_)) => {
+            return bearer_error(
+                StatusCode::BAD_REQUEST,
+                Some("invalid_request"),
+                "send the access token once, not in both header and body",
+            );
+        }
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => {
+            return bearer_error(StatusCode::UNAUTHORIZED, None, "an access token is required");
+        }
+    };
+    let claims = match ui.tokens.validate_access_token(&token).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                Some("invalid_token"),
+                "the access token is invalid, expired or revoked",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "storage failure at userinfo");
+            return bearer_error(StatusCode::SERVICE_UNAVAILABLE, Some("temporarily_unavailable"), "try again");
+        }
+    };
+    let scopes: Vec<String> = claims
+        .scope
+        .as_deref()
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if !scopes.iter().any(|s| s == "openid") {
+        return bearer_error(
+            StatusCode::FORBIDDEN,
+            Some("insufficient_scope"),
+            "the access token was not issued with the openid scope",
+        );
+    }
+    let Some(identity) = ui.users.identity(&claims.sub) else {
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_token"),
+            "the user of this access token no longer exists",
+        );
+    };
+    // Claims the `claims` request parameter asked for at userinfo travel in the token.
+    let requested = claims.userinfo_claims.as_ref().map(|names| {
+        serde_json::Value::Object(names.iter().map(|n| (n.clone(), serde_json::Value::Null)).collect())
+    });
+    let body = identity.claims_for(&scopes, requested.as_ref());
+    let mut resp = Json(body).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+

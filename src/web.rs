@@ -1,0 +1,144 @@
+//! HTML pages (askama views, one struct per template) and the headers every page carries:
+//! a strict CSP with `frame-ancestors 'none'`, `X-Frame-Options: DENY`,
+//! `Referrer-Policy: no-referrer` and `Cache-Control: no-store`.
+
+use std::sync::LazyLock;
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// The only script we serve: it submits a `response_mode=form_post` form.
+pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
+
+static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
+    let hash = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        crate::secret::sha256(FORM_POST_SCRIPT.as_bytes()),
+    );
+    HeaderValue::from_str(&format!(
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'sha256-{hash}'; \
+         frame-ancestors 'none'; base-uri 'none'"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"))
+});
+
+pub static STYLE: &str = include_str!("../assets/style.css");
+
+/// Adds the page security headers.
+pub fn secure_headers(resp: &mut Response) {
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, CSP.clone());
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+}
+
+/// Renders a view as an HTML response with the security headers.
+pub fn render(status: StatusCode, view: &impl Template) -> Response {
+    let mut resp = match view.render() {
+        Ok(html) => (status, axum::response::Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page rendering failed").into_response()
+        }
+    };
+    secure_headers(&mut resp);
+    resp
+}
+
+pub async fn stylesheet() -> Response {
+    let mut resp = ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    resp
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginView<'a> {
+    pub assets: &'a str,
+    pub action: String,
+    pub client_name: &'a str,
+    pub error: Option<String>,
+    pub request_id: &'a str,
+    pub csrf: &'a str,
+    pub username: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentView<'a> {
+    pub assets: &'a str,
+    pub action: String,
+    pub client_name: &'a str,
+    pub username: &'a str,
+    pub scopes: Vec<&'static str>,
+    pub request_id: &'a str,
+    pub csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutView<'a> {
+    pub assets: &'a str,
+    pub action: String,
+    pub csrf: &'a str,
+    pub client_name: Option<&'a str>,
+    pub username: Option<&'a str>,
+    pub id_token_hint: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub post_logout_redirect_uri: Option<&'a str>,
+    pub state: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessageView<'a> {
+    pub assets: &'a str,
+    pub title: &'a str,
+    pub message: &'a str,
+    pub is_error: bool,
+}
+
+#[derive(Template)]
+#[template(path = "form_post.html")]
+pub struct FormPostView<'a> {
+    pub action: &'a str,
+    pub fields: Vec<(&'a str, &'a str)>,
+    pub script: &'static str,
+}
+
+/// A full-page message (an error the user must see, or "you are signed out").
+pub fn message(status: StatusCode, assets: &str, title: &str, message: &str) -> Response {
+    render(
+        status,
+        &MessageView {
+            assets,
+            title,
+            message,
+            is_error: status.is_client_error() || status.is_server_error(),
+        },
+    )
+}
+
+/// How each scope is described on the consent page.
+pub fn describe_scope(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "Know who you are",
+        "profile" => "See your name and username",
+        "email" => "See your e-mail address",
+        "address" => "See your postal address",
+        "phone" => "See your phone number",
+        "groups" => "See the groups you belong to",
+        "offline_access" => "Stay signed in when you are away",
+        _ => "Use an additional permission",
+    }
+}
