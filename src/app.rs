@@ -18,15 +18,15 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Seconds};
 use crate::keys::seal::{KeySource, resolve_key};
 use crate::keys::{KeyError, KeyManager, KeyPolicy, Sealer};
+use crate::oidc::authorize::Flows;
 use crate::oidc::clients::{ClientRegistry, sync_from_config};
 use crate::oidc::discovery::Discovery;
-use crate::oidc::authorize::Flows;
 use crate::oidc::grants::Grants;
 use crate::oidc::identity::LocalUsers;
 use crate::oidc::session::Cookies;
 use crate::oidc::throttle::Throttle;
-use crate::oidc::userinfo::Userinfo;
 use crate::oidc::tokens::TokenService;
+use crate::oidc::userinfo::Userinfo;
 use crate::storage::{Storage, StorageError};
 use crate::{oidc, ops};
 

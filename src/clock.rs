@@ -74,6 +74,11 @@ impl AdjustableClock {
         self.offset.load(Ordering::SeqCst)
     }
 
+    /// The current virtual time: `Clock::now` without importing the trait.
+    pub fn current(&self) -> UnixTime {
+        Clock::now(self)
+    }
+
     pub fn frozen_at(&self) -> Option<UnixTime> {
         match self.frozen_at.load(Ordering::SeqCst) {
             i64::MIN => None,

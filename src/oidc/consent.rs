@@ -43,7 +43,10 @@ pub async fn post(
             return respond_to_client(
                 &flows.issuer,
                 &req.target(),
-                &[("error", "access_denied"), ("error_description", "the user denied access")],
+                &[
+                    ("error", "access_denied"),
+                    ("error_description", "the user denied access"),
+                ],
             );
         }
         _ => {
@@ -54,7 +57,11 @@ pub async fn post(
             );
         }
     }
-    let mut granted = match flows.storage.get_consent(&session.sub, &req.client_id).await {
+    let mut granted = match flows
+        .storage
+        .get_consent(&session.sub, &req.client_id)
+        .await
+    {
         Ok(g) => g.unwrap_or_default(),
         Err(e) => return flows.fail(AuthorizeError::internal(&e)),
     };

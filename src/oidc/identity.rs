@@ -75,7 +75,10 @@ impl Identity {
         }
         if let Some(v) = &self.email {
             put("email", json!(v));
-            put("email_verified", json!(self.email_verified.unwrap_or(false)));
+            put(
+                "email_verified",
+                json!(self.email_verified.unwrap_or(false)),
+            );
         }
         put("groups", json!(self.groups));
         m
@@ -87,7 +90,11 @@ impl Identity {
         let all = self.all_claims();
         let mut out = Map::new();
         out.insert("sub".into(), json!(self.sub));
-        let mut names: Vec<&str> = scopes.iter().flat_map(|s| scope_claims(s)).copied().collect();
+        let mut names: Vec<&str> = scopes
+            .iter()
+            .flat_map(|s| scope_claims(s))
+            .copied()
+            .collect();
         if let Some(Value::Object(req)) = requested {
             names.extend(req.keys().map(String::as_str));
         }
@@ -150,7 +157,11 @@ impl LocalUsers {
 
     /// Checks a username and password off the async threads. An unknown username costs the
     /// same argon2id verification as a known one.
-    pub async fn authenticate(self: &Arc<Self>, username: &str, password: &str) -> Option<Identity> {
+    pub async fn authenticate(
+        self: &Arc<Self>,
+        username: &str,
+        password: &str,
+    ) -> Option<Identity> {
         let (hash, known) = match self.users.get(username) {
             Some(u) => (u.hash.clone(), true),
             None => (self.dummy_hash.clone(), false),
@@ -179,7 +190,6 @@ fn identity_of(u: &UserConfig) -> Identity {
         extra: Map::new(),
     }
 }
-
 
 impl Identity {
     /// This identity with the authentication methods of an earlier login.

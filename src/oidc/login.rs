@@ -26,7 +26,9 @@ pub async fn post(
         Err(resp) => return resp,
     };
     let Some(client) = flows.clients.get(&req.client_id) else {
-        return flows.fail(AuthorizeError::page("The application is no longer registered."));
+        return flows.fail(AuthorizeError::page(
+            "The application is no longer registered.",
+        ));
     };
     let username = form.get("username").unwrap_or("").trim().to_string();
     let password = form.get("password").unwrap_or("");
@@ -51,7 +53,11 @@ pub async fn post(
         Some(id) => id,
         None => {
             flows.throttle.record_failure(&username, &ip, now);
-            tracing::info!(event = "login_failed", client_id = client.id(), "wrong username or password");
+            tracing::info!(
+                event = "login_failed",
+                client_id = client.id(),
+                "wrong username or password"
+            );
             return flows.login_page(
                 &client,
                 &record,

@@ -69,7 +69,9 @@ fn check(flows: &Flows, p: &Params) -> Result<Checked, Response> {
         None => None,
         Some(uri) => {
             let client = client.as_ref().ok_or_else(|| {
-                refuse("A post_logout_redirect_uri needs an id_token_hint or client_id to be trusted.")
+                refuse(
+                    "A post_logout_redirect_uri needs an id_token_hint or client_id to be trusted.",
+                )
             })?;
             if !client
                 .config
@@ -104,7 +106,11 @@ fn finish(flows: &Flows, checked: Checked, clear: bool) -> Response {
             web::secure_headers(&mut r);
             r
         }
-        None => flows.page(StatusCode::OK, "Signed out", "You are signed out. You can close this window."),
+        None => flows.page(
+            StatusCode::OK,
+            "Signed out",
+            "You are signed out. You can close this window.",
+        ),
     };
     if clear {
         resp.headers_mut()
@@ -123,7 +129,11 @@ async fn handle(flows: &Flows, headers: &HeaderMap, p: Params, confirming: bool)
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "storage failure at logout");
-            return flows.page(StatusCode::SERVICE_UNAVAILABLE, "Sign-out error", "Try again.");
+            return flows.page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-out error",
+                "Try again.",
+            );
         }
     };
     let (Some(session), Some(cookie)) = (session, cookie) else {
@@ -133,7 +143,8 @@ async fn handle(flows: &Flows, headers: &HeaderMap, p: Params, confirming: bool)
     let csrf = csrf_for(cookie);
     let confirmed = confirming
         && p.get("confirm") == Some("yes")
-        && p.get("csrf").is_some_and(|c| ct_eq(c.as_bytes(), csrf.as_bytes()));
+        && p.get("csrf")
+            .is_some_and(|c| ct_eq(c.as_bytes(), csrf.as_bytes()));
     if !confirmed {
         let username = serde_json::from_str::<super::identity::Identity>(&session.identity)
             .ok()
@@ -155,7 +166,11 @@ async fn handle(flows: &Flows, headers: &HeaderMap, p: Params, confirming: bool)
     }
     if let Err(e) = flows.storage.delete_session(&session.id_hash).await {
         tracing::error!(error = %e, "storage failure at logout");
-        return flows.page(StatusCode::SERVICE_UNAVAILABLE, "Sign-out error", "Try again.");
+        return flows.page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-out error",
+            "Try again.",
+        );
     }
     tracing::info!(event = "logout", sub = %session.sub, "session ended");
     finish(flows, checked, true)

@@ -82,7 +82,6 @@ impl<S: Send + Sync> FromRequest<S> for Params {
     }
 }
 
-
 /// Form parameters of a browser-facing endpoint: like [`Params`], but a bad body is an HTML
 /// page for the person, not a JSON error.
 pub struct HtmlForm(pub Params);
@@ -91,14 +90,17 @@ impl<S: Send + Sync> FromRequest<S> for HtmlForm {
     type Rejection = axum::response::Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Params::from_request(req, state).await.map(HtmlForm).map_err(|e| {
-            crate::web::message(
-                e.status,
-                "",
-                "Sign-in error",
-                &format!("The form could not be read: {}.", e.description),
-            )
-        })
+        Params::from_request(req, state)
+            .await
+            .map(HtmlForm)
+            .map_err(|e| {
+                crate::web::message(
+                    e.status,
+                    "",
+                    "Sign-in error",
+                    &format!("The form could not be read: {}.", e.description),
+                )
+            })
     }
 }
 

@@ -88,7 +88,12 @@ mod tests {
         assert!(v.ends_with("; Secure"));
         assert!(!v.contains("Domain"));
         let c = Cookies::new("http://127.0.0.1:8080", 60);
-        assert!(!c.set_session("abc").to_str().expect("ascii").contains("Secure"));
+        assert!(
+            !c.set_session("abc")
+                .to_str()
+                .expect("ascii")
+                .contains("Secure")
+        );
     }
 
     #[test]

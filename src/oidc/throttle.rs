@@ -78,11 +78,18 @@ mod tests {
             t.record_failure("alice", "1.2.3.4", 100);
         }
         assert_eq!(t.blocked_for("ALICE", "9.9.9.9", 110), Some(290));
-        assert_eq!(t.blocked_for("bob", "1.2.3.4", 110), None, "ip budget is larger");
+        assert_eq!(
+            t.blocked_for("bob", "1.2.3.4", 110),
+            None,
+            "ip budget is larger"
+        );
         assert_eq!(t.blocked_for("alice", "1.2.3.4", 400), None);
         for i in 0..10 {
             t.record_failure(&format!("u{i}"), "5.5.5.5", 500);
         }
-        assert!(t.blocked_for("fresh", "5.5.5.5", 501).is_some(), "per-IP limit");
+        assert!(
+            t.blocked_for("fresh", "5.5.5.5", 501).is_some(),
+            "per-IP limit"
+        );
     }
 }

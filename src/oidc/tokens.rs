@@ -184,7 +184,12 @@ impl TokenService {
                 self.storage
                     .revoke_refresh_family(&t.family_id, self.clock.now())
                     .await?;
-                tracing::info!(event = "token_revoked", client_id, kind = "refresh_token", "refresh token family revoked");
+                tracing::info!(
+                    event = "token_revoked",
+                    client_id,
+                    kind = "refresh_token",
+                    "refresh token family revoked"
+                );
             }
             return Ok(());
         }

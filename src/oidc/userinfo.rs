@@ -51,7 +51,9 @@ fn header_token(headers: &HeaderMap) -> Result<Option<String>, Response> {
     };
     let v = v.to_str().map_err(|_| malformed())?;
     match v.trim().split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(Some(token.trim().to_string()))
         }
         _ => Err(malformed()),
@@ -86,7 +88,11 @@ pub async fn handle(State(ui): State<Arc<Userinfo>>, req: Request) -> Response {
         }
         (Some(t), None) | (None, Some(t)) => t,
         (None, None) => {
-            return bearer_error(StatusCode::UNAUTHORIZED, None, "an access token is required");
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                None,
+                "an access token is required",
+            );
         }
     };
     let claims = match ui.tokens.validate_access_token(&token).await {
@@ -100,7 +106,11 @@ pub async fn handle(State(ui): State<Arc<Userinfo>>, req: Request) -> Response {
         }
         Err(e) => {
             tracing::error!(error = %e, "storage failure at userinfo");
-            return bearer_error(StatusCode::SERVICE_UNAVAILABLE, Some("temporarily_unavailable"), "try again");
+            return bearer_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("temporarily_unavailable"),
+                "try again",
+            );
         }
     };
     let scopes: Vec<String> = claims
@@ -127,7 +137,12 @@ pub async fn handle(State(ui): State<Arc<Userinfo>>, req: Request) -> Response {
     };
     // Claims the `claims` request parameter asked for at userinfo travel in the token.
     let requested = claims.userinfo_claims.as_ref().map(|names| {
-        serde_json::Value::Object(names.iter().map(|n| (n.clone(), serde_json::Value::Null)).collect())
+        serde_json::Value::Object(
+            names
+                .iter()
+                .map(|n| (n.clone(), serde_json::Value::Null))
+                .collect(),
+        )
     });
     let body = identity.claims_for(&scopes, requested.as_ref());
     let mut resp = Json(body).into_response();
@@ -135,4 +150,3 @@ pub async fn handle(State(ui): State<Arc<Userinfo>>, req: Request) -> Response {
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
-

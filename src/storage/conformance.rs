@@ -213,7 +213,10 @@ pub async fn auth_requests_round_trip(s: &dyn Storage) {
     assert!(s.get_auth_request("req1").await.expect("get").is_none());
     s.put_auth_request(&r).await.expect("put");
     s.purge_expired(101).await.expect("purge");
-    assert!(s.get_auth_request("req1").await.expect("get").is_none(), "expired ones go");
+    assert!(
+        s.get_auth_request("req1").await.expect("get").is_none(),
+        "expired ones go"
+    );
 }
 
 fn session(id: &str, sub: &str) -> SessionRecord {
@@ -229,10 +232,19 @@ fn session(id: &str, sub: &str) -> SessionRecord {
 }
 
 pub async fn sessions_round_trip(s: &dyn Storage) {
-    s.create_session(&session("a", "alice")).await.expect("create");
-    s.create_session(&session("b", "alice")).await.expect("create");
-    s.create_session(&session("c", "bob")).await.expect("create");
-    assert_eq!(s.get_session("a").await.expect("get"), Some(session("a", "alice")));
+    s.create_session(&session("a", "alice"))
+        .await
+        .expect("create");
+    s.create_session(&session("b", "alice"))
+        .await
+        .expect("create");
+    s.create_session(&session("c", "bob"))
+        .await
+        .expect("create");
+    assert_eq!(
+        s.get_session("a").await.expect("get"),
+        Some(session("a", "alice"))
+    );
     s.delete_session("a").await.expect("delete");
     assert_eq!(s.get_session("a").await.expect("get"), None);
     assert_eq!(s.delete_sessions(Some("alice")).await.expect("delete"), 1);
@@ -243,9 +255,16 @@ pub async fn sessions_round_trip(s: &dyn Storage) {
 pub async fn consents_round_trip(s: &dyn Storage) {
     assert_eq!(s.get_consent("alice", "web").await.expect("get"), None);
     let scopes = vec!["openid".to_string(), "email".to_string()];
-    s.put_consent("alice", "web", &scopes, 5).await.expect("put");
-    assert_eq!(s.get_consent("alice", "web").await.expect("get"), Some(scopes));
-    s.put_consent("alice", "web", &["openid".to_string()], 6).await.expect("replace");
+    s.put_consent("alice", "web", &scopes, 5)
+        .await
+        .expect("put");
+    assert_eq!(
+        s.get_consent("alice", "web").await.expect("get"),
+        Some(scopes)
+    );
+    s.put_consent("alice", "web", &["openid".to_string()], 6)
+        .await
+        .expect("replace");
     assert_eq!(
         s.get_consent("alice", "web").await.expect("get"),
         Some(vec!["openid".to_string()])
@@ -285,7 +304,9 @@ pub async fn auth_code_single_use(s: Arc<dyn Storage>) {
         }
     }
     assert_eq!(first, 1, "exactly one of 20 concurrent redemptions wins");
-    s.record_code_issuance("code", Some("fam"), "jti-1", 100).await.expect("record");
+    s.record_code_issuance("code", Some("fam"), "jti-1", 100)
+        .await
+        .expect("record");
     match s.redeem_auth_code("code", 6).await.expect("redeem") {
         Redemption::Again(c) => {
             assert_eq!(c.family_id.as_deref(), Some("fam"));
@@ -293,7 +314,10 @@ pub async fn auth_code_single_use(s: Arc<dyn Storage>) {
         }
         other => panic!("expected Again, got {other:?}"),
     }
-    assert_eq!(s.redeem_auth_code("nope", 6).await.expect("redeem"), Redemption::Missing);
+    assert_eq!(
+        s.redeem_auth_code("nope", 6).await.expect("redeem"),
+        Redemption::Missing
+    );
 }
 
 fn family(id: &str) -> RefreshFamilyRecord {
@@ -321,8 +345,12 @@ fn refresh(hash: &str, family_id: &str, jti: &str) -> RefreshTokenRecord {
 }
 
 pub async fn refresh_rotates_once(s: Arc<dyn Storage>) {
-    s.create_refresh_family(&family("f1")).await.expect("family");
-    s.insert_refresh_token(&refresh("r1", "f1", "j1")).await.expect("token");
+    s.create_refresh_family(&family("f1"))
+        .await
+        .expect("family");
+    s.insert_refresh_token(&refresh("r1", "f1", "j1"))
+        .await
+        .expect("token");
     let mut tasks = Vec::new();
     for i in 0..10 {
         let s = s.clone();
@@ -339,14 +367,26 @@ pub async fn refresh_rotates_once(s: Arc<dyn Storage>) {
         }
     }
     assert_eq!(first, 1);
-    assert_eq!(s.get_refresh_family("f1").await.expect("get"), Some(family("f1")));
-    assert_eq!(s.rotate_refresh_token("zz", 1).await.expect("rotate"), Redemption::Missing);
+    assert_eq!(
+        s.get_refresh_family("f1").await.expect("get"),
+        Some(family("f1"))
+    );
+    assert_eq!(
+        s.rotate_refresh_token("zz", 1).await.expect("rotate"),
+        Redemption::Missing
+    );
 }
 
 pub async fn family_revocation(s: &dyn Storage) {
-    s.create_refresh_family(&family("f2")).await.expect("family");
-    s.insert_refresh_token(&refresh("r2", "f2", "j2")).await.expect("token");
-    s.insert_refresh_token(&refresh("r3", "f2", "j3")).await.expect("token");
+    s.create_refresh_family(&family("f2"))
+        .await
+        .expect("family");
+    s.insert_refresh_token(&refresh("r2", "f2", "j2"))
+        .await
+        .expect("token");
+    s.insert_refresh_token(&refresh("r3", "f2", "j3"))
+        .await
+        .expect("token");
     s.insert_auth_code(&AuthCodeRecord {
         code_hash: "c2".into(),
         client_id: "web".into(),
@@ -360,11 +400,18 @@ pub async fn family_revocation(s: &dyn Storage) {
     })
     .await
     .expect("code");
-    s.record_code_issuance("c2", Some("f2"), "j0", 3_000).await.expect("record");
+    s.record_code_issuance("c2", Some("f2"), "j0", 3_000)
+        .await
+        .expect("record");
     s.revoke_refresh_family("f2", 50).await.expect("revoke");
-    s.revoke_refresh_family("f2", 60).await.expect("revoking twice is fine");
+    s.revoke_refresh_family("f2", 60)
+        .await
+        .expect("revoking twice is fine");
     assert_eq!(
-        s.get_refresh_family("f2").await.expect("get").and_then(|f| f.revoked_at),
+        s.get_refresh_family("f2")
+            .await
+            .expect("get")
+            .and_then(|f| f.revoked_at),
         Some(50)
     );
     for jti in ["j0", "j2", "j3"] {

@@ -255,7 +255,10 @@ impl Storage for PostgresStorage {
             ("DELETE FROM sessions WHERE expires_at < $1", now),
             ("DELETE FROM auth_codes WHERE expires_at < $1", now - 3600),
             ("DELETE FROM refresh_tokens WHERE idle_expires_at < $1", now),
-            ("DELETE FROM refresh_families WHERE absolute_expires_at < $1", now),
+            (
+                "DELETE FROM refresh_families WHERE absolute_expires_at < $1",
+                now,
+            ),
         ] {
             n += sqlx::query(sql)
                 .bind(cutoff)
@@ -348,7 +351,11 @@ impl Storage for PostgresStorage {
                     .execute(&self.pool)
                     .await?
             }
-            None => sqlx::query("DELETE FROM sessions").execute(&self.pool).await?,
+            None => {
+                sqlx::query("DELETE FROM sessions")
+                    .execute(&self.pool)
+                    .await?
+            }
         };
         Ok(r.rows_affected())
     }
@@ -360,10 +367,21 @@ impl Storage for PostgresStorage {
                 .bind(client_id)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(scopes.map(|s| s.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect()))
+        Ok(scopes.map(|s| {
+            s.split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        }))
     }
 
-    async fn put_consent(&self, sub: &str, client_id: &str, scopes: &[String], now: UnixTime) -> Result<()> {
+    async fn put_consent(
+        &self,
+        sub: &str,
+        client_id: &str,
+        scopes: &[String],
+        now: UnixTime,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO consents (sub, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (sub, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
@@ -392,7 +410,11 @@ impl Storage for PostgresStorage {
         Ok(())
     }
 
-    async fn redeem_auth_code(&self, code_hash: &str, now: UnixTime) -> Result<Redemption<AuthCodeRecord>> {
+    async fn redeem_auth_code(
+        &self,
+        code_hash: &str,
+        now: UnixTime,
+    ) -> Result<Redemption<AuthCodeRecord>> {
         let first = sqlx::query(
             "UPDATE auth_codes SET redeemed_at = $1 WHERE code_hash = $2 AND redeemed_at IS NULL RETURNING *",
         )
@@ -474,7 +496,11 @@ impl Storage for PostgresStorage {
         Ok(())
     }
 
-    async fn rotate_refresh_token(&self, token_hash: &str, now: UnixTime) -> Result<Redemption<RefreshTokenRecord>> {
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Redemption<RefreshTokenRecord>> {
         let first = sqlx::query(
             "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL RETURNING *",
         )
@@ -503,11 +529,13 @@ impl Storage for PostgresStorage {
 
     async fn revoke_refresh_family(&self, family_id: &str, now: UnixTime) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(family_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(family_id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO revoked_tokens (jti, expires_at)
              SELECT access_jti, access_exp FROM refresh_tokens

@@ -264,7 +264,10 @@ impl Storage for SqliteStorage {
             ("DELETE FROM sessions WHERE expires_at < ?", now),
             ("DELETE FROM auth_codes WHERE expires_at < ?", now - 3600),
             ("DELETE FROM refresh_tokens WHERE idle_expires_at < ?", now),
-            ("DELETE FROM refresh_families WHERE absolute_expires_at < ?", now),
+            (
+                "DELETE FROM refresh_families WHERE absolute_expires_at < ?",
+                now,
+            ),
         ] {
             n += sqlx::query(sql)
                 .bind(cutoff)
@@ -357,7 +360,11 @@ impl Storage for SqliteStorage {
                     .execute(&self.pool)
                     .await?
             }
-            None => sqlx::query("DELETE FROM sessions").execute(&self.pool).await?,
+            None => {
+                sqlx::query("DELETE FROM sessions")
+                    .execute(&self.pool)
+                    .await?
+            }
         };
         Ok(r.rows_affected())
     }
@@ -369,10 +376,21 @@ impl Storage for SqliteStorage {
                 .bind(client_id)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(scopes.map(|s| s.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect()))
+        Ok(scopes.map(|s| {
+            s.split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        }))
     }
 
-    async fn put_consent(&self, sub: &str, client_id: &str, scopes: &[String], now: UnixTime) -> Result<()> {
+    async fn put_consent(
+        &self,
+        sub: &str,
+        client_id: &str,
+        scopes: &[String],
+        now: UnixTime,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO consents (sub, client_id, scopes, granted_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (sub, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
@@ -401,7 +419,11 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    async fn redeem_auth_code(&self, code_hash: &str, now: UnixTime) -> Result<Redemption<AuthCodeRecord>> {
+    async fn redeem_auth_code(
+        &self,
+        code_hash: &str,
+        now: UnixTime,
+    ) -> Result<Redemption<AuthCodeRecord>> {
         let first = sqlx::query(
             "UPDATE auth_codes SET redeemed_at = ? WHERE code_hash = ? AND redeemed_at IS NULL RETURNING *",
         )
@@ -483,7 +505,11 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    async fn rotate_refresh_token(&self, token_hash: &str, now: UnixTime) -> Result<Redemption<RefreshTokenRecord>> {
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Redemption<RefreshTokenRecord>> {
         let first = sqlx::query(
             "UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at IS NULL RETURNING *",
         )
@@ -512,11 +538,13 @@ impl Storage for SqliteStorage {
 
     async fn revoke_refresh_family(&self, family_id: &str, now: UnixTime) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE refresh_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(now)
-            .bind(family_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE refresh_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(family_id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO revoked_tokens (jti, expires_at)
              SELECT access_jti, access_exp FROM refresh_tokens

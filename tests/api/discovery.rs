@@ -22,11 +22,11 @@ async fn discovery_names_the_issuer_byte_for_byte_and_only_implemented_endpoints
     assert_eq!(doc["revocation_endpoint"], app.url("/revoke").as_str());
     assert_eq!(
         doc["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
     );
-    assert!(
-        doc.get("authorization_endpoint").is_none(),
-        "not implemented yet, so not advertised"
+    assert_eq!(
+        doc["authorization_endpoint"],
+        app.url("/authorize").as_str()
     );
     // Every advertised endpoint answers (with something other than 404).
     for key in [
@@ -34,6 +34,9 @@ async fn discovery_names_the_issuer_byte_for_byte_and_only_implemented_endpoints
         "introspection_endpoint",
         "revocation_endpoint",
         "jwks_uri",
+        "authorization_endpoint",
+        "userinfo_endpoint",
+        "end_session_endpoint",
     ] {
         let url = doc[key].as_str().expect("url");
         let status = app.http.post(url).send().await.expect("req").status();

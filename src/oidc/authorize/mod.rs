@@ -149,11 +149,17 @@ impl Flows {
             let (record, cookie) = self.pending(headers, &req, pending, None)?;
             self.storage.put_auth_request(&record).await?;
             cookies.extend(cookie);
-            let username = req.login_hint.clone().or(req.hint_sub.clone()).unwrap_or_default();
+            let username = req
+                .login_hint
+                .clone()
+                .or(req.hint_sub.clone())
+                .unwrap_or_default();
             return Ok(self.login_page(&client, &record, &username, None, StatusCode::OK, cookies));
         }
         let Some(session) = session else {
-            return Err(AuthorizeError::page("Your session ended. Please sign in again."));
+            return Err(AuthorizeError::page(
+                "Your session ended. Please sign in again.",
+            ));
         };
 
         if !client.config.skip_consent && !req.consent_done {
@@ -329,7 +335,8 @@ impl Flows {
         req: &AuthRequest,
         session: &SessionRecord,
     ) -> Result<Response, AuthorizeError> {
-        let identity = serde_json::from_str(&session.identity).map_err(|e| AuthorizeError::internal(&e))?;
+        let identity =
+            serde_json::from_str(&session.identity).map_err(|e| AuthorizeError::internal(&e))?;
         let grant = Grant {
             sub: session.sub.clone(),
             client_id: client.id().to_string(),
@@ -357,7 +364,11 @@ impl Flows {
                 access_exp: None,
             })
             .await?;
-        Ok(respond_to_client(&self.issuer, &req.target(), &[("code", &code)]))
+        Ok(respond_to_client(
+            &self.issuer,
+            &req.target(),
+            &[("code", &code)],
+        ))
     }
 
     /// Starts a session for `identity`, replacing the browser's previous one.
@@ -390,12 +401,8 @@ pub async fn get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let params = Params::parse(query.unwrap_or_default().as_bytes()).map_err(|e| {
-        format!(
-            "The sign-in request is malformed: {}.",
-            e.description
-        )
-    });
+    let params = Params::parse(query.unwrap_or_default().as_bytes())
+        .map_err(|e| format!("The sign-in request is malformed: {}.", e.description));
     flows.authorize(&headers, params).await
 }
 

@@ -130,8 +130,7 @@ pub fn trusted_target(
 
 fn is_pkce_challenge(s: &str) -> bool {
     s.len() == 43
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
@@ -148,13 +147,22 @@ pub fn parse(
         && m != "query"
         && m != "form_post"
     {
-        return Err(err("invalid_request", "response_mode must be query or form_post"));
+        return Err(err(
+            "invalid_request",
+            "response_mode must be query or form_post",
+        ));
     }
     if params.get("request").is_some() {
-        return Err(err("request_not_supported", "request objects are not supported"));
+        return Err(err(
+            "request_not_supported",
+            "request objects are not supported",
+        ));
     }
     if params.get("request_uri").is_some() {
-        return Err(err("request_uri_not_supported", "request_uri is not supported"));
+        return Err(err(
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        ));
     }
     match params.get("response_type") {
         None => return Err(err("invalid_request", "response_type is required")),

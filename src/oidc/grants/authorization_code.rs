@@ -14,10 +14,11 @@ fn pkce_matches(challenge: &str, verifier: &str) -> bool {
         && verifier
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-    valid && ct_eq(
-        crate::secret::b64url(&sha256(verifier.as_bytes())).as_bytes(),
-        challenge.as_bytes(),
-    )
+    valid
+        && ct_eq(
+            crate::secret::b64url(&sha256(verifier.as_bytes())).as_bytes(),
+            challenge.as_bytes(),
+        )
 }
 
 pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenResponse, OAuthError> {
@@ -57,7 +58,9 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     }
     match (&grant.code_challenge, req.params.get("code_verifier")) {
         (Some(challenge), Some(verifier)) if pkce_matches(challenge, verifier) => {}
-        (Some(_), Some(_)) => return Err(OAuthError::invalid_grant("code_verifier does not match")),
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_grant("code_verifier does not match"));
+        }
         (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
         (None, Some(_)) => {
             return Err(OAuthError::invalid_grant(
@@ -111,6 +114,9 @@ mod tests {
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX"
         ));
-        assert!(!pkce_matches("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "short"));
+        assert!(!pkce_matches(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "short"
+        ));
     }
 }

@@ -263,7 +263,14 @@ pub fn check_scope(requested: Option<&str>, allowed: &[String]) -> Result<Vec<St
 }
 
 /// An audit line for tokens issued: client, subject, hashed token id, lifetime.
-pub fn audit_issued(event: &str, grant_type: &str, client_id: &str, sub: &str, jti: &str, expires_in: i64) {
+pub fn audit_issued(
+    event: &str,
+    grant_type: &str,
+    client_id: &str,
+    sub: &str,
+    jti: &str,
+    expires_in: i64,
+) {
     tracing::info!(
         event,
         grant_type,

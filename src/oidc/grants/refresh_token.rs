@@ -21,14 +21,19 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
         Redemption::Again(t) => {
             let rotated = t.rotated_at.unwrap_or(now);
             if now - rotated > grants.lifetimes.refresh_reuse_grace.get() {
-                grants.storage.revoke_refresh_family(&t.family_id, now).await?;
+                grants
+                    .storage
+                    .revoke_refresh_family(&t.family_id, now)
+                    .await?;
                 tracing::warn!(
                     event = "refresh_token_reuse_detected",
                     client_id = client.id(),
                     family_hash = %crate::secret::sha256_b64url(t.family_id.as_bytes()),
                     "a rotated refresh token was reused: its family is revoked"
                 );
-                return Err(bad("the refresh token was already used; its session is revoked"));
+                return Err(bad(
+                    "the refresh token was already used; its session is revoked",
+                ));
             }
             t
         }
@@ -55,7 +60,10 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     if let Some(current) = grants.users.identity(&grant.sub) {
         grant.identity = current.with_amr(&grant.identity.amr);
     } else if grant.identity.amr.iter().any(|a| a == "pwd") {
-        grants.storage.revoke_refresh_family(&family.id, now).await?;
+        grants
+            .storage
+            .revoke_refresh_family(&family.id, now)
+            .await?;
         return Err(bad("the user no longer exists"));
     }
 
