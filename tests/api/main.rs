@@ -1,5 +1,6 @@
 //! Integration tests: the real server over HTTP, real SQLite and PostgreSQL.
 
+mod backstage;
 mod bad_input;
 mod cli;
 mod client_credentials;
