@@ -54,7 +54,10 @@ async fn run_against(app: &TestApp) -> serde_json::Value {
             .env("ISSUER", issuer)
             .env("CLIENT_ID", "backstage")
             .env("CLIENT_SECRET", "backstage-secret+/=:%-0123456789")
-            .env("REDIRECT_URI", "http://localhost:7007/api/auth/oidc/handler/frame")
+            .env(
+                "REDIRECT_URI",
+                "http://localhost:7007/api/auth/oidc/handler/frame",
+            )
             .env("USERNAME", "alice")
             .env("PASSWORD", "wonderland-password")
             .output()
@@ -77,7 +80,10 @@ fn check(app: &TestApp, seen: &serde_json::Value) {
     assert_eq!(seen["sub"], "alice");
     assert_eq!(seen["expires_in"], 3600);
     assert_eq!(seen["has_refresh_token"], true, "no offline_access needed");
-    assert_eq!(seen["id_token_groups"], serde_json::json!(["platform-team"]));
+    assert_eq!(
+        seen["id_token_groups"],
+        serde_json::json!(["platform-team"])
+    );
     assert_eq!(seen["userinfo"]["sub"], "alice");
     assert_eq!(seen["userinfo"]["email"], "alice@example.com");
     assert_eq!(seen["userinfo"]["name"], "Alice Liddell");
