@@ -241,6 +241,34 @@ pub fn router(config: &Config, state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Background work: keys reloaded, rotated and pruned every `period`; expired codes,
+/// sessions, pending requests and refresh tokens purged every ten minutes.
+pub fn spawn_maintenance(state: &AppState, period: Duration) -> tokio::task::JoinHandle<()> {
+    let keys = state.keys.spawn_maintenance(period);
+    let storage = state.storage.clone();
+    let clock = state.flows.clock.clone();
+    tokio::spawn(async move {
+        let _keys = AbortOnDrop(keys);
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            match storage.purge_expired(clock.now()).await {
+                Ok(n) if n > 0 => tracing::debug!(purged = n, "expired records removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging expired records failed"),
+            }
+        }
+    })
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A built server, bound and ready to run.
 pub struct Application {
     listener: TcpListener,
@@ -264,7 +292,7 @@ impl Application {
         options: Options,
     ) -> Result<Self, StartError> {
         let state = build_state(config, &options).await?;
-        let maintenance = state.keys.spawn_maintenance(options.key_maintenance);
+        let maintenance = spawn_maintenance(&state, options.key_maintenance);
         Ok(Self {
             listener,
             router: router(config, state.clone()),

@@ -489,6 +489,14 @@ fn read_user(r: &mut Reader, v: &Value, path: &str) -> Option<UserConfig> {
         return None;
     }
     let username = r.required_string(&o, "username");
+    if let Some(u) = &username
+        && (u.len() > 255 || !u.bytes().all(|b| (0x21..=0x7e).contains(&b)))
+    {
+        r.problem(
+            o.key_path("username"),
+            "must be at most 255 printable ASCII characters without spaces: it becomes the ID token `sub`",
+        );
+    }
     let password_hash = r.string(&o, "password_hash");
     if let Some(h) = &password_hash
         && !crate::secret::is_argon2id_phc(h)
