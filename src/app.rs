@@ -83,6 +83,14 @@ pub struct Options {
     pub storage: Option<Arc<dyn Storage>>,
     /// How often keys are reloaded, rotated and pruned.
     pub key_maintenance: Duration,
+    /// How tokens are shaped (mock personas); `Plain` for a real provider.
+    pub persona: crate::mock::persona::Persona,
+    /// Mock mode's per-issuer state; `None` for a real provider.
+    pub mock: Option<Arc<crate::mock::state::MockState>>,
+    /// Make the first signing key in the background (mock mode starts in milliseconds).
+    pub keys_in_background: bool,
+    /// A key to use instead of generating one (`mock --key-file`).
+    pub initial_key: Option<(crate::config::SigningAlgorithm, Vec<u8>)>,
 }
 
 impl Default for Options {
@@ -91,6 +99,10 @@ impl Default for Options {
             clock: Arc::new(SystemClock),
             storage: None,
             key_maintenance: Duration::from_secs(30),
+            persona: crate::mock::persona::Persona::Plain,
+            mock: None,
+            keys_in_background: false,
+            initial_key: None,
         }
     }
 }
@@ -178,6 +190,7 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         clock: clock.clone(),
         users: users.clone(),
         lifetimes: config.tokens.clone(),
+        persona: options.persona.clone(),
     });
     let flows = Arc::new(Flows {
         issuer: config.issuer.clone(),
@@ -191,10 +204,13 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         cookies: Cookies::new(&config.issuer, config.tokens.session.get()),
         // Five failures per username, or thirty per address, in fifteen minutes.
         throttle: Throttle::new(900, 5, 30),
+        mock: options.mock.clone(),
     });
     let userinfo = Arc::new(Userinfo {
         tokens: tokens.clone(),
         users,
+        storage: storage.clone(),
+        persona: options.persona.clone(),
     });
     Ok(AppState {
         storage,
@@ -217,17 +233,30 @@ pub fn issuer_path(config: &Config) -> String {
 
 /// The router: OIDC routes under the issuer's path, probes at the root.
 pub fn router(config: &Config, state: AppState) -> Router {
-    let oidc = oidc::routes()
-        .method_not_allowed_fallback(ops::method_not_allowed)
-        .fallback(ops::not_found);
+    finish(issuer_routes(config, state.clone()), state)
+}
+
+/// One issuer's routes, under its path, with its state applied.
+pub fn issuer_routes(config: &Config, state: AppState) -> Router {
+    let oidc = oidc::routes().method_not_allowed_fallback(ops::method_not_allowed);
     let path = issuer_path(config);
-    let app = if path.is_empty() {
+    let routes = if path.is_empty() {
         oidc
     } else {
         Router::new().nest(&path, oidc)
     };
-    app.route("/healthz", get(ops::healthz))
+    routes.with_state(state)
+}
+
+/// The whole server: `routes` (one or more issuers), probes at the root answered from
+/// `probe_state`, JSON for unknown paths, request logging, and a panic guard.
+pub fn finish(routes: Router, probe_state: AppState) -> Router {
+    let probes = Router::new()
+        .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .with_state(probe_state);
+    routes
+        .merge(probes)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn(ops::log_requests))
@@ -238,7 +267,6 @@ pub fn router(config: &Config, state: AppState) -> Router {
                 ))
             },
         ))
-        .with_state(state)
 }
 
 /// Background work: keys reloaded, rotated and pruned every `period`; expired codes,

@@ -47,6 +47,8 @@ struct ConfigArg {
 enum Command {
     /// Run the provider.
     Serve(ConfigArg),
+    /// Run a mock IdP for tests and staging: no config needed, in-memory, control API on.
+    Mock(MockArgs),
     /// Apply pending database migrations and exit.
     Migrate(ConfigArg),
     /// Check a config file; report every problem with its key path.
@@ -59,6 +61,22 @@ enum Command {
     Keys(KeysCommand),
     /// Read a password (stdin, or a prompt on a terminal) and print its argon2id PHC hash.
     HashPassword,
+}
+
+#[derive(Args)]
+struct MockArgs {
+    /// Adds clients, users, personas and extra issuers (`mock.issuers`).
+    #[arg(long, short, env = "OIDC_BRIDGE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// The issuer; default `http://{listen}`.
+    #[arg(long)]
+    issuer: Option<String>,
+    /// Keep the signing key in this PEM file across runs (created on first use).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -130,6 +148,7 @@ fn load(path: Option<&Path>) -> anyhow::Result<Config> {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(c) => serve(load(c.config.as_deref())?).await,
+        Command::Mock(args) => mock(args).await,
         Command::Migrate(c) => {
             let config = load(c.config.as_deref())?;
             app::open_storage(&config)
@@ -171,6 +190,59 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     tracing::info!(issuer = %config.issuer, %addr, database = ?config.database, "oidc-bridge is serving");
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn mock(args: MockArgs) -> anyhow::Result<ExitCode> {
+    use crate::mock::server::{MockOptions, MockServer, load_or_create_key_file};
+    let mut config = load(args.config.as_deref())?;
+    config.listen = args.listen;
+    let key = match &args.key_file {
+        Some(path) => Some((
+            config.signing.algorithm,
+            load_or_create_key_file(path, config.signing.algorithm).map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let server = MockServer::build(
+        config,
+        listener,
+        MockOptions {
+            issuer: args.issuer.clone(),
+            key,
+        },
+    )
+    .await?;
+    tracing::warn!("MOCK IdP: any username signs in and the control API is open. For tests only.");
+    println!("oidc-bridge mock IdP (for tests only: any username signs in)");
+    for i in &server.issuers {
+        println!(
+            "  issuer  {:<8} {}  ({} persona)",
+            i.id,
+            i.issuer,
+            i.persona.name()
+        );
+    }
+    let root = &server.issuers[0].issuer;
+    println!(
+        "  client  {} / {}",
+        crate::mock::BUILTIN_CLIENT_ID,
+        crate::mock::BUILTIN_CLIENT_SECRET
+    );
+    println!("  control {root}/mock/");
+    println!();
+    println!(
+        "  curl -s -X POST {root}/mock/tokens -H 'content-type: application/json' -d '{{\"sub\":\"alice\"}}'"
+    );
+    println!(
+        "  curl -s -u {}:{} -d grant_type=client_credentials {root}/token",
+        crate::mock::BUILTIN_CLIENT_ID,
+        crate::mock::BUILTIN_CLIENT_SECRET
+    );
+    server.run_until(shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod keys;
+pub mod mock;
 pub mod model;
 pub mod oidc;
 pub mod ops;

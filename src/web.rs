@@ -74,6 +74,8 @@ pub struct LoginView<'a> {
     pub request_id: &'a str,
     pub csrf: &'a str,
     pub username: &'a str,
+    /// Mock mode: any username, password ignored, optional groups and claims.
+    pub mock: bool,
 }
 
 #[derive(Template)]

@@ -29,7 +29,7 @@ pub struct Config {
     pub users: Vec<UserConfig>,
     /// Upstream identity providers; their full schema arrives with federation.
     pub connectors: Vec<serde_json::Value>,
-    pub mock: Option<serde_json::Value>,
+    pub mock: MockConfig,
     /// Where the file was read from, for paths relative to it.
     pub source: Option<PathBuf>,
 }
@@ -245,6 +245,12 @@ pub struct ClientConfig {
     /// Absent for public clients. Never serialised.
     #[serde(skip)]
     pub secret: Option<SecretString>,
+    /// An argon2id hash of the secret, given instead of it. Never serialised.
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+    /// Mock mode's built-in client only: any absolute redirect URI is accepted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub any_redirect_uri: bool,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<GrantType>,
@@ -270,4 +276,48 @@ pub struct UserConfig {
     pub email_verified: bool,
     pub name: Option<String>,
     pub groups: Vec<String>,
+}
+
+/// The `mock:` section: mock IdP mode and the control API.
+#[derive(Debug, Clone, Default)]
+pub struct MockConfig {
+    /// Under `serve`: expose the control API (staging only), guarded by `admin_token`.
+    pub control_api: bool,
+    pub admin_token: Option<SecretString>,
+    /// Complete a login without a page when `login_hint` names a user (default: on).
+    pub auto_login: bool,
+    /// Fixed users of the root mock issuer (no passwords: mock login ignores them).
+    pub users: Vec<MockUserConfig>,
+    pub issuers: Vec<MockIssuerConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonaKind {
+    Plain,
+    Okta,
+    Azure,
+}
+
+/// One extra issuer of mock mode, served under its own path.
+#[derive(Debug, Clone)]
+pub struct MockIssuerConfig {
+    pub id: String,
+    pub persona: PersonaKind,
+    /// Mount path, e.g. `/okta`; the issuer is `{base}{path}`, then `/oauth2/default`
+    /// (okta) or `/{tenant}/v2.0` (azure).
+    pub path: String,
+    pub tenant: Option<String>,
+    pub overage_limit: usize,
+    pub users: Vec<MockUserConfig>,
+}
+
+/// A mock user: fixed claims, so runs are deterministic.
+#[derive(Debug, Clone, Default)]
+pub struct MockUserConfig {
+    pub username: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub groups: Vec<String>,
+    pub roles: Vec<String>,
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }

@@ -42,6 +42,23 @@ pub fn generate(alg: SigningAlgorithm, kid: &str) -> Result<Generated, josekit::
     })
 }
 
+/// The public JWK (with a `kid` derived from it, `use` and `alg`) of a PKCS#8 private key.
+pub fn public_jwk(alg: SigningAlgorithm, private_der: &[u8]) -> Result<Jwk, josekit::JoseError> {
+    use josekit::jwk::KeyPair as _;
+    let mut jwk = match alg {
+        SigningAlgorithm::RS256 | SigningAlgorithm::PS256 => {
+            RS256.key_pair_from_der(private_der)?.to_jwk_public_key()
+        }
+        SigningAlgorithm::ES256 => ES256.key_pair_from_der(private_der)?.to_jwk_public_key(),
+        SigningAlgorithm::EdDSA => EdDSA.key_pair_from_der(private_der)?.to_jwk_public_key(),
+    };
+    let kid = crate::secret::b64url(&crate::secret::sha256(jwk.to_string().as_bytes())[..12]);
+    jwk.set_key_id(kid);
+    jwk.set_key_use("sig");
+    jwk.set_algorithm(alg.as_str());
+    Ok(jwk)
+}
+
 pub type Signer = Box<dyn JwsSigner>;
 pub type Verifier = Box<dyn JwsVerifier>;
 

@@ -128,6 +128,8 @@ pub struct KeyManager {
     policy: RwLock<KeyPolicy>,
     current: RwLock<Arc<KeySet>>,
     reload: tokio::sync::Mutex<()>,
+    /// Bumped whenever the key set changes, so callers can wait for the first key.
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::ops::Deref for LoadedKey {
@@ -182,7 +184,111 @@ impl KeyManager {
         clock: Arc<dyn Clock>,
         policy: KeyPolicy,
     ) -> Result<Arc<Self>, KeyError> {
-        let mgr = Arc::new(Self {
+        let mgr = Self::new(storage, sealer, clock, policy);
+        mgr.refresh().await?;
+        Ok(mgr)
+    }
+
+    /// Like [`Self::start`], but the first key is made in the background, so a mock IdP
+    /// answers discovery before RSA key generation is done. Signing waits for it
+    /// ([`Self::wait_active`]).
+    pub fn start_in_background(
+        storage: Arc<dyn Storage>,
+        sealer: Sealer,
+        clock: Arc<dyn Clock>,
+        policy: KeyPolicy,
+    ) -> Arc<Self> {
+        let mgr = Self::new(storage, sealer, clock, policy);
+        let m = mgr.clone();
+        tokio::spawn(async move {
+            if let Err(e) = m.refresh().await {
+                tracing::error!(error = %e, "creating the first signing key failed");
+            }
+        });
+        mgr
+    }
+
+    /// Starts with a key made elsewhere (`mock --key-file`) instead of generating one.
+    pub async fn start_with_key(
+        storage: Arc<dyn Storage>,
+        sealer: Sealer,
+        clock: Arc<dyn Clock>,
+        policy: KeyPolicy,
+        alg: SigningAlgorithm,
+        private_der: &[u8],
+    ) -> Result<Arc<Self>, KeyError> {
+        let mgr = Self::new(storage, sealer, clock, policy);
+        mgr.import(alg, private_der).await?;
+        Ok(mgr)
+    }
+
+    /// Waits (at most ten seconds) until a key is active: at once, except right after a
+    /// mock IdP started. Returns whether one is.
+    pub async fn wait_active(&self) -> bool {
+        let mut rx = self.changed.subscribe();
+        let wait = async {
+            while self.active().is_none() {
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), wait).await;
+        self.active().is_some()
+    }
+
+    /// Adds a key made elsewhere (`mock --key-file`), active at once, if there is none yet.
+    pub async fn import(&self, alg: SigningAlgorithm, private_der: &[u8]) -> Result<(), KeyError> {
+        let public_jwk = generate::public_jwk(alg, private_der)?;
+        let kid = public_jwk
+            .key_id()
+            .map(str::to_string)
+            .unwrap_or_else(|| random_token(12));
+        let now = self.clock.now();
+        let record = SigningKeyRecord {
+            private_key: self.sealer.seal(private_der, &kid)?,
+            public_jwk: public_jwk.to_string(),
+            kid,
+            alg,
+            created_at: now,
+            activates_at: now,
+        };
+        self.storage.add_signing_key(None, &record).await?;
+        self.refresh().await
+    }
+
+    /// A fresh key pair as PKCS#8 DER, for `mock --key-file`.
+    pub fn generate_private_der(alg: SigningAlgorithm) -> Result<Vec<u8>, KeyError> {
+        Ok(generate::generate(alg, "unused")?.private_der)
+    }
+
+    /// Signs with the active key under a header of the caller's choosing (`kid`, `typ`):
+    /// mock mode uses it to make tokens with deliberate defects.
+    pub fn sign_with_header(
+        &self,
+        header: &serde_json::Map<String, serde_json::Value>,
+        claims: &serde_json::Value,
+    ) -> Result<String, KeyError> {
+        let key = self.active().ok_or(KeyError::NoActiveKey)?;
+        let mut header = header.clone();
+        header.insert("alg".into(), serde_json::json!(key.alg.as_str()));
+        let enc = |v: &serde_json::Value| crate::secret::b64url(v.to_string().as_bytes());
+        let input = format!(
+            "{}.{}",
+            enc(&serde_json::Value::Object(header)),
+            enc(claims)
+        );
+        let signature = key.signer.sign(input.as_bytes())?;
+        Ok(format!("{input}.{}", crate::secret::b64url(&signature)))
+    }
+
+    fn new(
+        storage: Arc<dyn Storage>,
+        sealer: Sealer,
+        clock: Arc<dyn Clock>,
+        policy: KeyPolicy,
+    ) -> Arc<Self> {
+        Arc::new(Self {
             storage,
             sealer,
             clock,
@@ -193,9 +299,8 @@ impl KeyManager {
                 published: Vec::new(),
             })),
             reload: tokio::sync::Mutex::new(()),
-        });
-        mgr.refresh().await?;
-        Ok(mgr)
+            changed: tokio::sync::watch::Sender::new(0),
+        })
     }
 
     pub fn policy(&self) -> KeyPolicy {
@@ -380,6 +485,7 @@ impl KeyManager {
             jwks,
             published: kids,
         });
+        self.changed.send_modify(|v| *v += 1);
         Ok(())
     }
 

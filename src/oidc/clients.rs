@@ -113,6 +113,19 @@ impl ClientRegistry {
             .insert(client.id().to_string(), Arc::new(client));
     }
 
+    /// Replaces a client's settings; false if there is no such client.
+    pub fn update(&self, id: &str, change: impl FnOnce(&mut ClientConfig)) -> bool {
+        let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
+        let Some(old) = clients.get(id) else {
+            return false;
+        };
+        let mut config = old.config.clone();
+        change(&mut config);
+        let new = Arc::new(old.with_config(config));
+        clients.insert(id.to_string(), new);
+        true
+    }
+
     /// Reads every client from storage.
     pub async fn load(storage: &dyn Storage) -> Result<Self, StorageError> {
         let registry = Self::default();
@@ -142,9 +155,10 @@ pub async fn sync_from_config(
         let metadata = serde_json::to_string(c)
             .map_err(|e| StorageError::Corrupt(format!("client `{}`: {e}", c.id)))?;
         let old = existing.get(&c.id);
-        let secret_hash = match &c.secret {
-            None => None,
-            Some(secret) => {
+        let secret_hash = match (&c.secret_hash, &c.secret) {
+            (Some(given), _) => Some(given.clone()),
+            (None, None) => None,
+            (None, Some(secret)) => {
                 let secret = secret.expose().to_string();
                 let old_hash = old.and_then(|o| o.secret_hash.clone());
                 tokio::task::spawn_blocking(move || match old_hash {
@@ -183,6 +197,13 @@ impl Client {
     /// §4.1.3), never a prefix or normalised comparison.
     pub fn accepts_redirect_uri(&self, uri: &str) -> bool {
         self.config.redirect_uris.iter().any(|r| r == uri)
+            || (self.config.any_redirect_uri
+                && url::Url::parse(uri).is_ok_and(|u| u.fragment().is_none()))
+    }
+
+    /// The same client with other settings (mock mode changes lifetimes at run time).
+    pub fn with_config(&self, config: ClientConfig) -> Self {
+        Self::new(config, self.secret_hash.clone())
     }
 
     pub fn display_name(&self) -> &str {

@@ -88,6 +88,7 @@ pub async fn get(State(discovery): State<Discovery>) -> Response {
 }
 
 pub async fn jwks(State(keys): State<Arc<KeyManager>>) -> Response {
+    keys.wait_active().await;
     let mut resp = json(keys.jwks());
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

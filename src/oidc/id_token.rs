@@ -6,6 +6,7 @@ use super::grants::Grant;
 use crate::clock::UnixTime;
 use crate::config::SigningAlgorithm;
 use crate::keys::{KeyError, KeyManager};
+use crate::mock::persona::Shaped;
 use crate::secret::b64url;
 
 /// `at_hash`: the left half of the hash of the access token, with the hash that goes with
@@ -18,17 +19,22 @@ pub fn at_hash(alg: SigningAlgorithm, access_token: &str) -> String {
     b64url(&digest[..digest.len() / 2])
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn sign(
-    keys: &KeyManager,
-    issuer: &str,
-    client_id: &str,
-    grant: &Grant,
-    now: UnixTime,
-    lifetime: i64,
-    include_nonce: bool,
-    access_token: &str,
-) -> Result<String, KeyError> {
+/// What goes into one ID token.
+pub struct IdTokenRequest<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub grant: &'a Grant,
+    pub now: UnixTime,
+    pub lifetime: i64,
+    /// Only on the code exchange (OIDC Core §12.2).
+    pub include_nonce: bool,
+    pub access_token: &'a str,
+    /// The persona's subject and claims (mock mode); plain otherwise.
+    pub shaped: &'a Shaped,
+}
+
+pub fn sign(keys: &KeyManager, r: &IdTokenRequest<'_>) -> Result<String, KeyError> {
+    let (issuer, client_id, grant, now) = (r.issuer, r.client_id, r.grant, r.now);
     let key = keys.active().ok_or(KeyError::NoActiveKey)?;
     let mut claims = Map::new();
     // Groups go in the ID token when the scope asks for them; other profile claims only
@@ -41,13 +47,21 @@ pub fn sign(
     for (k, v) in grant.identity.claims_for(&scopes, requested) {
         claims.insert(k, v);
     }
+    for k in &r.shaped.drop {
+        claims.remove(*k);
+    }
+    for (k, v) in &r.shaped.id_token {
+        claims.insert(k.clone(), v.clone());
+    }
     claims.insert("iss".into(), json!(issuer));
-    claims.insert("sub".into(), json!(grant.sub));
+    claims.insert("sub".into(), json!(r.shaped.sub));
     claims.insert("aud".into(), json!(client_id));
     claims.insert("iat".into(), json!(now));
-    claims.insert("exp".into(), json!(now + lifetime));
+    claims.insert("exp".into(), json!(now + r.lifetime));
     claims.insert("auth_time".into(), json!(grant.auth_time));
-    if include_nonce && let Some(n) = &grant.nonce {
+    if r.include_nonce
+        && let Some(n) = &grant.nonce
+    {
         claims.insert("nonce".into(), json!(n));
     }
     if let Some(sid) = &grant.sid {
@@ -56,7 +70,7 @@ pub fn sign(
     if !grant.identity.amr.is_empty() {
         claims.insert("amr".into(), json!(grant.identity.amr));
     }
-    claims.insert("at_hash".into(), json!(at_hash(key.alg, access_token)));
+    claims.insert("at_hash".into(), json!(at_hash(key.alg, r.access_token)));
     keys.sign_with(&key, "JWT", &Value::Object(claims))
 }
 

@@ -21,7 +21,7 @@ pub async fn post(
         Ok(HtmlForm(f)) => f,
         Err(resp) => return resp,
     };
-    let (mut record, mut req) = match flows.load_pending(&headers, &form).await {
+    let (record, req) = match flows.load_pending(&headers, &form).await {
         Ok(x) => x,
         Err(resp) => return resp,
     };
@@ -34,6 +34,53 @@ pub async fn post(
     let password = form.get("password").unwrap_or("");
     let ip = peer.ip().to_string();
     let now = flows.clock.now();
+
+    if let Some(mock) = flows.mock.as_ref().filter(|m| m.mock_login) {
+        let claims = match form
+            .get("claims")
+            .map(serde_json::from_str::<serde_json::Value>)
+        {
+            None => serde_json::Map::new(),
+            Some(Ok(serde_json::Value::Object(m))) => m,
+            Some(_) => {
+                return flows.login_page(
+                    &client,
+                    &record,
+                    &username,
+                    Some(
+                        "Extra claims must be a JSON object, like {\"department\": \"QA\"}.".into(),
+                    ),
+                    StatusCode::BAD_REQUEST,
+                    Vec::new(),
+                );
+            }
+        };
+        if username.is_empty()
+            || username.len() > 255
+            || !username.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        {
+            return flows.login_page(
+                &client,
+                &record,
+                &username,
+                Some("Enter a username of printable ASCII characters, without spaces.".into()),
+                StatusCode::BAD_REQUEST,
+                Vec::new(),
+            );
+        }
+        let groups = form.get("groups").map(|g| {
+            g.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        });
+        let identity = match mock.take_queued(Some(&username), client.id()) {
+            Some(q) => mock.queued_identity(&q, &username),
+            None => mock.identity(&username, groups, &claims),
+        };
+        return finish_login(&flows, &headers, record, req, &client, identity).await;
+    }
 
     if let Some(wait) = flows.throttle.blocked_for(&username, &ip, now) {
         let minutes = (wait + 59) / 60;
@@ -69,7 +116,18 @@ pub async fn post(
         }
     };
     flows.throttle.record_success(&username);
-    let (session, cookie) = match flows.start_session(&headers, &identity).await {
+    finish_login(&flows, &headers, record, req, &client, identity).await
+}
+
+async fn finish_login(
+    flows: &Flows,
+    headers: &HeaderMap,
+    mut record: crate::model::AuthRequestRecord,
+    mut req: super::authorize::AuthRequest,
+    client: &super::clients::Client,
+    identity: super::identity::Identity,
+) -> Response {
+    let (session, cookie) = match flows.start_session(headers, &identity).await {
         Ok(x) => x,
         Err(e) => return flows.fail(AuthorizeError::internal(&e)),
     };
@@ -77,7 +135,7 @@ pub async fn post(
     req.login_done = true;
     record.session_id = Some(session.id_hash.clone());
     flows
-        .proceed(&headers, req, Some(record), Some(session), vec![cookie])
+        .proceed(headers, req, Some(record), Some(session), vec![cookie])
         .await
         .unwrap_or_else(|e| flows.fail(e))
 }

@@ -73,11 +73,13 @@ fn check(flows: &Flows, p: &Params) -> Result<Checked, Response> {
                     "A post_logout_redirect_uri needs an id_token_hint or client_id to be trusted.",
                 )
             })?;
-            if !client
-                .config
-                .post_logout_redirect_uris
-                .iter()
-                .any(|r| r == uri)
+            let any = client.config.any_redirect_uri && url::Url::parse(uri).is_ok();
+            if !any
+                && !client
+                    .config
+                    .post_logout_redirect_uris
+                    .iter()
+                    .any(|r| r == uri)
             {
                 return Err(refuse(
                     "The post_logout_redirect_uri is not one the application registered.",

@@ -54,6 +54,9 @@ pub struct AccessTokenClaims {
     /// Claims the `claims` request parameter asked for at userinfo (OIDC Core §5.5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userinfo_claims: Option<Vec<String>>,
+    /// Claims a persona adds (mock mode).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What to put in a new access token.
@@ -66,6 +69,9 @@ pub struct AccessTokenRequest<'a> {
     pub auth_time: Option<UnixTime>,
     pub sid: Option<&'a str>,
     pub userinfo_claims: Option<Vec<String>>,
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Issue as of this time instead of now (mock minting with `iat_offset`).
+    pub issued_at: Option<UnixTime>,
 }
 
 pub struct Issued {
@@ -102,7 +108,7 @@ impl TokenService {
     }
 
     pub fn issue_access_token(&self, req: AccessTokenRequest<'_>) -> Result<Issued, KeyError> {
-        let now = self.clock.now();
+        let now = req.issued_at.unwrap_or_else(|| self.clock.now());
         let audience = if req.audience.is_empty() {
             vec![self.issuer.clone()]
         } else {
@@ -120,6 +126,7 @@ impl TokenService {
             auth_time: req.auth_time,
             sid: req.sid.map(str::to_string),
             userinfo_claims: req.userinfo_claims,
+            extra: req.extra,
         };
         let token = self.keys.sign(ACCESS_TOKEN_TYP, &claims)?;
         Ok(Issued { token, claims })

@@ -16,6 +16,26 @@ use super::tokens::TokenService;
 pub struct Userinfo {
     pub tokens: Arc<TokenService>,
     pub users: Arc<LocalUsers>,
+    pub storage: Arc<dyn crate::storage::Storage>,
+    pub persona: crate::mock::persona::Persona,
+}
+
+impl Userinfo {
+    /// The identity behind an access token: a local user, else the claims stored at login.
+    async fn identity(
+        &self,
+        claims: &super::tokens::AccessTokenClaims,
+    ) -> Result<Option<super::identity::Identity>, crate::storage::StorageError> {
+        let key = self.persona.identity_key(&claims.sub, &claims.extra);
+        if let Some(id) = self.users.identity(key) {
+            return Ok(Some(id));
+        }
+        Ok(self
+            .storage
+            .get_identity(key)
+            .await?
+            .and_then(|json| serde_json::from_str(&json).ok()))
+    }
 }
 
 fn bearer_error(status: StatusCode, code: Option<&str>, description: &str) -> Response {
@@ -128,12 +148,23 @@ pub async fn handle(State(ui): State<Arc<Userinfo>>, req: Request) -> Response {
             "the access token was not issued with the openid scope",
         );
     }
-    let Some(identity) = ui.users.identity(&claims.sub) else {
-        return bearer_error(
-            StatusCode::UNAUTHORIZED,
-            Some("invalid_token"),
-            "the user of this access token no longer exists",
-        );
+    let identity = match ui.identity(&claims).await {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                Some("invalid_token"),
+                "the user of this access token no longer exists",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "storage failure at userinfo");
+            return bearer_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("temporarily_unavailable"),
+                "try again",
+            );
+        }
     };
     // Claims the `claims` request parameter asked for at userinfo travel in the token.
     let requested = claims.userinfo_claims.as_ref().map(|names| {
@@ -144,7 +175,9 @@ pub async fn handle(State(ui): State<Arc<Userinfo>>, req: Request) -> Response {
                 .collect(),
         )
     });
-    let body = identity.claims_for(&scopes, requested.as_ref());
+    let mut body = identity.claims_for(&scopes, requested.as_ref());
+    // The same `sub` as the ID token (a persona may make it per-client).
+    body.insert("sub".into(), serde_json::Value::String(claims.sub.clone()));
     let mut resp = Json(body).into_response();
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

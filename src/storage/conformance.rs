@@ -26,6 +26,7 @@ pub const CHECKS: &[&str] = &[
     "auth_code_is_single_use_under_concurrency",
     "refresh_token_rotates_once_under_concurrency",
     "family_revocation_revokes_its_access_tokens",
+    "identities_round_trip",
 ];
 
 /// Runs the named check. Panics (fails the test) on any deviation.
@@ -43,6 +44,7 @@ pub async fn run(name: &str, s: Arc<dyn Storage>) {
         "auth_code_is_single_use_under_concurrency" => auth_code_single_use(s).await,
         "refresh_token_rotates_once_under_concurrency" => refresh_rotates_once(s).await,
         "family_revocation_revokes_its_access_tokens" => family_revocation(&*s).await,
+        "identities_round_trip" => identities_round_trip(&*s).await,
         other => panic!("unknown conformance check {other}"),
     }
 }
@@ -417,4 +419,18 @@ pub async fn family_revocation(s: &dyn Storage) {
     for jti in ["j0", "j2", "j3"] {
         assert!(s.is_token_id_revoked(jti).await.expect("check"), "{jti}");
     }
+}
+
+pub async fn identities_round_trip(s: &dyn Storage) {
+    assert_eq!(s.get_identity("u1").await.expect("get"), None);
+    s.put_identity("u1", r#"{"sub":"u1"}"#, 1)
+        .await
+        .expect("put");
+    s.put_identity("u1", r#"{"sub":"u1","name":"N"}"#, 2)
+        .await
+        .expect("update");
+    assert_eq!(
+        s.get_identity("u1").await.expect("get").as_deref(),
+        Some(r#"{"sub":"u1","name":"N"}"#)
+    );
 }

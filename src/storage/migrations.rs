@@ -19,14 +19,18 @@ macro_rules! migrations {
 
 pub fn sqlite() -> Migrator {
     Migrator {
-        migrations: Cow::Owned(migrations!("sqlite": (1, "foundation"), (2, "interactive"))),
+        migrations: Cow::Owned(
+            migrations!("sqlite": (1, "foundation"), (2, "interactive"), (3, "identities")),
+        ),
         ..Migrator::DEFAULT
     }
 }
 
 pub fn postgres() -> Migrator {
     Migrator {
-        migrations: Cow::Owned(migrations!("postgres": (1, "foundation"), (2, "interactive"))),
+        migrations: Cow::Owned(
+            migrations!("postgres": (1, "foundation"), (2, "interactive"), (3, "identities")),
+        ),
         ..Migrator::DEFAULT
     }
 }

@@ -120,6 +120,10 @@ pub trait Storage: Send + Sync + 'static {
     async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>>;
     /// Revokes a family and every access token recorded against it. Idempotent.
     async fn revoke_refresh_family(&self, family_id: &str, now: UnixTime) -> Result<()>;
+
+    /// Stores the latest claims of an identity (JSON), keyed by its `sub`.
+    async fn put_identity(&self, sub: &str, identity: &str, now: UnixTime) -> Result<()>;
+    async fn get_identity(&self, sub: &str) -> Result<Option<String>>;
 }
 
 /// Opens the database named by `url` (creating a SQLite file if absent). Does not migrate.

@@ -563,4 +563,26 @@ impl Storage for SqliteStorage {
         tx.commit().await?;
         Ok(())
     }
+
+    async fn put_identity(&self, sub: &str, identity: &str, now: UnixTime) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO identities (sub, identity, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (sub) DO UPDATE SET identity = excluded.identity, updated_at = excluded.updated_at",
+        )
+        .bind(sub)
+        .bind(identity)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_identity(&self, sub: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT identity FROM identities WHERE sub = ?")
+                .bind(sub)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
 }

@@ -46,6 +46,8 @@ pub struct Flows {
     pub lifetimes: TokenLifetimes,
     pub cookies: Cookies,
     pub throttle: Throttle,
+    /// Mock mode: a login page that takes any username, and headless auto-login.
+    pub mock: Option<Arc<crate::mock::state::MockState>>,
 }
 
 impl Flows {
@@ -125,19 +127,42 @@ impl Flows {
         let target = req.target();
         let session = session.filter(|s| s.expires_at > now);
 
-        let stale = |s: &SessionRecord| {
+        let mut req = req;
+        let mut session = session;
+        let stale = |req: &AuthRequest, s: &SessionRecord| {
             req.max_age.is_some_and(|m| now - s.auth_time > m)
                 || req.hint_sub.as_deref().is_some_and(|h| h != s.sub)
         };
-        let needs_login = match &session {
+        let needs_login = |req: &AuthRequest, session: &Option<SessionRecord>| match session {
             None => true,
             Some(s) => {
                 !req.login_done
                     && (req.has_prompt(Prompt::Login)
                         || req.has_prompt(Prompt::SelectAccount)
-                        || stale(s))
+                        || stale(req, s))
             }
         };
+        // Mock mode, headless: a queued identity, or the user named by login_hint, signs in
+        // without a page.
+        if needs_login(&req, &session)
+            && !req.has_prompt(Prompt::None)
+            && let Some(mock) = self.mock.as_ref().filter(|m| m.auto_login && m.mock_login)
+        {
+            let queued = mock.take_queued(req.login_hint.as_deref(), client.id());
+            let identity = match (&queued, &req.login_hint) {
+                (Some(q), hint) => Some(mock.queued_identity(q, hint.as_deref().unwrap_or("user"))),
+                (None, Some(hint)) => Some(mock.identity(hint, None, &Default::default())),
+                (None, None) => None,
+            };
+            if let Some(identity) = identity {
+                let (s, cookie) = self.start_session(headers, &identity).await?;
+                tracing::info!(event = "login", client_id = client.id(), sub = %s.sub, mock = true, "mock auto-login");
+                cookies.push(cookie);
+                session = Some(s);
+                req.login_done = true;
+            }
+        }
+        let needs_login = needs_login(&req, &session);
         if needs_login {
             if req.has_prompt(Prompt::None) {
                 return Err(AuthorizeError::redirect(
@@ -291,6 +316,7 @@ impl Flows {
                 request_id: &record.id,
                 csrf: &record.csrf,
                 username,
+                mock: self.mock.as_ref().is_some_and(|m| m.mock_login),
             },
         );
         for c in cookies {
@@ -392,6 +418,9 @@ impl Flows {
             expires_at: now + self.lifetimes.session.get(),
         };
         self.storage.create_session(&session).await?;
+        self.storage
+            .put_identity(&session.sub, &session.identity, now)
+            .await?;
         Ok((session, self.cookies.set_session(&value)))
     }
 }

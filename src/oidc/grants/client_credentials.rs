@@ -32,6 +32,8 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
             auth_time: None,
             sid: None,
             userinfo_claims: None,
+            extra: Default::default(),
+            issued_at: None,
         })
         .map_err(|e| OAuthError::internal(&e))?;
     super::audit_issued(

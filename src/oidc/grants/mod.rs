@@ -60,6 +60,7 @@ pub struct Grants {
     pub clock: Arc<dyn Clock>,
     pub users: Arc<LocalUsers>,
     pub lifetimes: TokenLifetimes,
+    pub persona: crate::mock::persona::Persona,
 }
 
 /// What [`Grants::issue`] produced besides the response.
@@ -71,6 +72,12 @@ pub struct IssuedTokens {
 
 impl Grants {
     pub async fn exchange(&self, req: ClientRequest) -> Result<TokenResponse, OAuthError> {
+        if !self.keys.wait_active().await {
+            return Err(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "no signing key is available yet",
+            ));
+        }
         let grant_type = req.params.require("grant_type")?;
         let grant = GrantType::parse(grant_type).ok_or_else(|| {
             OAuthError::new(
@@ -113,11 +120,14 @@ impl Grants {
     ) -> Result<IssuedTokens, OAuthError> {
         let lifetime = self.access_lifetime(client);
         let scope = grant.scope.join(" ");
+        let shaped = self
+            .persona
+            .shape(&grant.identity, client.id(), &grant.scope);
         let access = self
             .tokens
             .issue_access_token(AccessTokenRequest {
                 client_id: client.id(),
-                sub: &grant.sub,
+                sub: &shaped.sub,
                 scope: Some(&scope),
                 audience: client.config.audience.clone(),
                 lifetime,
@@ -129,6 +139,8 @@ impl Grants {
                     .and_then(|c| c.get("userinfo"))
                     .and_then(|u| u.as_object())
                     .map(|o| o.keys().cloned().collect()),
+                extra: shaped.access_token.clone(),
+                issued_at: None,
             })
             .map_err(|e| OAuthError::internal(&e))?;
         let id_token = if grant.scope.iter().any(|s| s == "openid") {
@@ -141,13 +153,16 @@ impl Grants {
             Some(
                 id_token::sign(
                     &self.keys,
-                    &self.tokens.issuer,
-                    client.id(),
-                    grant,
-                    self.clock.now(),
-                    id_lifetime,
-                    include_nonce,
-                    &access.token,
+                    &id_token::IdTokenRequest {
+                        issuer: &self.tokens.issuer,
+                        client_id: client.id(),
+                        grant,
+                        now: self.clock.now(),
+                        lifetime: id_lifetime,
+                        include_nonce,
+                        access_token: &access.token,
+                        shaped: &shaped,
+                    },
                 )
                 .map_err(|e| OAuthError::internal(&e))?,
             )

@@ -1,0 +1,229 @@
+//! `POST /mock/tokens`: tokens minted on request, through the same token code as the real
+//! flows, optionally with a deliberate defect for negative tests.
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::control::Control;
+use crate::oidc::grants::Grant;
+use crate::oidc::id_token::{self, IdTokenRequest};
+use crate::oidc::tokens::AccessTokenRequest;
+use crate::secret::b64url;
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Defect {
+    Expired,
+    NotYetValid,
+    WrongIssuer,
+    WrongAudience,
+    UnknownKid,
+    BadSignature,
+    AlgNone,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MintRequest {
+    pub sub: Option<String>,
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub claims: Map<String, Value>,
+    pub groups: Option<Vec<String>>,
+    pub scope: Option<String>,
+    /// Seconds; may be negative for a token that is already expired.
+    pub expires_in: Option<i64>,
+    /// Seconds added to `iat` (negative: issued in the past).
+    pub iat_offset: Option<i64>,
+    pub defect: Option<Defect>,
+}
+
+fn decode(part: &str) -> Option<Value> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Applies a signature-level defect to a compact JWS we signed.
+fn spoil(control: &Control, token: &str, defect: Defect) -> Result<String, String> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err("not a compact JWS".into());
+    };
+    let mut header = decode(h)
+        .and_then(|v| v.as_object().cloned())
+        .ok_or("bad header")?;
+    let mut claims = decode(p).ok_or("bad payload")?;
+    let keys = &control.app.keys;
+    let resign = |header: &Map<String, Value>, claims: &Value| {
+        keys.sign_with_header(header, claims)
+            .map_err(|e| e.to_string())
+    };
+    match defect {
+        Defect::WrongIssuer => {
+            claims["iss"] = json!(format!("{}/not-the-issuer", control.mock.issuer));
+            resign(&header, &claims)
+        }
+        Defect::WrongAudience => {
+            claims["aud"] = json!("someone-else");
+            resign(&header, &claims)
+        }
+        Defect::UnknownKid => {
+            header.insert(
+                "kid".into(),
+                json!(format!("unknown-{}", crate::secret::random_token(6))),
+            );
+            resign(&header, &claims)
+        }
+        Defect::BadSignature => {
+            use base64::Engine as _;
+            let mut raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(sig)
+                .map_err(|e| e.to_string())?;
+            if let Some(b) = raw.first_mut() {
+                *b ^= 0x01;
+            }
+            Ok(format!("{h}.{p}.{}", b64url(&raw)))
+        }
+        Defect::AlgNone => {
+            header.insert("alg".into(), json!("none"));
+            header.remove("kid");
+            Ok(format!(
+                "{}.{p}.",
+                b64url(Value::Object(header).to_string().as_bytes())
+            ))
+        }
+        Defect::Expired | Defect::NotYetValid => Ok(token.to_string()),
+    }
+}
+
+pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, (u16, String)> {
+    let app = &control.app;
+    if !app.keys.wait_active().await {
+        return Err((503, "no signing key is available yet".into()));
+    }
+    let client_id = req
+        .client_id
+        .clone()
+        .unwrap_or_else(|| super::BUILTIN_CLIENT_ID.into());
+    let client = app
+        .clients
+        .get(&client_id)
+        .ok_or_else(|| (400, format!("unknown client_id `{client_id}`")))?;
+    let username = req.sub.clone().unwrap_or_else(|| "user".into());
+    let mut identity = control
+        .mock
+        .identity(&username, req.groups.clone(), &req.claims);
+    if let Some(sub) = &req.sub {
+        identity.sub = sub.clone();
+    }
+    let scope: Vec<String> = req
+        .scope
+        .as_deref()
+        .unwrap_or("openid profile email")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let now = control.mock.clock.current();
+    let mut lifetime = req
+        .expires_in
+        .unwrap_or_else(|| app.grants.access_lifetime(&client));
+    let mut iat = now + req.iat_offset.unwrap_or(0);
+    match req.defect {
+        Some(Defect::Expired) => {
+            lifetime = lifetime.abs().max(1);
+            iat = now - lifetime - 60;
+        }
+        Some(Defect::NotYetValid) => iat = now + 3600,
+        _ => {}
+    }
+    let identity_json = serde_json::to_string(&identity).map_err(|e| (500, e.to_string()))?;
+    app.storage
+        .put_identity(&identity.sub, &identity_json, now)
+        .await
+        .map_err(|e| (503, e.to_string()))?;
+    let grant = Grant {
+        sub: identity.sub.clone(),
+        client_id: client_id.clone(),
+        scope: scope.clone(),
+        redirect_uri: String::new(),
+        nonce: None,
+        code_challenge: None,
+        auth_time: iat,
+        sid: None,
+        claims: None,
+        identity,
+    };
+    let mut shaped = app
+        .grants
+        .persona
+        .shape(&grant.identity, &client_id, &scope);
+    if req.defect == Some(Defect::NotYetValid) {
+        shaped.id_token.insert("nbf".into(), json!(iat));
+        shaped.access_token.insert("nbf".into(), json!(iat));
+    }
+    let scope_text = scope.join(" ");
+    let access = app
+        .tokens
+        .issue_access_token(AccessTokenRequest {
+            client_id: &client_id,
+            sub: &shaped.sub,
+            scope: Some(&scope_text),
+            audience: client.config.audience.clone(),
+            lifetime,
+            auth_time: Some(iat),
+            sid: None,
+            userinfo_claims: None,
+            extra: shaped.access_token.clone(),
+            issued_at: Some(iat),
+        })
+        .map_err(|e| (500, e.to_string()))?;
+    let id_token = id_token::sign(
+        &app.keys,
+        &IdTokenRequest {
+            issuer: &app.tokens.issuer,
+            client_id: &client_id,
+            grant: &grant,
+            now: iat,
+            lifetime,
+            include_nonce: false,
+            access_token: &access.token,
+            shaped: &shaped,
+        },
+    )
+    .map_err(|e| (500, e.to_string()))?;
+    let refresh_token = if client.allows_grant(crate::config::GrantType::RefreshToken) {
+        let (_, token) = app
+            .grants
+            .new_family(&client, &grant, &access.claims.jti, access.claims.exp)
+            .await
+            .map_err(|e| (503, e.description.to_string()))?;
+        Some(token)
+    } else {
+        None
+    };
+    let (mut id_token, mut access_token) = (id_token, access.token);
+    if let Some(d) = req.defect {
+        id_token = spoil(control, &id_token, d).map_err(|e| (500, e))?;
+        access_token = spoil(control, &access_token, d).map_err(|e| (500, e))?;
+    }
+    crate::oidc::grants::audit_issued(
+        "token_minted",
+        "mock",
+        &client_id,
+        &shaped.sub,
+        &access.claims.jti,
+        lifetime,
+    );
+    Ok(json!({
+        "id_token": id_token,
+        "access_token": access_token,
+        "refresh_token": refresh_token,
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "scope": scope_text,
+    }))
+}

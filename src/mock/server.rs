@@ -1,0 +1,328 @@
+//! Assembling mock mode: the root issuer plus each `mock.issuers` entry, every one with its
+//! own in-memory storage, keys, clock, faults and users, on one listener.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use super::control::{self, Control};
+use super::graph::{self, Graph};
+use super::inspect::inspect;
+use super::persona::{Persona, guid};
+use super::state::MockState;
+use super::{BUILTIN_CLIENT_ID, BUILTIN_CLIENT_SECRET};
+use crate::app::{self, AppState, Options, StartError};
+use crate::clock::AdjustableClock;
+use crate::config::{
+    ClientConfig, ClientTokenLifetimes, Config, DatabaseUrl, GrantType, MockUserConfig,
+    PersonaKind, SigningAlgorithm,
+};
+use crate::storage::{SqliteStorage, Storage};
+
+/// argon2id of `mock-secret`, so that mock mode starts without hashing anything.
+const BUILTIN_SECRET_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$B/HnfzPQ7kYMc1tmseLDhA$EoIsHTu8YgAB2GmPJZb5WgYq8VW8Yj0drv3Chrle4fM";
+
+/// The built-in confidential client: any redirect URI, every grant, no consent page.
+pub fn builtin_client() -> ClientConfig {
+    ClientConfig {
+        id: BUILTIN_CLIENT_ID.into(),
+        name: Some("Mock client".into()),
+        secret: Some(crate::secret::SecretString::new(BUILTIN_CLIENT_SECRET)),
+        secret_hash: Some(BUILTIN_SECRET_HASH.into()),
+        any_redirect_uri: true,
+        redirect_uris: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
+        grant_types: GrantType::ALL.to_vec(),
+        token_endpoint_auth_method: None,
+        scopes: None,
+        audience: Vec::new(),
+        require_pkce: false,
+        skip_consent: true,
+        tokens: ClientTokenLifetimes::default(),
+    }
+}
+
+/// One issuer of a mock server.
+#[derive(Clone)]
+pub struct MockIssuer {
+    pub id: String,
+    pub issuer: String,
+    pub persona: Persona,
+    pub state: AppState,
+    pub mock: Arc<MockState>,
+}
+
+pub struct MockServer {
+    listener: TcpListener,
+    router: Router,
+    pub issuers: Vec<MockIssuer>,
+    maintenance: Vec<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+pub struct MockOptions {
+    /// The root issuer; default `http://{bound address}`.
+    pub issuer: Option<String>,
+    /// A PKCS#8 DER private key for the root issuer (`--key-file`).
+    pub key: Option<(SigningAlgorithm, Vec<u8>)>,
+}
+
+fn users_of(config: &Config) -> Vec<MockUserConfig> {
+    config
+        .users
+        .iter()
+        .map(|u| MockUserConfig {
+            username: u.username.clone(),
+            name: u.name.clone(),
+            email: u.email.clone(),
+            groups: u.groups.clone(),
+            ..MockUserConfig::default()
+        })
+        .collect()
+}
+
+struct Plan {
+    id: String,
+    issuer: String,
+    persona: Persona,
+    users: Vec<MockUserConfig>,
+    graph_mount: Option<String>,
+}
+
+fn plans(config: &Config, root: &str) -> Vec<Plan> {
+    let mut out = vec![Plan {
+        id: "default".into(),
+        issuer: root.to_string(),
+        persona: Persona::Plain,
+        users: users_of(config)
+            .into_iter()
+            .chain(config.mock.users.clone())
+            .collect(),
+        graph_mount: None,
+    }];
+    for i in &config.mock.issuers {
+        let mount = format!("{root}{}", i.path);
+        let (issuer, persona, graph_mount) = match i.persona {
+            PersonaKind::Plain => (mount.clone(), Persona::Plain, None),
+            PersonaKind::Okta => (
+                format!("{mount}/oauth2/default"),
+                Persona::Okta {
+                    org_id: format!(
+                        "00o{}",
+                        &guid(&format!("okta-org:{}", i.id)).replace('-', "")[..17]
+                    ),
+                },
+                None,
+            ),
+            PersonaKind::Azure => {
+                let tenant = i
+                    .tenant
+                    .clone()
+                    .unwrap_or_else(|| guid(&format!("tenant:{}", i.id)));
+                (
+                    format!("{mount}/{tenant}/v2.0"),
+                    Persona::Azure {
+                        tenant,
+                        overage_limit: i.overage_limit,
+                        graph_url: format!("{mount}/graph"),
+                    },
+                    Some(mount.clone()),
+                )
+            }
+        };
+        out.push(Plan {
+            id: i.id.clone(),
+            issuer,
+            persona,
+            users: i.users.clone(),
+            graph_mount,
+        });
+    }
+    out
+}
+
+fn path_of(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|u| u.path().trim_end_matches('/').to_string())
+        .unwrap_or_default()
+}
+
+impl MockServer {
+    /// Builds every issuer and binds nothing new: `listener` is already bound.
+    pub async fn build(
+        mut config: Config,
+        listener: TcpListener,
+        opts: MockOptions,
+    ) -> Result<Self, StartError> {
+        let addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(config.listen, e))?;
+        let root = opts
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        config.database = DatabaseUrl::new("sqlite::memory:");
+        if !config.clients.iter().any(|c| c.id == BUILTIN_CLIENT_ID) {
+            config.clients.push(builtin_client());
+        }
+        let initial_lifetimes: HashMap<String, ClientTokenLifetimes> = config
+            .clients
+            .iter()
+            .map(|c| (c.id.clone(), c.tokens.clone()))
+            .collect();
+
+        let mut issuers = Vec::new();
+        let mut routes = Router::new();
+        let mut maintenance = Vec::new();
+        for (n, plan) in plans(&config, &root).into_iter().enumerate() {
+            let mut cfg = config.clone();
+            cfg.issuer = plan.issuer.clone();
+            if n > 0 {
+                cfg.users = Vec::new();
+            }
+            let clock = AdjustableClock::new();
+            let mock = Arc::new(MockState {
+                issuer: plan.issuer.clone(),
+                base: path_of(&plan.issuer),
+                clock: clock.clone(),
+                faults: Default::default(),
+                requests: Mutex::new(Default::default()),
+                next_logins: Mutex::new(Vec::new()),
+                users: plan
+                    .users
+                    .iter()
+                    .map(|u| (u.username.clone(), u.clone()))
+                    .collect(),
+                auto_login: config.mock.auto_login,
+                mock_login: true,
+                persona: plan.persona.clone(),
+                initial_lifetimes: initial_lifetimes.clone(),
+                admin_token: None,
+            });
+            let storage: Arc<dyn Storage> =
+                Arc::new(SqliteStorage::connect("sqlite::memory:").await?);
+            let key = if n == 0 { opts.key.clone() } else { None };
+            let options = Options {
+                clock: clock.clone(),
+                storage: Some(storage),
+                key_maintenance: Duration::from_secs(30),
+                persona: plan.persona.clone(),
+                mock: Some(mock.clone()),
+                keys_in_background: key.is_none(),
+                initial_key: key,
+            };
+            let state = app::build_state(&cfg, &options).await?;
+            maintenance.push(app::spawn_maintenance(&state, options.key_maintenance));
+            let inspected = app::issuer_routes(&cfg, state.clone())
+                .layer(axum::middleware::from_fn_with_state(mock.clone(), inspect));
+            routes = routes
+                .merge(inspected)
+                .merge(control::routes(Arc::new(Control {
+                    mock: mock.clone(),
+                    app: state.clone(),
+                    publish_ahead: cfg.signing.publish_ahead,
+                })));
+            if let (Some(mount), Persona::Azure { graph_url, .. }) =
+                (&plan.graph_mount, &plan.persona)
+            {
+                let g = graph::routes(
+                    &path_of(mount),
+                    Arc::new(Graph {
+                        tokens: state.tokens.clone(),
+                        storage: state.storage.clone(),
+                        persona: plan.persona.clone(),
+                        url: graph_url.clone(),
+                    }),
+                )
+                .layer(axum::middleware::from_fn_with_state(mock.clone(), inspect));
+                routes = routes.merge(g);
+            }
+            issuers.push(MockIssuer {
+                id: plan.id,
+                issuer: plan.issuer,
+                persona: plan.persona,
+                state,
+                mock,
+            });
+        }
+        let router = app::finish(routes, issuers[0].state.clone());
+        Ok(Self {
+            listener,
+            router,
+            issuers,
+            maintenance,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let result = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        for m in self.maintenance {
+            m.abort();
+        }
+        result
+    }
+}
+
+/// Reads `--key-file`, creating it (mode 0600) with a fresh key when absent.
+pub fn load_or_create_key_file(path: &PathBuf, alg: SigningAlgorithm) -> Result<Vec<u8>, String> {
+    use std::io::Write as _;
+    match std::fs::read(path) {
+        Ok(bytes) => pem_to_der(&bytes).ok_or_else(|| {
+            format!(
+                "{} does not hold a PEM \"PRIVATE KEY\" (PKCS#8)",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let der =
+                crate::keys::KeyManager::generate_private_der(alg).map_err(|e| e.to_string())?;
+            let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der);
+            let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+            for line in b64.as_bytes().chunks(64) {
+                pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+                pem.push('\n');
+            }
+            pem.push_str("-----END PRIVATE KEY-----\n");
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts
+                .open(path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            f.write_all(pem.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok(der)
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn pem_to_der(pem: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(pem).ok()?;
+    let body: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN PRIVATE KEY-----"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body).ok()
+}

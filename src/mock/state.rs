@@ -1,0 +1,150 @@
+//! The state of one mock issuer: its clock, faults, recorded requests, queued logins and
+//! fixed users.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::faults::Faults;
+use super::persona::Persona;
+use crate::clock::AdjustableClock;
+use crate::config::{ClientTokenLifetimes, MockUserConfig};
+use crate::oidc::identity::Identity;
+
+/// An identity queued by `POST /mock/next-login` for the next login that matches.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QueuedLogin {
+    #[serde(default)]
+    pub sub: Option<String>,
+    #[serde(default)]
+    pub claims: Map<String, Value>,
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
+    /// Matches a request whose `login_hint` is this.
+    #[serde(default)]
+    pub login_hint: Option<String>,
+    /// Matches a request from this client.
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+/// One recorded request, secrets redacted.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordedRequest {
+    pub time: i64,
+    pub method: String,
+    pub path: String,
+    pub endpoint: String,
+    pub client_id: Option<String>,
+    pub params: Map<String, Value>,
+}
+
+pub struct MockState {
+    /// The issuer this state belongs to, and its path (routes are under it).
+    pub issuer: String,
+    pub base: String,
+    pub clock: Arc<AdjustableClock>,
+    pub faults: Faults,
+    pub requests: Mutex<VecDeque<RecordedRequest>>,
+    pub next_logins: Mutex<Vec<QueuedLogin>>,
+    pub users: HashMap<String, MockUserConfig>,
+    pub auto_login: bool,
+    /// Mock login pages (any username, no password). Off for `serve` with the control API.
+    pub mock_login: bool,
+    pub persona: Persona,
+    /// Client lifetimes as configured, restored by `/mock/reset`.
+    pub initial_lifetimes: HashMap<String, ClientTokenLifetimes>,
+    /// Required as a Bearer token on the control API (`serve` with `mock.control_api`).
+    pub admin_token: Option<String>,
+}
+
+/// How many requests are kept for `GET /mock/requests`.
+pub const REQUEST_LOG_SIZE: usize = 1000;
+
+impl MockState {
+    pub fn record(&self, r: RecordedRequest) {
+        let mut log = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() >= REQUEST_LOG_SIZE {
+            log.pop_front();
+        }
+        log.push_back(r);
+    }
+
+    /// Takes the first queued login that matches `login_hint` or `client_id` (a queued login
+    /// with neither matches anything).
+    pub fn take_queued(&self, login_hint: Option<&str>, client_id: &str) -> Option<QueuedLogin> {
+        let mut q = self.next_logins.lock().unwrap_or_else(|e| e.into_inner());
+        let i = q.iter().position(|l| match (&l.login_hint, &l.client_id) {
+            (Some(h), _) => Some(h.as_str()) == login_hint,
+            (None, Some(c)) => c == client_id,
+            (None, None) => true,
+        })?;
+        Some(q.remove(i))
+    }
+
+    /// The identity of a mock login: a configured user's fixed claims, or one made up from
+    /// the username, with `groups` and `claims` given on the form or queued.
+    pub fn identity(
+        &self,
+        username: &str,
+        groups: Option<Vec<String>>,
+        claims: &Map<String, Value>,
+    ) -> Identity {
+        let fixed = self.users.get(username);
+        let email = fixed
+            .and_then(|u| u.email.clone())
+            .or_else(|| username.contains('@').then(|| username.to_string()))
+            .unwrap_or_else(|| format!("{username}@example.com"));
+        let mut id = Identity {
+            sub: self.persona.subject_for(username),
+            preferred_username: Some(username.to_string()),
+            name: Some(
+                fixed
+                    .and_then(|u| u.name.clone())
+                    .unwrap_or_else(|| username.to_string()),
+            ),
+            email: Some(email),
+            email_verified: Some(true),
+            groups: groups
+                .or_else(|| fixed.map(|u| u.groups.clone()))
+                .unwrap_or_default(),
+            amr: vec!["pwd".into()],
+            extra: fixed.map(|u| u.claims.clone()).unwrap_or_default(),
+        };
+        if let Some(u) = fixed
+            && !u.roles.is_empty()
+        {
+            id.extra.insert("roles".into(), json!(u.roles));
+        }
+        for (k, v) in claims {
+            match (k.as_str(), v) {
+                ("sub", Value::String(s)) => id.sub = s.clone(),
+                ("name", Value::String(s)) => id.name = Some(s.clone()),
+                ("email", Value::String(s)) => id.email = Some(s.clone()),
+                ("email_verified", Value::Bool(b)) => id.email_verified = Some(*b),
+                ("preferred_username", Value::String(s)) => id.preferred_username = Some(s.clone()),
+                _ => {
+                    id.extra.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        id
+    }
+
+    /// The identity for a queued login.
+    pub fn queued_identity(&self, q: &QueuedLogin, fallback_user: &str) -> Identity {
+        let username = q
+            .claims
+            .get("preferred_username")
+            .and_then(Value::as_str)
+            .unwrap_or(fallback_user)
+            .to_string();
+        let mut id = self.identity(&username, q.groups.clone(), &q.claims);
+        if let Some(sub) = &q.sub {
+            id.sub = sub.clone();
+        }
+        id
+    }
+}
