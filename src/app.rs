@@ -317,13 +317,40 @@ impl Application {
     pub async fn with_listener(
         config: &Config,
         listener: TcpListener,
-        options: Options,
+        mut options: Options,
     ) -> Result<Self, StartError> {
+        let control = if config.mock.control_api && options.mock.is_none() {
+            let mock = crate::mock::state::MockState::for_serve(config);
+            options.clock = mock.clock.clone();
+            options.mock = Some(mock.clone());
+            Some(mock)
+        } else {
+            None
+        };
         let state = build_state(config, &options).await?;
         let maintenance = spawn_maintenance(&state, options.key_maintenance);
+        let mut routes = issuer_routes(config, state.clone());
+        if let Some(mock) = control {
+            tracing::warn!(
+                "MOCK CONTROL API ENABLED at {}/mock/: anyone with the admin token can mint tokens,                  move the clock and inject faults. For staging only, never production.",
+                config.issuer
+            );
+            routes = routes
+                .layer(axum::middleware::from_fn_with_state(
+                    mock.clone(),
+                    crate::mock::inspect::inspect,
+                ))
+                .merge(crate::mock::control::routes(Arc::new(
+                    crate::mock::control::Control {
+                        mock,
+                        app: state.clone(),
+                        publish_ahead: config.signing.publish_ahead,
+                    },
+                )));
+        }
         Ok(Self {
             listener,
-            router: router(config, state.clone()),
+            router: finish(routes, state.clone()),
             state,
             maintenance,
         })

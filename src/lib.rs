@@ -13,4 +13,6 @@ pub mod oidc;
 pub mod ops;
 pub mod secret;
 pub mod storage;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod web;

@@ -405,12 +405,22 @@ impl KeyManager {
         let generated = tokio::task::spawn_blocking(move || generate::generate(alg, &kid2))
             .await
             .map_err(|_| KeyError::Join)??;
+        // created_at strictly increases, so that a key activating in the same second as
+        // its predecessor still orders after it.
+        let latest_created = self
+            .storage
+            .list_signing_keys()
+            .await?
+            .iter()
+            .map(|k| k.created_at)
+            .max()
+            .unwrap_or(i64::MIN);
         let record = SigningKeyRecord {
             private_key: self.sealer.seal(&generated.private_der, &kid)?,
             public_jwk: generated.public_jwk.to_string(),
             kid: kid.clone(),
             alg,
-            created_at: self.clock.now(),
+            created_at: self.clock.now().max(latest_created.saturating_add(1)),
             activates_at,
         };
         let added = self

@@ -172,7 +172,7 @@ pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, (u16, St
             client_id: &client_id,
             sub: &shaped.sub,
             scope: Some(&scope_text),
-            audience: client.config.audience.clone(),
+            audience: app.grants.user_token_audience(&client),
             lifetime,
             auth_time: Some(iat),
             sid: None,

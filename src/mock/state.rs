@@ -64,6 +64,33 @@ pub struct MockState {
 pub const REQUEST_LOG_SIZE: usize = 1000;
 
 impl MockState {
+    /// The control API under `serve` (`mock.control_api`): no mock login, an admin token,
+    /// an adjustable clock.
+    pub fn for_serve(config: &crate::config::Config) -> Arc<Self> {
+        Arc::new(Self {
+            issuer: config.issuer.clone(),
+            base: crate::app::issuer_path(config),
+            clock: AdjustableClock::new(),
+            faults: Faults::default(),
+            requests: Mutex::new(VecDeque::new()),
+            next_logins: Mutex::new(Vec::new()),
+            users: HashMap::new(),
+            auto_login: false,
+            mock_login: false,
+            persona: Persona::Plain,
+            initial_lifetimes: config
+                .clients
+                .iter()
+                .map(|c| (c.id.clone(), c.tokens.clone()))
+                .collect(),
+            admin_token: config
+                .mock
+                .admin_token
+                .as_ref()
+                .map(|t| t.expose().to_string()),
+        })
+    }
+
     pub fn record(&self, r: RecordedRequest) {
         let mut log = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         if log.len() >= REQUEST_LOG_SIZE {
@@ -111,6 +138,7 @@ impl MockState {
                 .or_else(|| fixed.map(|u| u.groups.clone()))
                 .unwrap_or_default(),
             amr: vec!["pwd".into()],
+            local: false,
             extra: fixed.map(|u| u.claims.clone()).unwrap_or_default(),
         };
         if let Some(u) = fixed

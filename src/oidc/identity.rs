@@ -28,6 +28,9 @@ pub struct Identity {
     /// Authentication methods used (`amr`), e.g. `pwd`.
     #[serde(default)]
     pub amr: Vec<String>,
+    /// A local user from the config (re-read on refresh; gone means refresh refused).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub local: bool,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub extra: Map<String, Value>,
 }
@@ -192,6 +195,7 @@ fn identity_of(u: &UserConfig) -> Identity {
         email_verified: u.email.as_ref().map(|_| u.email_verified),
         groups: u.groups.clone(),
         amr: vec!["pwd".into()],
+        local: true,
         extra: Map::new(),
     }
 }

@@ -44,6 +44,8 @@ pub struct AccessTokenClaims {
     pub client_id: String,
     pub iat: UnixTime,
     pub exp: UnixTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<UnixTime>,
     pub jti: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
@@ -121,6 +123,7 @@ impl TokenService {
             client_id: req.client_id.to_string(),
             iat: now,
             exp: now + req.lifetime,
+            nbf: None,
             jti: random_token(16),
             scope: req.scope.filter(|s| !s.is_empty()).map(str::to_string),
             auth_time: req.auth_time,
@@ -141,7 +144,9 @@ impl TokenService {
         let Some(claims) = self.decode_access_token(token) else {
             return Ok(None);
         };
-        if claims.exp <= self.clock.now() {
+        let now = self.clock.now();
+        // Expired, or not valid yet (a minute of leeway for clocks that differ).
+        if claims.exp <= now || claims.nbf.unwrap_or(claims.iat) > now + 60 {
             return Ok(None);
         }
         if self.storage.is_token_id_revoked(&claims.jti).await? {

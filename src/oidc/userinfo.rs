@@ -133,6 +133,13 @@ pub async fn handle(State(ui): State<Arc<Userinfo>>, req: Request) -> Response {
             );
         }
     };
+    if !claims.aud.contains(&ui.tokens.issuer) {
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_token"),
+            "the access token is not meant for this provider (aud)",
+        );
+    }
     let scopes: Vec<String> = claims
         .scope
         .as_deref()

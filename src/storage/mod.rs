@@ -47,10 +47,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn list_clients(&self) -> Result<Vec<ClientRecord>>;
     async fn delete_client(&self, id: &str) -> Result<bool>;
 
-    /// All signing keys, ordered by `activates_at` then `kid`.
+    /// All signing keys, ordered by `activates_at`, `created_at`, then `kid`.
     async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>>;
 
-    /// Adds `key` if, and only if, the newest key (greatest `activates_at`, then `kid`) is
+    /// Adds `key` if, and only if, the newest key (greatest `activates_at`, `created_at`,
+    /// then `kid`) is
     /// still `expected_newest` (`None`: there are no keys). Pending keys that would activate
     /// after `key` never signed anything and are dropped. Atomic across nodes, so two nodes
     /// rotating at once add one key. Returns whether the key was added.

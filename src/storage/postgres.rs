@@ -175,7 +175,7 @@ impl Storage for PostgresStorage {
     }
 
     async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
-        sqlx::query("SELECT * FROM signing_keys ORDER BY activates_at, kid")
+        sqlx::query("SELECT * FROM signing_keys ORDER BY activates_at, created_at, kid")
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -194,7 +194,7 @@ impl Storage for PostgresStorage {
             .execute(&mut *tx)
             .await?;
         let newest: Option<String> = sqlx::query_scalar(
-            "SELECT kid FROM signing_keys ORDER BY activates_at DESC, kid DESC LIMIT 1",
+            "SELECT kid FROM signing_keys ORDER BY activates_at DESC, created_at DESC, kid DESC LIMIT 1",
         )
         .fetch_optional(&mut *tx)
         .await?;

@@ -186,7 +186,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
-        sqlx::query("SELECT * FROM signing_keys ORDER BY activates_at, kid")
+        sqlx::query("SELECT * FROM signing_keys ORDER BY activates_at, created_at, kid")
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -203,7 +203,7 @@ impl Storage for SqliteStorage {
         // even with other processes on the same file.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let newest: Option<String> = sqlx::query_scalar(
-            "SELECT kid FROM signing_keys ORDER BY activates_at DESC, kid DESC LIMIT 1",
+            "SELECT kid FROM signing_keys ORDER BY activates_at DESC, created_at DESC, kid DESC LIMIT 1",
         )
         .fetch_optional(&mut *tx)
         .await?;

@@ -101,6 +101,16 @@ impl Grants {
         }
     }
 
+    /// `aud` of a user's access token: the client's configured audiences plus this issuer,
+    /// so that the token also works at userinfo.
+    pub fn user_token_audience(&self, client: &Client) -> Vec<String> {
+        let mut aud = client.config.audience.clone();
+        if !aud.is_empty() && !aud.contains(&self.tokens.issuer) {
+            aud.push(self.tokens.issuer.clone());
+        }
+        aud
+    }
+
     pub fn access_lifetime(&self, client: &Client) -> i64 {
         client
             .config
@@ -129,7 +139,7 @@ impl Grants {
                 client_id: client.id(),
                 sub: &shaped.sub,
                 scope: Some(&scope),
-                audience: client.config.audience.clone(),
+                audience: self.user_token_audience(client),
                 lifetime,
                 auth_time: Some(grant.auth_time),
                 sid: grant.sid.as_deref(),

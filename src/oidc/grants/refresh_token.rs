@@ -57,14 +57,17 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     }
     // Local users are re-read so that changed claims (groups, say) reach the new tokens; a
     // user removed from the config can no longer refresh.
-    if let Some(current) = grants.users.identity(&grant.sub) {
-        grant.identity = current.with_amr(&grant.identity.amr);
-    } else if grant.identity.amr.iter().any(|a| a == "pwd") {
-        grants
-            .storage
-            .revoke_refresh_family(&family.id, now)
-            .await?;
-        return Err(bad("the user no longer exists"));
+    if grant.identity.local {
+        match grants.users.identity(&grant.sub) {
+            Some(current) => grant.identity = current.with_amr(&grant.identity.amr),
+            None => {
+                grants
+                    .storage
+                    .revoke_refresh_family(&family.id, now)
+                    .await?;
+                return Err(bad("the user no longer exists"));
+            }
+        }
     }
 
     let mut issued = grants.issue(client, &grant, false)?;
