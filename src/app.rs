@@ -167,8 +167,28 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
             );
         }
     }
-    let keys =
-        KeyManager::start(storage.clone(), sealer, clock.clone(), key_policy(config)).await?;
+    let keys = match (&options.initial_key, options.keys_in_background) {
+        (Some((alg, der)), _) => {
+            KeyManager::start_with_key(
+                storage.clone(),
+                sealer,
+                clock.clone(),
+                key_policy(config),
+                *alg,
+                der,
+            )
+            .await?
+        }
+        (None, true) => KeyManager::start_in_background(
+            storage.clone(),
+            sealer,
+            clock.clone(),
+            key_policy(config),
+        ),
+        (None, false) => {
+            KeyManager::start(storage.clone(), sealer, clock.clone(), key_policy(config)).await?
+        }
+    };
     let tokens = Arc::new(TokenService::new(
         config.issuer.clone(),
         keys.clone(),

@@ -25,10 +25,18 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
                     .storage
                     .revoke_refresh_family(&t.family_id, now)
                     .await?;
+                let sub = grants
+                    .storage
+                    .get_refresh_family(&t.family_id)
+                    .await?
+                    .map(|f| f.sub)
+                    .unwrap_or_default();
                 tracing::warn!(
                     event = "refresh_token_reuse_detected",
                     client_id = client.id(),
+                    sub = %sub,
                     family_hash = %crate::secret::sha256_b64url(t.family_id.as_bytes()),
+                    rotated_seconds_ago = now - rotated,
                     "a rotated refresh token was reused: its family is revoked"
                 );
                 return Err(bad(
