@@ -217,31 +217,36 @@ async fn mock(args: MockArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     tracing::warn!("MOCK IdP: any username signs in and the control API is open. For tests only.");
-    println!("oidc-bridge mock IdP (for tests only: any username signs in)");
+    // Written without println!, which would panic if stdout were closed (`| head -1`).
+    let root = server.issuers[0].issuer.clone();
+    let mut banner = String::from("oidc-bridge mock IdP (for tests only: any username signs in)\n");
     for i in &server.issuers {
-        println!(
-            "  issuer  {:<8} {}  ({} persona)",
+        banner.push_str(&format!(
+            "  issuer  {:<8} {}  ({} persona)\n",
             i.id,
             i.issuer,
             i.persona.name()
-        );
+        ));
     }
-    let root = &server.issuers[0].issuer;
-    println!(
-        "  client  {} / {}",
+    banner.push_str(&format!(
+        "  client  {} / {}\n  control {root}/mock/\n\n",
         crate::mock::BUILTIN_CLIENT_ID,
         crate::mock::BUILTIN_CLIENT_SECRET
-    );
-    println!("  control {root}/mock/");
-    println!();
-    println!(
-        "  curl -s -X POST {root}/mock/tokens -H 'content-type: application/json' -d '{{\"sub\":\"alice\"}}'"
-    );
-    println!(
-        "  curl -s -u {}:{} -d grant_type=client_credentials {root}/token",
+    ));
+    banner.push_str(&format!(
+        "  curl -s -X POST {root}/mock/tokens -H 'content-type: application/json' -d '{{\"sub\":\"alice\"}}'\n"
+    ));
+    banner.push_str(&format!(
+        "  curl -s -u {}:{} -d grant_type=client_credentials {root}/token\n",
         crate::mock::BUILTIN_CLIENT_ID,
         crate::mock::BUILTIN_CLIENT_SECRET
-    );
+    ));
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes());
+        let _ = out.flush();
+    }
     server.run_until(shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -196,10 +196,18 @@ impl TokenService {
                 self.storage
                     .revoke_refresh_family(&t.family_id, self.clock.now())
                     .await?;
+                let sub = self
+                    .storage
+                    .get_refresh_family(&t.family_id)
+                    .await?
+                    .map(|f| f.sub)
+                    .unwrap_or_default();
                 tracing::info!(
                     event = "token_revoked",
                     client_id,
+                    sub = %sub,
                     kind = "refresh_token",
+                    token_hash = %crate::secret::sha256_b64url(t.token_hash.as_bytes()),
                     "refresh token family revoked"
                 );
             }

@@ -169,7 +169,7 @@ fn serve_logs_one_json_line_per_request_and_never_a_secret_or_token() {
             break v["addr"].as_str().expect("addr").to_string();
         }
     };
-    let token: serde_json::Value = reqwest::blocking_free_post(&addr, secret);
+    let token: serde_json::Value = raw_http::blocking_free_post(&addr, secret);
     let access_token = token["access_token"].as_str().expect("token").to_string();
     let _ = child.kill();
     let _ = child.wait();
@@ -192,7 +192,7 @@ fn serve_logs_one_json_line_per_request_and_never_a_secret_or_token() {
     assert!(r["latency_ms"].is_number());
 }
 
-mod reqwest {
+mod raw_http {
     /// A token request over a plain TCP socket: this test is synchronous.
     pub fn blocking_free_post(addr: &str, secret: &str) -> serde_json::Value {
         use std::io::{Read as _, Write as _};
@@ -209,4 +209,144 @@ mod reqwest {
         let json = resp.split("\r\n\r\n").nth(1).expect("body");
         serde_json::from_str(json).expect("token json")
     }
+}
+
+/// Starts `oidc-bridge mock` on a free port; returns the child, its issuer and its stderr.
+fn start_mock(
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    String,
+    std::sync::mpsc::Receiver<String>,
+) {
+    let mut args = vec!["--log-format", "json", "mock", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let mut child = Command::new(BIN)
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mock runs");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let issuer = loop {
+        let line = out.next().expect("mock prints its issuer").expect("line");
+        if let Some(rest) = line.trim().strip_prefix("issuer") {
+            break rest.split_whitespace().nth(1).expect("url").to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in out.by_ref() {});
+    let (tx, rx) = std::sync::mpsc::channel();
+    let err = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, issuer, rx)
+}
+
+#[tokio::test]
+async fn mock_prints_its_issuer_keeps_its_key_file_and_logs_audit_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("mock.pem");
+    let key = key.to_str().expect("utf8");
+    let http = reqwest::Client::new();
+    let (mut child, issuer, logs) = start_mock(&["--key-file", key]);
+    let jwks: serde_json::Value = http
+        .get(format!("{issuer}/jwks"))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    let kid = jwks["keys"][0]["kid"].as_str().expect("kid").to_string();
+
+    let minted: serde_json::Value = http
+        .post(format!("{issuer}/mock/tokens"))
+        .json(&serde_json::json!({"sub": "alice", "expires_in": 300}))
+        .send()
+        .await
+        .expect("mint")
+        .json()
+        .await
+        .expect("json");
+    let rt = minted["refresh_token"].as_str().expect("refresh token");
+    let refreshed: serde_json::Value = http
+        .post(format!("{issuer}/token"))
+        .basic_auth("mock-client", Some("mock-secret"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt)])
+        .send()
+        .await
+        .expect("refresh")
+        .json()
+        .await
+        .expect("json");
+    let rt2 = refreshed["refresh_token"].as_str().expect("rotated");
+    let status = http
+        .post(format!("{issuer}/revoke"))
+        .basic_auth("mock-client", Some("mock-secret"))
+        .form(&[("token", rt2)])
+        .send()
+        .await
+        .expect("revoke")
+        .status();
+    assert_eq!(status, 200);
+    http.post(format!("{issuer}/mock/faults"))
+        .json(&serde_json::json!({"endpoint": "token", "effect": {"status": {"status": 503}}, "times": 1}))
+        .send()
+        .await
+        .expect("fault");
+    let status = http
+        .post(format!("{issuer}/token"))
+        .basic_auth("mock-client", Some("mock-secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token")
+        .status();
+    assert_eq!(status, 503);
+    let _ = child.kill();
+    let _ = child.wait();
+    let events: Vec<serde_json::Value> = logs
+        .try_iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+        .filter(|v| v["event"].is_string())
+        .collect();
+    let find = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == name)
+            .unwrap_or_else(|| panic!("no {name} event in {events:?}"))
+            .clone()
+    };
+    let minted = find("token_minted");
+    assert_eq!(minted["client_id"], "mock-client");
+    assert_eq!(minted["sub"], "alice");
+    assert_eq!(minted["expires_in"], 300);
+    assert!(minted["jti_hash"].as_str().is_some_and(|h| h.len() == 43));
+    let refreshed = find("token_refreshed");
+    assert_eq!(refreshed["sub"], "alice");
+    assert!(refreshed["jti_hash"].is_string() && refreshed["expires_in"].is_number());
+    let revoked = find("token_revoked");
+    assert_eq!(
+        (revoked["client_id"].as_str(), revoked["sub"].as_str()),
+        (Some("mock-client"), Some("alice"))
+    );
+    let fault = find("fault_injected");
+    assert_eq!(fault["endpoint"], "token");
+
+    // A second run with the same key file publishes the same key.
+    let (mut child, issuer, _) = start_mock(&["--key-file", key]);
+    let jwks: serde_json::Value = http
+        .get(format!("{issuer}/jwks"))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(jwks["keys"][0]["kid"], kid.as_str());
 }
