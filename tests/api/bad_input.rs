@@ -213,3 +213,80 @@ async fn a_non_utf8_authorization_header_is_invalid_client() {
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["error"], "invalid_client");
 }
+
+#[tokio::test]
+async fn userinfo_answers_bad_input_with_rfc_6750_errors() {
+    let app = TestApp::spawn().await;
+    let cases: Vec<(Method, Option<&str>, Option<&str>, &str, u16, Option<&str>)> = vec![
+        (Method::GET, None, None, "", 401, None),
+        (
+            Method::GET,
+            Some("Bearer"),
+            None,
+            "",
+            400,
+            Some("invalid_request"),
+        ),
+        (
+            Method::GET,
+            Some("Basic abc"),
+            None,
+            "",
+            400,
+            Some("invalid_request"),
+        ),
+        (
+            Method::GET,
+            Some("Bearer not-a-token"),
+            None,
+            "",
+            401,
+            Some("invalid_token"),
+        ),
+        (
+            Method::POST,
+            Some("Bearer x"),
+            Some("application/x-www-form-urlencoded"),
+            "access_token=y",
+            400,
+            Some("invalid_request"),
+        ),
+        (
+            Method::POST,
+            None,
+            Some("application/x-www-form-urlencoded"),
+            "access_token=a&access_token=b",
+            400,
+            Some("invalid_request"),
+        ),
+        (
+            Method::PUT,
+            Some("Bearer x"),
+            None,
+            "",
+            405,
+            Some("invalid_request"),
+        ),
+        (Method::DELETE, None, None, "", 405, Some("invalid_request")),
+    ];
+    for (method, auth, ct, body, status, error) in cases {
+        let mut req = app.http.request(method.clone(), app.url("/userinfo"));
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        if let Some(c) = ct {
+            req = req.header("Content-Type", c);
+        }
+        let resp = req.body(body.to_string()).send().await.expect("request");
+        let label = format!("{method} {auth:?} {body:?}");
+        assert_eq!(resp.status().as_u16(), status, "{label}");
+        if status == 401 {
+            let challenge = resp.headers()["www-authenticate"].to_str().expect("ascii");
+            assert!(challenge.starts_with("Bearer"), "{label}: {challenge}");
+        }
+        let json: Value = resp.json().await.unwrap_or(Value::Null);
+        if let Some(e) = error {
+            assert_eq!(json["error"], e, "{label}");
+        }
+    }
+}
