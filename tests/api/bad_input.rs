@@ -217,7 +217,15 @@ async fn a_non_utf8_authorization_header_is_invalid_client() {
 #[tokio::test]
 async fn userinfo_answers_bad_input_with_rfc_6750_errors() {
     let app = TestApp::spawn().await;
-    let cases: Vec<(Method, Option<&str>, Option<&str>, &str, u16, Option<&str>)> = vec![
+    type Case<'a> = (
+        Method,
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a str,
+        u16,
+        Option<&'a str>,
+    );
+    let cases: Vec<Case> = vec![
         (Method::GET, None, None, "", 401, None),
         (
             Method::GET,
