@@ -148,6 +148,12 @@ pub fn sealer(config: &Config) -> Result<Sealer, StartError> {
 /// Builds the state: storage, clients, keys, token services.
 pub async fn build_state(config: &Config, options: &Options) -> Result<AppState, StartError> {
     let sealer = sealer(config)?;
+    let federation = Arc::new(crate::federation::Federation::new(
+        &config.connectors,
+        &config.issuer,
+        sealer.clone(),
+        options.clock.clone(),
+    ));
     let storage = match &options.storage {
         Some(s) => {
             s.migrate().await?;
@@ -211,6 +217,7 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         users: users.clone(),
         lifetimes: config.tokens.clone(),
         persona: options.persona.clone(),
+        federation: federation.clone(),
     });
     let flows = Arc::new(Flows {
         issuer: config.issuer.clone(),
@@ -225,9 +232,11 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         // Five failures per username, or thirty per address, in fifteen minutes.
         throttle: Throttle::new(900, 5, 30),
         mock: options.mock.clone(),
+        federation: federation.clone(),
     });
     let userinfo = Arc::new(Userinfo {
         tokens: tokens.clone(),
+        clients: clients.clone(),
         users,
         storage: storage.clone(),
         persona: options.persona.clone(),

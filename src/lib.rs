@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod federation;
 pub mod keys;
 pub mod mock;
 pub mod model;

@@ -79,6 +79,19 @@ pub struct LoginView<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "connectors.html")]
+pub struct ChooserView<'a> {
+    pub assets: &'a str,
+    pub action: String,
+    pub client_name: &'a str,
+    pub error: Option<String>,
+    /// (connector id, display name); `local` for the username and password form.
+    pub options: Vec<(String, String)>,
+    pub request_id: &'a str,
+    pub csrf: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "consent.html")]
 pub struct ConsentView<'a> {
     pub assets: &'a str,

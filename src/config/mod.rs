@@ -27,8 +27,8 @@ pub struct Config {
     pub tokens: TokenLifetimes,
     pub clients: Vec<ClientConfig>,
     pub users: Vec<UserConfig>,
-    /// Upstream identity providers; their full schema arrives with federation.
-    pub connectors: Vec<serde_json::Value>,
+    /// Upstream identity providers.
+    pub connectors: Vec<ConnectorConfig>,
     pub mock: MockConfig,
     /// Where the file was read from, for paths relative to it.
     pub source: Option<PathBuf>,
@@ -264,6 +264,91 @@ pub struct ClientConfig {
     pub require_pkce: bool,
     pub skip_consent: bool,
     pub tokens: ClientTokenLifetimes,
+    /// Connectors this client may use; empty: all.
+    #[serde(default)]
+    pub allowed_connectors: Vec<String>,
+    /// What this client sees of `groups`.
+    #[serde(default)]
+    pub groups: ClientGroups,
+}
+
+/// Per-client view of the normalized `groups` claim.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ClientGroups {
+    /// Regexes; when set, only matching groups reach this client.
+    pub include: Vec<String>,
+    /// At most this many groups in its tokens (0: no cap).
+    pub max: usize,
+    /// Emit `groups` even without the `groups` scope.
+    pub always: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectorKind {
+    Oidc,
+    Okta,
+    Azure,
+    Mock,
+}
+
+/// An upstream identity provider (`connectors[]`).
+#[derive(Debug, Clone)]
+pub struct ConnectorConfig {
+    pub id: String,
+    pub kind: ConnectorKind,
+    pub name: String,
+    /// The upstream issuer; for `azure`, derived from `tenant` when absent.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub scopes: Vec<String>,
+    /// A `login_hint` in one of these domains goes straight to this connector.
+    pub email_domains: Vec<String>,
+    pub groups: GroupRules,
+    pub get_userinfo: bool,
+    pub token_endpoint_auth_method: AuthMethod,
+    pub timeout: Seconds,
+    /// Re-resolve groups upstream when a refresh finds them older than this.
+    pub groups_max_staleness: Seconds,
+    /// Link identities from this connector by verified e-mail (off by default).
+    pub link_by_email: bool,
+    /// azure: `common`/`organizations` accept these tenants only.
+    pub allowed_tenants: Vec<String>,
+    /// azure: the Graph API base.
+    pub graph_url: String,
+    /// azure: e-mail domains whose `preferred_username`/`upn` count as verified addresses.
+    pub verified_email_domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmapped {
+    Drop,
+    Keep,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupCase {
+    Lower,
+    Preserve,
+}
+
+/// The group-normalization pipeline of one connector (`connectors[].groups`).
+#[derive(Debug, Clone)]
+pub struct GroupRules {
+    /// Claim paths to read, e.g. `groups`, `roles`, `realm_access.roles`.
+    pub claims: Vec<String>,
+    /// GUID or name → name, applied first.
+    pub map: std::collections::BTreeMap<String, String>,
+    pub unmapped: Unmapped,
+    pub include: Vec<regex::Regex>,
+    pub exclude: Vec<regex::Regex>,
+    pub case: GroupCase,
+    pub slugify: bool,
+    pub prefix: Option<String>,
+    pub prefix_separator: String,
+    pub required: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -69,6 +69,7 @@ pub fn routes(control: Arc<Control>) -> Router {
         .route("/requests", get(requests_list).delete(requests_clear))
         .route("/clients/{id}/lifetimes", put(lifetimes))
         .route("/sessions/revoke", post(sessions_revoke))
+        .route("/users/{username}", put(user_put))
         .route("/reset", post(reset))
         .layer(axum::middleware::from_fn_with_state(
             control.clone(),
@@ -373,4 +374,61 @@ async fn reset(State(c): C) -> Response {
     }
     tracing::info!(event = "mock_reset", "mock issuer reset");
     StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserChange {
+    name: Option<String>,
+    email: Option<String>,
+    groups: Option<Vec<String>>,
+    roles: Option<Vec<String>>,
+    claims: Option<serde_json::Map<String, Value>>,
+}
+
+/// `PUT /mock/users/{username}`: create or change a user "upstream". Their next login, and
+/// the next refresh of tokens already issued, carry the new claims.
+async fn user_put(State(c): C, Path(username): Path<String>, body: Bytes) -> Response {
+    let req: UserChange = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    {
+        let mut users = c.mock.users.write().unwrap_or_else(|e| e.into_inner());
+        let u = users
+            .entry(username.clone())
+            .or_insert_with(|| crate::config::MockUserConfig {
+                username: username.clone(),
+                ..Default::default()
+            });
+        if let Some(v) = req.name {
+            u.name = Some(v);
+        }
+        if let Some(v) = req.email {
+            u.email = Some(v);
+        }
+        if let Some(v) = req.groups {
+            u.groups = v;
+        }
+        if let Some(v) = req.roles {
+            u.roles = v;
+        }
+        if let Some(v) = req.claims {
+            u.claims = v;
+        }
+    }
+    let identity = c.mock.identity(&username, None, &Default::default());
+    let json = match serde_json::to_string(&identity) {
+        Ok(j) => j,
+        Err(e) => return error(500, e.to_string()),
+    };
+    if let Err(e) = c
+        .app
+        .storage
+        .put_identity(&identity.sub, &json, c.mock.clock.current())
+        .await
+    {
+        return error(503, e.to_string());
+    }
+    ok(json!({ "sub": identity.sub, "groups": identity.groups }))
 }

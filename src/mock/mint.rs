@@ -192,6 +192,7 @@ pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, (u16, St
             include_nonce: false,
             access_token: &access.token,
             shaped: &shaped,
+            groups_always: client.config.groups.always,
         },
     )
     .map_err(|e| (500, e.to_string()))?;

@@ -44,6 +44,8 @@ pub fn builtin_client() -> ClientConfig {
         require_pkce: false,
         skip_consent: true,
         tokens: ClientTokenLifetimes::default(),
+        allowed_connectors: Vec::new(),
+        groups: Default::default(),
     }
 }
 
@@ -193,11 +195,12 @@ impl MockServer {
                 faults: Default::default(),
                 requests: Mutex::new(Default::default()),
                 next_logins: Mutex::new(Vec::new()),
-                users: plan
-                    .users
-                    .iter()
-                    .map(|u| (u.username.clone(), u.clone()))
-                    .collect(),
+                users: std::sync::RwLock::new(
+                    plan.users
+                        .iter()
+                        .map(|u| (u.username.clone(), u.clone()))
+                        .collect(),
+                ),
                 auto_login: config.mock.auto_login,
                 mock_login: true,
                 persona: plan.persona.clone(),

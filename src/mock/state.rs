@@ -49,7 +49,7 @@ pub struct MockState {
     pub faults: Faults,
     pub requests: Mutex<VecDeque<RecordedRequest>>,
     pub next_logins: Mutex<Vec<QueuedLogin>>,
-    pub users: HashMap<String, MockUserConfig>,
+    pub users: std::sync::RwLock<HashMap<String, MockUserConfig>>,
     pub auto_login: bool,
     /// Mock login pages (any username, no password). Off for `serve` with the control API.
     pub mock_login: bool,
@@ -74,7 +74,7 @@ impl MockState {
             faults: Faults::default(),
             requests: Mutex::new(VecDeque::new()),
             next_logins: Mutex::new(Vec::new()),
-            users: HashMap::new(),
+            users: std::sync::RwLock::new(HashMap::new()),
             auto_login: false,
             mock_login: false,
             persona: Persona::Plain,
@@ -119,7 +119,8 @@ impl MockState {
         groups: Option<Vec<String>>,
         claims: &Map<String, Value>,
     ) -> Identity {
-        let fixed = self.users.get(username);
+        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        let fixed = users.get(username);
         let email = fixed
             .and_then(|u| u.email.clone())
             .or_else(|| username.contains('@').then(|| username.to_string()))
@@ -139,6 +140,7 @@ impl MockState {
                 .unwrap_or_default(),
             amr: vec!["pwd".into()],
             local: false,
+            upstream_session: None,
             extra: fixed.map(|u| u.claims.clone()).unwrap_or_default(),
         };
         if let Some(u) = fixed

@@ -31,6 +31,8 @@ pub struct IdTokenRequest<'a> {
     pub access_token: &'a str,
     /// The persona's subject and claims (mock mode); plain otherwise.
     pub shaped: &'a Shaped,
+    /// The client asked for `groups` in every ID token.
+    pub groups_always: bool,
 }
 
 pub fn sign(keys: &KeyManager, r: &IdTokenRequest<'_>) -> Result<String, KeyError> {
@@ -40,7 +42,7 @@ pub fn sign(keys: &KeyManager, r: &IdTokenRequest<'_>) -> Result<String, KeyErro
     // Groups go in the ID token when the scope asks for them; other profile claims only
     // where the `claims` parameter asks (the rest is at userinfo, OIDC Core §5.4).
     let mut scopes: Vec<String> = Vec::new();
-    if grant.scope.iter().any(|s| s == "groups") {
+    if grant.scope.iter().any(|s| s == "groups") || r.groups_always {
         scopes.push("groups".into());
     }
     let requested = grant.claims.as_ref().and_then(|c| c.get("id_token"));

@@ -31,8 +31,21 @@ pub struct Identity {
     /// A local user from the config (re-read on refresh; gone means refresh refused).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub local: bool,
+    /// Federated identities: how to refresh them upstream. Never released as a claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_session: Option<UpstreamSession>,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub extra: Map<String, Value>,
+}
+
+/// What the bridge keeps of an upstream login to refresh it later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpstreamSession {
+    pub connector: String,
+    /// The upstream refresh token, sealed (AES-256-GCM) and base64url-encoded.
+    pub refresh_token: Option<String>,
+    /// When the claims (and groups) were last fetched upstream.
+    pub fetched_at: i64,
 }
 
 /// Claims each scope releases (OIDC Core §5.4), plus `groups`.
@@ -53,6 +66,7 @@ pub fn scope_claims(scope: &str) -> &'static [&'static str] {
             "zoneinfo",
             "locale",
             "updated_at",
+            "upstream",
         ],
         "email" => &["email", "email_verified"],
         "address" => &["address"],
@@ -196,6 +210,7 @@ fn identity_of(u: &UserConfig) -> Identity {
         groups: u.groups.clone(),
         amr: vec!["pwd".into()],
         local: true,
+        upstream_session: None,
         extra: Map::new(),
     }
 }

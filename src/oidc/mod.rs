@@ -50,4 +50,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route(discovery::LOGOUT_PATH, get(logout::get).post(logout::post))
         .route("/assets/style.css", get(crate::web::stylesheet))
+        .route("/connector", post(crate::federation::flow::choose))
+        .route(
+            "/callback/{connector_id}",
+            get(crate::federation::flow::callback),
+        )
 }

@@ -15,6 +15,7 @@ use super::tokens::TokenService;
 
 pub struct Userinfo {
     pub tokens: Arc<TokenService>,
+    pub clients: Arc<super::clients::ClientRegistry>,
     pub users: Arc<LocalUsers>,
     pub storage: Arc<dyn crate::storage::Storage>,
     pub persona: crate::mock::persona::Persona,
@@ -182,6 +183,15 @@ pub async fn handle(State(ui): State<Arc<Userinfo>>, req: Request) -> Response {
                 .collect(),
         )
     });
+    let mut identity = identity;
+    let client = ui.clients.get(&claims.client_id);
+    if let Some(c) = &client {
+        identity.groups = crate::federation::groups::for_client(&identity.groups, &c.config.groups);
+    }
+    let mut scopes = scopes;
+    if client.is_some_and(|c| c.config.groups.always) && !scopes.iter().any(|s| s == "groups") {
+        scopes.push("groups".into());
+    }
     let mut body = identity.claims_for(&scopes, requested.as_ref());
     // The same `sub` as the ID token (a persona may make it per-client).
     body.insert("sub".into(), serde_json::Value::String(claims.sub.clone()));

@@ -422,6 +422,19 @@ pub async fn family_revocation(s: &dyn Storage) {
 }
 
 pub async fn identities_round_trip(s: &dyn Storage) {
+    s.create_refresh_family(&family("f9"))
+        .await
+        .expect("family");
+    s.update_refresh_family_grant("f9", r#"{"new":true}"#)
+        .await
+        .expect("update");
+    assert_eq!(
+        s.get_refresh_family("f9")
+            .await
+            .expect("get")
+            .map(|f| f.grant),
+        Some(r#"{"new":true}"#.to_string())
+    );
     assert_eq!(s.get_identity("u1").await.expect("get"), None);
     s.put_identity("u1", r#"{"sub":"u1"}"#, 1)
         .await

@@ -122,6 +122,9 @@ pub trait Storage: Send + Sync + 'static {
     /// Revokes a family and every access token recorded against it. Idempotent.
     async fn revoke_refresh_family(&self, family_id: &str, now: UnixTime) -> Result<()>;
 
+    /// Replaces what a refresh family grants (its identity after an upstream refresh).
+    async fn update_refresh_family_grant(&self, id: &str, grant: &str) -> Result<()>;
+
     /// Stores the latest claims of an identity (JSON), keyed by its `sub`.
     async fn put_identity(&self, sub: &str, identity: &str, now: UnixTime) -> Result<()>;
     async fn get_identity(&self, sub: &str) -> Result<Option<String>>;

@@ -555,6 +555,15 @@ impl Storage for PostgresStorage {
         Ok(())
     }
 
+    async fn update_refresh_family_grant(&self, id: &str, grant: &str) -> Result<()> {
+        sqlx::query("UPDATE refresh_families SET grant_data = $1 WHERE id = $2")
+            .bind(grant)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn put_identity(&self, sub: &str, identity: &str, now: UnixTime) -> Result<()> {
         sqlx::query(
             "INSERT INTO identities (sub, identity, updated_at) VALUES ($1, $2, $3)

@@ -48,6 +48,8 @@ pub struct Flows {
     pub throttle: Throttle,
     /// Mock mode: a login page that takes any username, and headless auto-login.
     pub mock: Option<Arc<crate::mock::state::MockState>>,
+    /// Upstream IdPs.
+    pub federation: Arc<crate::federation::Federation>,
 }
 
 impl Flows {
@@ -171,6 +173,29 @@ impl Flows {
                     "the user must sign in",
                 ));
             }
+            if !self.federation.is_empty() && !self.mock.as_ref().is_some_and(|m| m.mock_login) {
+                match self.route(&client, &req)? {
+                    crate::federation::flow::Route::Connector(id) => {
+                        return self
+                            .start_upstream(headers, req, pending, &id, cookies)
+                            .await;
+                    }
+                    crate::federation::flow::Route::Chooser(ids) => {
+                        let (record, cookie) = self.pending(headers, &req, pending, None)?;
+                        self.storage.put_auth_request(&record).await?;
+                        cookies.extend(cookie);
+                        return Ok(self.chooser_page(
+                            &client,
+                            &record,
+                            &ids,
+                            None,
+                            StatusCode::OK,
+                            cookies,
+                        ));
+                    }
+                    crate::federation::flow::Route::Local => {}
+                }
+            }
             let (record, cookie) = self.pending(headers, &req, pending, None)?;
             self.storage.put_auth_request(&record).await?;
             cookies.extend(cookie);
@@ -221,7 +246,7 @@ impl Flows {
     }
 
     /// The stored form of a pending request, created or updated, plus a binding cookie to set.
-    fn pending(
+    pub(crate) fn pending(
         &self,
         headers: &HeaderMap,
         req: &AuthRequest,

@@ -65,6 +65,12 @@ pub struct AuthRequest {
     pub login_done: bool,
     #[serde(default)]
     pub consent_done: bool,
+    /// `connector_id`: skip the chooser and use this connector.
+    #[serde(default)]
+    pub connector_id: Option<String>,
+    /// The round trip to an upstream IdP in progress, if any.
+    #[serde(default)]
+    pub upstream: Option<crate::federation::upstream::Pending>,
 }
 
 impl AuthRequest {
@@ -309,5 +315,7 @@ pub fn parse(
         display: params.get("display").map(str::to_string),
         login_done: false,
         consent_done: false,
+        connector_id: params.get("connector_id").map(str::to_string),
+        upstream: None,
     })
 }

@@ -61,6 +61,7 @@ pub struct Grants {
     pub users: Arc<LocalUsers>,
     pub lifetimes: TokenLifetimes,
     pub persona: crate::mock::persona::Persona,
+    pub federation: Arc<crate::federation::Federation>,
 }
 
 /// What [`Grants::issue`] produced besides the response.
@@ -172,6 +173,7 @@ impl Grants {
                         include_nonce,
                         access_token: &access.token,
                         shaped: &shaped,
+                        groups_always: client.config.groups.always,
                     },
                 )
                 .map_err(|e| OAuthError::internal(&e))?,

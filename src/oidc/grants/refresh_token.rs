@@ -5,6 +5,8 @@
 //! `auth_time`, has a fresh `iat` and no `nonce`.
 
 use super::{Grant, Grants, TokenResponse, audit_issued, check_scope};
+use crate::federation::LoginError;
+use crate::federation::upstream::UpstreamError;
 use crate::model::Redemption;
 use crate::oidc::client_auth::ClientRequest;
 use crate::oidc::error::OAuthError;
@@ -75,6 +77,53 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
                     .await?;
                 return Err(bad("the user no longer exists"));
             }
+        }
+    } else if grant.identity.upstream_session.is_some() {
+        // Federated: past the connector's groups_max_staleness, ask upstream again.
+        match grants.federation.refresh_if_stale(&grant.identity).await {
+            Ok(Some(fresh)) => {
+                grant.identity = fresh;
+                let json = serde_json::to_string(&grant).map_err(|e| OAuthError::internal(&e))?;
+                grants
+                    .storage
+                    .update_refresh_family_grant(&family.id, &json)
+                    .await?;
+                let identity =
+                    serde_json::to_string(&grant.identity).map_err(|e| OAuthError::internal(&e))?;
+                grants
+                    .storage
+                    .put_identity(&grant.sub, &identity, now)
+                    .await?;
+            }
+            Ok(None) => {}
+            Err(LoginError::Upstream(UpstreamError::Unavailable(e))) => {
+                tracing::warn!(
+                    client_id = client.id(),
+                    error = %e,
+                    "upstream unreachable at refresh: keeping the last known claims"
+                );
+            }
+            Err(e) => {
+                grants
+                    .storage
+                    .revoke_refresh_family(&family.id, now)
+                    .await?;
+                tracing::warn!(
+                    event = "upstream_refresh_refused",
+                    client_id = client.id(),
+                    sub = %grant.sub,
+                    error = %e,
+                    "upstream refused the refresh: the family is revoked"
+                );
+                return Err(bad(
+                    "the upstream identity provider no longer accepts this session",
+                ));
+            }
+        }
+    } else if let Some(stored) = grants.storage.get_identity(&grant.identity.sub).await? {
+        // Anything else (mock users): the latest claims stored for this identity.
+        if let Ok(latest) = serde_json::from_str::<crate::oidc::identity::Identity>(&stored) {
+            grant.identity = latest;
         }
     }
 

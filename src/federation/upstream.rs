@@ -1,0 +1,482 @@
+//! The upstream side of a connector, through the `openidconnect` crate: discovery, the
+//! authorization URL (code + PKCE S256 + state + nonce), the code exchange, ID token
+//! validation, userinfo, refresh, and (azure) the Graph group lookup.
+//!
+//! ID tokens are checked for signature through a cached JWKS (kept as long as the upstream's
+//! `Cache-Control` says, refetched on an unknown `kid` at most once a minute), exact `iss`
+//! (azure multi-tenant: the `{tenantid}` template filled in and the tenant allow-listed),
+//! `aud`, `exp` and `iat` with a minute of leeway, `nonce`, and an algorithm allow-list that
+//! never admits `none` or HMAC.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openidconnect::core::{
+    CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
+};
+use openidconnect::{
+    AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, TokenResponse as _,
+};
+use serde_json::Value;
+
+use crate::clock::{Clock, UnixTime};
+use crate::config::{AuthMethod, ConnectorConfig, ConnectorKind};
+
+/// Leeway for `exp` and `iat`.
+const LEEWAY: i64 = 60;
+/// An unknown `kid` refetches JWKS at most this often.
+const JWKS_REFETCH_INTERVAL: i64 = 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// Down, slow or unreachable: try again later.
+    #[error("the identity provider is unavailable: {0}")]
+    Unavailable(String),
+    /// It answered, but with something unusable or invalid.
+    #[error("the identity provider's answer is not valid: {0}")]
+    Invalid(String),
+    /// It refused (an OAuth error such as `invalid_grant` or `access_denied`).
+    #[error("the identity provider refused: {0}")]
+    Refused(String),
+}
+
+struct Cached {
+    metadata: CoreProviderMetadata,
+    jwks: CoreJsonWebKeySet,
+    jwks_expires: UnixTime,
+    jwks_fetched: UnixTime,
+    metadata_fetched: UnixTime,
+}
+
+/// What a successful login or refresh upstream gave.
+pub struct UpstreamLogin {
+    /// ID-token claims, with userinfo claims added when `get_userinfo` is on.
+    pub claims: Value,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+}
+
+/// The secrets of one upstream authorization request, kept until the callback.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Pending {
+    pub connector: String,
+    pub state: String,
+    pub nonce: String,
+    pub verifier: String,
+}
+
+pub struct Upstream {
+    pub config: ConnectorConfig,
+    pub redirect_uri: String,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    cache: tokio::sync::Mutex<Option<Cached>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> UpstreamError {
+    UpstreamError::Unavailable(e.to_string())
+}
+
+fn max_age(headers: &reqwest::header::HeaderMap) -> Option<i64> {
+    let cc = headers.get(reqwest::header::CACHE_CONTROL)?.to_str().ok()?;
+    if cc.contains("no-store") || cc.contains("no-cache") {
+        return Some(0);
+    }
+    cc.split(',')
+        .filter_map(|d| d.trim().strip_prefix("max-age="))
+        .find_map(|v| v.parse().ok())
+}
+
+impl Upstream {
+    pub fn new(config: ConnectorConfig, bridge_issuer: &str, clock: Arc<dyn Clock>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.timeout.get().max(1) as u64))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self {
+            redirect_uri: format!("{bridge_issuer}/callback/{}", config.id),
+            config,
+            http,
+            clock,
+            cache: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Azure `common` / `organizations` / `consumers`: the issuer is a `{tenantid}` template.
+    fn multi_tenant(&self) -> bool {
+        self.config.kind == ConnectorKind::Azure
+            && ["/common/", "/organizations/", "/consumers/"]
+                .iter()
+                .any(|t| self.config.issuer.contains(t))
+    }
+
+    async fn get_json(
+        &self,
+        url: &str,
+        bearer: Option<&str>,
+    ) -> Result<(Value, Option<i64>), UpstreamError> {
+        let mut req = self.http.get(url).header("Accept", "application/json");
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(unavailable)?;
+        let status = resp.status();
+        let age = max_age(resp.headers());
+        if status.is_server_error() {
+            return Err(UpstreamError::Unavailable(format!(
+                "{url} answered {status}"
+            )));
+        }
+        if !status.is_success() {
+            return Err(UpstreamError::Invalid(format!("{url} answered {status}")));
+        }
+        let body = resp
+            .json::<Value>()
+            .await
+            .map_err(|e| UpstreamError::Invalid(format!("{url}: not JSON ({e})")))?;
+        Ok((body, age))
+    }
+
+    async fn fetch_jwks(&self, uri: &str) -> Result<(CoreJsonWebKeySet, i64), UpstreamError> {
+        let (body, age) = self.get_json(uri, None).await?;
+        let jwks = serde_json::from_value(body)
+            .map_err(|e| UpstreamError::Invalid(format!("JWKS: {e}")))?;
+        Ok((jwks, age.unwrap_or(300).clamp(0, 86_400)))
+    }
+
+    /// Discovery and JWKS, cached.
+    async fn cached(
+        &self,
+        force_jwks: bool,
+    ) -> Result<(CoreProviderMetadata, CoreJsonWebKeySet), UpstreamError> {
+        let now = self.clock.now();
+        let mut cache = self.cache.lock().await;
+        let stale_metadata = cache
+            .as_ref()
+            .is_none_or(|c| now - c.metadata_fetched > 86_400);
+        if stale_metadata {
+            let url = format!("{}/.well-known/openid-configuration", self.config.issuer);
+            let (body, _) = self.get_json(&url, None).await?;
+            let metadata: CoreProviderMetadata = serde_json::from_value(body)
+                .map_err(|e| UpstreamError::Invalid(format!("discovery document: {e}")))?;
+            if !self.multi_tenant() && metadata.issuer().as_str() != self.config.issuer {
+                return Err(UpstreamError::Invalid(format!(
+                    "discovery names issuer `{}`, not the configured `{}`",
+                    metadata.issuer().as_str(),
+                    self.config.issuer
+                )));
+            }
+            let (jwks, age) = self.fetch_jwks(metadata.jwks_uri().as_str()).await?;
+            *cache = Some(Cached {
+                metadata,
+                jwks,
+                jwks_expires: now + age,
+                jwks_fetched: now,
+                metadata_fetched: now,
+            });
+        } else if let Some(c) = cache.as_mut() {
+            let due = now >= c.jwks_expires;
+            let may_force = force_jwks && now - c.jwks_fetched >= JWKS_REFETCH_INTERVAL;
+            if due || may_force {
+                let (jwks, age) = self.fetch_jwks(c.metadata.jwks_uri().as_str()).await?;
+                c.jwks = jwks;
+                c.jwks_expires = now + age;
+                c.jwks_fetched = now;
+            }
+        }
+        let c = cache
+            .as_ref()
+            .ok_or_else(|| UpstreamError::Unavailable("no metadata".into()))?;
+        Ok((c.metadata.clone(), c.jwks.clone()))
+    }
+
+    fn client(
+        &self,
+        metadata: CoreProviderMetadata,
+    ) -> Result<
+        openidconnect::core::CoreClient<
+            openidconnect::EndpointSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointMaybeSet,
+            openidconnect::EndpointMaybeSet,
+        >,
+        UpstreamError,
+    > {
+        let redirect = RedirectUrl::new(self.redirect_uri.clone())
+            .map_err(|e| UpstreamError::Invalid(format!("redirect URI: {e}")))?;
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.config.client_id.clone()),
+            Some(ClientSecret::new(
+                self.config.client_secret.expose().to_string(),
+            )),
+        )
+        .set_redirect_uri(redirect);
+        Ok(match self.config.token_endpoint_auth_method {
+            AuthMethod::ClientSecretPost => client.set_auth_type(AuthType::RequestBody),
+            _ => client.set_auth_type(AuthType::BasicAuth),
+        })
+    }
+
+    /// The upstream issuer as the bridge expects to see it (template unfilled).
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
+    /// Where to send the browser, and the secrets to keep until the callback.
+    pub async fn authorization_url(
+        &self,
+        state: String,
+        login_hint: Option<&str>,
+    ) -> Result<(String, Pending), UpstreamError> {
+        let (metadata, _) = self.cached(false).await?;
+        let client = self.client(metadata)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let nonce = Nonce::new_random();
+        let state_for_url = state.clone();
+        let nonce_for_url = nonce.clone();
+        let mut req = client
+            .authorize_url(
+                openidconnect::core::CoreAuthenticationFlow::AuthorizationCode,
+                move || CsrfToken::new(state_for_url),
+                move || nonce_for_url,
+            )
+            .set_pkce_challenge(challenge);
+        for s in self.config.scopes.iter().filter(|s| *s != "openid") {
+            req = req.add_scope(Scope::new(s.clone()));
+        }
+        if let Some(h) = login_hint {
+            req = req.add_extra_param("login_hint", h.to_string());
+        }
+        let (url, _, _) = req.url();
+        Ok((
+            url.to_string(),
+            Pending {
+                connector: self.config.id.clone(),
+                state,
+                nonce: nonce.secret().clone(),
+                verifier: verifier.secret().clone(),
+            },
+        ))
+    }
+
+    /// Exchanges the code and validates what comes back.
+    pub async fn exchange(
+        &self,
+        code: &str,
+        pending: &Pending,
+    ) -> Result<UpstreamLogin, UpstreamError> {
+        let (metadata, _) = self.cached(false).await?;
+        let client = self.client(metadata)?;
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .map_err(|e| UpstreamError::Invalid(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()))
+            .request_async(&self.http)
+            .await
+            .map_err(token_error)?;
+        let raw = response
+            .id_token()
+            .ok_or_else(|| UpstreamError::Invalid("no id_token in the token response".into()))?
+            .to_string();
+        let claims = self.verify(&raw, Some(&pending.nonce)).await?;
+        self.finish(claims, &response).await
+    }
+
+    /// Refreshes upstream with a refresh token it issued earlier.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<UpstreamLogin, UpstreamError> {
+        let (metadata, _) = self.cached(false).await?;
+        let client = self.client(metadata)?;
+        let response = client
+            .exchange_refresh_token(&RefreshToken::new(refresh_token.to_string()))
+            .map_err(|e| UpstreamError::Invalid(e.to_string()))?
+            .request_async(&self.http)
+            .await
+            .map_err(token_error)?;
+        let claims = match response.id_token() {
+            Some(t) => self.verify(&t.to_string(), None).await?,
+            None => Value::Object(Default::default()),
+        };
+        let mut login = self.finish(claims, &response).await?;
+        if login.refresh_token.is_none() {
+            login.refresh_token = Some(refresh_token.to_string());
+        }
+        Ok(login)
+    }
+
+    async fn finish(
+        &self,
+        mut claims: Value,
+        response: &openidconnect::core::CoreTokenResponse,
+    ) -> Result<UpstreamLogin, UpstreamError> {
+        let access_token = response.access_token().secret().clone();
+        if self.config.get_userinfo {
+            let (metadata, _) = self.cached(false).await?;
+            if let Some(endpoint) = metadata.userinfo_endpoint() {
+                let (info, _) = self
+                    .get_json(endpoint.as_str(), Some(&access_token))
+                    .await?;
+                if claims.get("sub").is_some() && info.get("sub") != claims.get("sub") {
+                    return Err(UpstreamError::Invalid(
+                        "userinfo names another subject".into(),
+                    ));
+                }
+                if let (Some(c), Some(i)) = (claims.as_object_mut(), info.as_object()) {
+                    for (k, v) in i {
+                        c.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+            }
+        }
+        Ok(UpstreamLogin {
+            claims,
+            access_token,
+            refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+        })
+    }
+
+    /// Validates an upstream ID token and returns all its claims.
+    pub async fn verify(&self, raw: &str, nonce: Option<&str>) -> Result<Value, UpstreamError> {
+        match self.verify_once(raw, nonce, false).await {
+            Err(UpstreamError::Invalid(why)) if why.contains("no matching key") => {
+                // A key the cached JWKS does not have: the upstream rotated. Refetch (at most
+                // once a minute) and try again.
+                self.verify_once(raw, nonce, true).await
+            }
+            other => other,
+        }
+    }
+
+    async fn verify_once(
+        &self,
+        raw: &str,
+        nonce: Option<&str>,
+        refetch: bool,
+    ) -> Result<Value, UpstreamError> {
+        let (metadata, jwks) = self.cached(refetch).await?;
+        let token: CoreIdToken = raw
+            .parse()
+            .map_err(|e| UpstreamError::Invalid(format!("ID token: {e}")))?;
+        let now = self.clock.now();
+        let expected_issuer = IssuerUrl::new(metadata.issuer().as_str().to_string())
+            .map_err(|e| UpstreamError::Invalid(e.to_string()))?;
+        let verifier = CoreIdTokenVerifier::new_public_client(
+            ClientId::new(self.config.client_id.clone()),
+            expected_issuer,
+            jwks,
+        )
+        .set_allowed_algs([
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+            CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+            CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+            CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+            CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+            CoreJwsSigningAlgorithm::EdDsa,
+        ])
+        .require_issuer_match(!self.multi_tenant())
+        .set_time_fn(move || chrono::DateTime::from_timestamp(now - LEEWAY, 0).unwrap_or_default())
+        .set_issue_time_verifier_fn(move |iat| {
+            if iat.timestamp() > now + LEEWAY {
+                Err("issued in the future".into())
+            } else {
+                Ok(())
+            }
+        });
+        let verified = match nonce {
+            Some(n) => token
+                .claims(&verifier, &Nonce::new(n.to_string()))
+                .map(|_| ()),
+            None => token
+                .claims(&verifier, |_: Option<&Nonce>| Ok(()))
+                .map(|_| ()),
+        };
+        if let Err(e) = verified {
+            let text = e.to_string();
+            let text = if text.to_lowercase().contains("no matching key")
+                || text.contains("key") && text.contains("found")
+            {
+                format!("no matching key: {text}")
+            } else {
+                text
+            };
+            return Err(UpstreamError::Invalid(format!("ID token rejected: {text}")));
+        }
+        let payload = raw.split('.').nth(1).unwrap_or_default();
+        let bytes =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .map_err(|e| UpstreamError::Invalid(e.to_string()))?;
+        let claims: Value =
+            serde_json::from_slice(&bytes).map_err(|e| UpstreamError::Invalid(e.to_string()))?;
+        if self.multi_tenant() {
+            let tid = claims["tid"].as_str().unwrap_or_default();
+            let expected = metadata.issuer().as_str().replace("{tenantid}", tid);
+            if claims["iss"] != expected.as_str() {
+                return Err(UpstreamError::Invalid(
+                    "iss does not match the tenant".into(),
+                ));
+            }
+            if !self.config.allowed_tenants.is_empty()
+                && !self.config.allowed_tenants.iter().any(|t| t == tid)
+            {
+                return Err(UpstreamError::Refused(format!(
+                    "tenant {tid} is not allowed"
+                )));
+            }
+        }
+        Ok(claims)
+    }
+
+    /// azure: every group of the signed-in user from Graph's `transitiveMemberOf`, following
+    /// `@odata.nextLink`, keeping `#microsoft.graph.group` entries: (id, displayName).
+    pub async fn graph_groups(
+        &self,
+        access_token: &str,
+    ) -> Result<Vec<(String, Option<String>)>, UpstreamError> {
+        let mut url = format!(
+            "{}/v1.0/me/transitiveMemberOf?$select=id,displayName",
+            self.config.graph_url
+        );
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            let (page, _) = self.get_json(&url, Some(access_token)).await?;
+            for item in page["value"].as_array().into_iter().flatten() {
+                if item["@odata.type"] == "#microsoft.graph.group"
+                    && let Some(id) = item["id"].as_str()
+                {
+                    out.push((
+                        id.to_string(),
+                        item["displayName"].as_str().map(str::to_string),
+                    ));
+                }
+            }
+            match page["@odata.nextLink"].as_str() {
+                Some(next) => url = next.to_string(),
+                None => return Ok(out),
+            }
+        }
+        Err(UpstreamError::Invalid("Graph paging did not end".into()))
+    }
+}
+
+fn token_error<RE: std::error::Error + 'static>(
+    e: RequestTokenError<
+        RE,
+        openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    >,
+) -> UpstreamError {
+    match e {
+        RequestTokenError::ServerResponse(r) => UpstreamError::Refused(r.error().to_string()),
+        RequestTokenError::Request(e) => UpstreamError::Unavailable(e.to_string()),
+        RequestTokenError::Parse(e, _) => UpstreamError::Invalid(format!("token response: {e}")),
+        RequestTokenError::Other(e) => UpstreamError::Invalid(e),
+    }
+}
