@@ -61,6 +61,28 @@ enum Command {
     Keys(KeysCommand),
     /// Read a password (stdin, or a prompt on a terminal) and print its argon2id PHC hash.
     HashPassword,
+    /// Group normalization tools.
+    #[command(subcommand)]
+    Groups(GroupsCommand),
+}
+
+#[derive(Subcommand)]
+enum GroupsCommand {
+    /// Show each step from upstream claims to the final `groups`: why each group was kept,
+    /// renamed or dropped.
+    Explain {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The connector whose rules apply.
+        #[arg(long)]
+        connector: String,
+        /// A JSON file with the upstream claims (an ID token payload, say).
+        #[arg(long)]
+        claims: PathBuf,
+        /// Also show what this client sees (its `groups.include` and `groups.max`).
+        #[arg(long)]
+        client: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -181,6 +203,17 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             publish_ahead,
         }) => keys_rotate(&load(config.config.as_deref())?, publish_ahead).await,
         Command::HashPassword => hash_password(),
+        Command::Groups(GroupsCommand::Explain {
+            config,
+            connector,
+            claims,
+            client,
+        }) => explain(
+            &load(config.config.as_deref())?,
+            &connector,
+            &claims,
+            client.as_deref(),
+        ),
     }
 }
 
@@ -355,5 +388,89 @@ fn hash_password() -> anyhow::Result<ExitCode> {
         "{}",
         crate::secret::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn explain(
+    config: &Config,
+    connector: &str,
+    claims: &Path,
+    client: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    use crate::federation::groups;
+    let Some(c) = config.connectors.iter().find(|c| c.id == connector) else {
+        let known: Vec<&str> = config.connectors.iter().map(|c| c.id.as_str()).collect();
+        bail!(
+            "no connector `{connector}` in the config (known: {})",
+            known.join(", ")
+        );
+    };
+    let text = std::fs::read_to_string(claims)
+        .with_context(|| format!("cannot read {}", claims.display()))?;
+    let claims: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", claims.display()))?;
+    let r = &c.groups;
+    let mut out = String::new();
+    out.push_str(&format!(
+        "connector {} ({:?}): claims {:?}; map {} entr{}; unmapped {:?}; case {:?}; slugify {}; prefix {}; required {}\n",
+        c.id,
+        c.kind,
+        r.claims,
+        r.map.len(),
+        if r.map.len() == 1 { "y" } else { "ies" },
+        r.unmapped,
+        r.case,
+        if r.slugify { "on" } else { "off" },
+        r.prefix
+            .as_ref()
+            .map(|p| format!("\"{p}{}\"", r.prefix_separator))
+            .unwrap_or_else(|| "none".into()),
+        if r.required { "yes" } else { "no" },
+    ));
+    if claims["_claim_names"]["groups"].is_string() {
+        out.push_str("note: the claims show a group overage; at sign-in the groups come from Graph (not called here)\n");
+    }
+    let raw = groups::extract(&claims, &r.claims);
+    let outcome = groups::normalize(r, &raw);
+    out.push_str(&format!("upstream groups ({}):\n", raw.len()));
+    for step in &outcome.steps {
+        out.push_str(&format!("  {:?} [{}]\n", step.input, step.source));
+        out.push_str(&format!("      {}\n", step.why.join("; ")));
+        match &step.output {
+            Some(o) => out.push_str(&format!("      -> kept as {o:?}\n")),
+            None => out.push_str("      -> dropped\n"),
+        }
+    }
+    if outcome.collisions.is_empty() {
+        out.push_str("collisions: none\n");
+    }
+    for col in &outcome.collisions {
+        out.push_str(&format!(
+            "collision: {:?} <- {:?} (one group; tell them apart with groups.map)\n",
+            col.group, col.inputs
+        ));
+    }
+    out.push_str(&format!(
+        "result ({}): {:?}\n",
+        outcome.groups.len(),
+        outcome.groups
+    ));
+    if r.required && outcome.groups.is_empty() {
+        out.push_str("login would be REFUSED: groups.required is set and no group is left\n");
+    }
+    if let Some(id) = client {
+        let Some(cl) = config.clients.iter().find(|x| x.id == id) else {
+            bail!("no client `{id}` in the config");
+        };
+        let seen = groups::for_client(&outcome.groups, &cl.groups);
+        out.push_str(&format!(
+            "client {id}: include {:?}, max {} -> ({}) {:?}\n",
+            cl.groups.include,
+            cl.groups.max,
+            seen.len(),
+            seen
+        ));
+    }
+    print!("{out}");
     Ok(ExitCode::SUCCESS)
 }

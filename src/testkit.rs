@@ -39,6 +39,7 @@ use crate::config::{Config, MockUserConfig};
 pub struct MockIdpBuilder {
     yaml: Option<String>,
     users: Vec<MockUserConfig>,
+    host: Option<String>,
 }
 
 impl MockIdpBuilder {
@@ -58,6 +59,13 @@ impl MockIdpBuilder {
         self
     }
 
+    /// The host name in the issuer (default `127.0.0.1`), e.g. `localhost` to keep its
+    /// cookies apart from another server's on 127.0.0.1 in the same test.
+    pub fn host(mut self, host: &str) -> Self {
+        self.host = Some(host.to_string());
+        self
+    }
+
     pub async fn start(self) -> Result<MockIdp, Box<dyn std::error::Error + Send + Sync>> {
         let mut config: Config = match &self.yaml {
             Some(y) => crate::config::from_yaml_str(y, &|k| std::env::var(k).ok())?,
@@ -66,7 +74,19 @@ impl MockIdpBuilder {
         config.mock.users.extend(self.users);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         config.listen = listener.local_addr()?;
-        let server = MockServer::build(config, listener, MockOptions::default()).await?;
+        let issuer = self
+            .host
+            .as_ref()
+            .map(|h| format!("http://{h}:{}", config.listen.port()));
+        let server = MockServer::build(
+            config,
+            listener,
+            MockOptions {
+                issuer,
+                ..MockOptions::default()
+            },
+        )
+        .await?;
         let issuers = server.issuers.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {

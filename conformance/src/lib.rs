@@ -397,7 +397,10 @@ impl Outcome {
 /// A browser: keeps cookies, follows our own redirects, fills in forms.
 pub struct Browser {
     http: reqwest::Client,
-    jar: Mutex<HashMap<String, String>>,
+    /// Cookies by host, then name (ports share cookies, as in browsers).
+    jar: Mutex<HashMap<String, HashMap<String, String>>>,
+    /// Follow redirects until one starts with this (the client's redirect URI).
+    stop_at: Mutex<Option<String>>,
     /// Credentials typed into a login form; `None` means the test expects no login form.
     login: Mutex<Option<(String, String)>>,
     /// Answer to a consent page.
@@ -474,6 +477,7 @@ impl Browser {
         Self {
             http: http_client(),
             jar: Mutex::new(HashMap::new()),
+            stop_at: Mutex::new(None),
             login: Mutex::new(Some((USER.into(), PASSWORD.into()))),
             allow_consent: true,
             pages_seen: Mutex::new(Vec::new()),
@@ -490,8 +494,24 @@ impl Browser {
         *self.login.lock().unwrap() = Some((user.into(), password.into()));
     }
 
+    /// A browser that follows redirects until one goes to `prefix`.
+    pub fn new_following(prefix: &str) -> Self {
+        let b = Self::new();
+        b.follow_until(prefix);
+        b
+    }
+
+    /// Follow redirects (to other servers: an upstream IdP) until one goes to `prefix`.
+    pub fn follow_until(&self, prefix: &str) {
+        *self.stop_at.lock().unwrap() = Some(prefix.to_string());
+    }
+
     pub fn cookie(&self, name: &str) -> Option<String> {
-        self.jar.lock().unwrap().get(name).cloned()
+        self.jar
+            .lock()
+            .unwrap()
+            .values()
+            .find_map(|m| m.get(name).cloned())
     }
 
     pub fn forget_cookies(&self) {
@@ -504,12 +524,20 @@ impl Browser {
         url: &str,
         form: Option<&[(String, String)]>,
     ) -> Response {
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
         let cookie = {
             let jar = self.jar.lock().unwrap();
-            jar.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ")
+            jar.get(&host)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_default()
         };
         let mut req = match method {
             "POST" => self.http.post(url),
@@ -528,7 +556,8 @@ impl Browser {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         {
-            let mut jar = self.jar.lock().unwrap();
+            let mut all = self.jar.lock().unwrap();
+            let jar = all.entry(host.clone()).or_default();
             for sc in headers.get_all("set-cookie") {
                 let sc = sc.to_str().unwrap_or("");
                 let first = sc.split(';').next().unwrap_or("");
@@ -578,9 +607,21 @@ impl Browser {
     }
 
     async fn drive(&self, mut resp: Response) -> Outcome {
-        for _ in 0..6 {
-            if let Some(loc) = &resp.location {
-                let u = url::Url::parse(loc).expect("redirect URL");
+        for _ in 0..12 {
+            if let Some(loc) = resp.location.clone() {
+                let stop = self.stop_at.lock().unwrap().clone();
+                let absolute = if loc.starts_with('/') {
+                    format!("{}{loc}", self.origin.lock().unwrap())
+                } else {
+                    loc.clone()
+                };
+                if let Some(prefix) = stop
+                    && !absolute.starts_with(&prefix)
+                {
+                    resp = self.request("GET", &absolute, None).await;
+                    continue;
+                }
+                let u = url::Url::parse(&absolute).expect("redirect URL");
                 return Outcome::Callback(u.query_pairs().into_owned().collect());
             }
             let body = resp.body.clone();

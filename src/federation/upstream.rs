@@ -400,15 +400,22 @@ impl Upstream {
                 .map(|_| ()),
         };
         if let Err(e) = verified {
-            let text = e.to_string();
-            let text = if text.to_lowercase().contains("no matching key")
-                || text.contains("key") && text.contains("found")
-            {
-                format!("no matching key: {text}")
-            } else {
-                text
+            use openidconnect::{ClaimsVerificationError, SignatureVerificationError};
+            let unknown_key = matches!(
+                e,
+                ClaimsVerificationError::SignatureVerification(
+                    SignatureVerificationError::NoMatchingKey
+                )
+            );
+            let detail = match &e {
+                ClaimsVerificationError::SignatureVerification(s) => format!("{e}: {s}"),
+                _ => e.to_string(),
             };
-            return Err(UpstreamError::Invalid(format!("ID token rejected: {text}")));
+            return Err(UpstreamError::Invalid(if unknown_key {
+                format!("no matching key: {detail}")
+            } else {
+                format!("ID token rejected: {detail}")
+            }));
         }
         let payload = raw.split('.').nth(1).unwrap_or_default();
         let bytes =

@@ -121,6 +121,10 @@ impl Persona {
                     && let Some(e) = &identity.email
                 {
                     s.id_token.insert("email".into(), json!(e));
+                    s.id_token.insert(
+                        "email_verified".into(),
+                        json!(identity.email_verified.unwrap_or(false)),
+                    );
                 }
                 s.access_token.insert("ver".into(), json!(1));
                 s.access_token.insert("cid".into(), json!(client_id));

@@ -1,0 +1,496 @@
+//! The federation broker end to end, in one process: the bridge federates to Okta- and
+//! Azure-shaped mock personas (on `localhost`, so their cookies stay apart from the bridge's
+//! on 127.0.0.1), and a relying party (the `openidconnect` crate) logs in through each.
+
+use conformance::{Backend, Browser, CALLBACK, Op, Outcome, http_client, jwt_claims};
+use oidc_bridge::testkit::MockIdp;
+use serde_json::{Value, json};
+
+const UPSTREAM: &str = r#"
+mock:
+  issuers:
+    - id: okta
+      persona: okta
+      users:
+        - { username: jane@example.com, name: Jane Doe, email: jane@example.com, groups: [Engineering, "Platform Team", Everyone] }
+        - { username: nogroups@example.com, groups: [Everyone] }
+    - id: azure
+      persona: azure
+      tenant: 72f988bf-86f1-41af-91ab-2d7cd011db47
+      users:
+        - { username: jane@example.com, name: Jane Doe, groups: [Engineering, "Data Science"] }
+        - { username: big@contoso.com, name: Big Groups, groups: [GROUPS] }
+"#;
+
+struct Fed {
+    upstream: MockIdp,
+    bridge: Op,
+    okta: String,
+}
+
+async fn start(extra_connector_yaml: &str) -> Fed {
+    start_with(|_| extra_connector_yaml.to_string()).await
+}
+
+/// `extra(okta_issuer)` returns more connectors (YAML list items).
+async fn start_with(extra: impl Fn(&str) -> String) -> Fed {
+    let groups: Vec<String> = (0..250).map(|i| format!("Team {i:03}")).collect();
+    let upstream = MockIdp::builder()
+        .host("localhost")
+        .config_yaml(&UPSTREAM.replace("GROUPS", &groups.join(", ")))
+        .start()
+        .await
+        .expect("upstream starts");
+    let okta = upstream.issuer_of("okta").expect("okta").to_string();
+    let azure = upstream.issuer_of("azure").expect("azure").to_string();
+    let graph = azure.replace("/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0", "/graph");
+    let extra_connector_yaml = extra(&okta);
+    let yaml = format!(
+        r#"
+connectors:
+  - id: okta
+    type: okta
+    name: Okta
+    issuer: {okta}
+    client_id: mock-client
+    client_secret: mock-secret
+    email_domains: [example.com]
+    groups:
+      exclude: ["^everyone$"]
+      prefix: okta
+      prefix_separator: "-"
+  - id: azure
+    type: azure
+    name: Entra ID
+    issuer: {azure}
+    graph_url: {graph}
+    client_id: mock-client
+    client_secret: mock-secret
+    email_domains: [contoso.com]
+    verified_email_domains: [contoso.com]
+    groups:
+      unmapped: drop
+{extra_connector_yaml}
+"#
+    );
+    let bridge = Op::start_with(Backend::Sqlite, &yaml)
+        .await
+        .expect("bridge starts");
+    Fed {
+        upstream,
+        bridge,
+        okta,
+    }
+}
+
+/// The whole round trip: RP → bridge → upstream (headless login by login_hint) → bridge →
+/// RP, then the code exchange with openidconnect. Returns the RP's tokens.
+async fn login(fed: &Fed, browser: &Browser, extra: &[(&str, &str)]) -> conformance::Tokens {
+    browser.follow_until(CALLBACK);
+    let rp = fed.bridge.rp("client").await;
+    let p = rp.authorize_url(&["profile", "email", "groups", "offline_access"], extra);
+    let q = browser.authorize(&p.url).await.callback();
+    let code = q
+        .get("code")
+        .unwrap_or_else(|| panic!("no code: {q:?}"))
+        .clone();
+    rp.exchange(&code, p).await
+}
+
+async fn userinfo(fed: &Fed, t: &conformance::Tokens) -> Value {
+    let (status, body) = fed.bridge.userinfo(t.access_token()).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn okta_and_azure_logins_give_normalized_groups_in_the_id_token_and_userinfo() {
+    let fed = start("").await;
+    let t = login(
+        &fed,
+        &Browser::new(),
+        &[("connector_id", "okta"), ("login_hint", "jane@example.com")],
+    )
+    .await;
+    assert_eq!(
+        t.claims["groups"],
+        json!(["okta-engineering", "okta-platform-team"])
+    );
+    let ui = userinfo(&fed, &t).await;
+    assert_eq!(ui["groups"], t.claims["groups"]);
+    assert_eq!(ui["email"], "jane@example.com");
+    assert_eq!(
+        ui["upstream"]["idp"], "okta",
+        "upstream claims are namespaced"
+    );
+    assert!(
+        ui["upstream"]["sub"]
+            .as_str()
+            .expect("okta sub")
+            .starts_with("00u")
+    );
+    assert!(
+        ui.get("ver").is_none() && ui.get("idp").is_none(),
+        "no foreign top-level claims"
+    );
+
+    // Azure: GUIDs named through Graph, then slugified; no prefix configured.
+    let t = login(
+        &fed,
+        &Browser::new(),
+        &[
+            ("connector_id", "azure"),
+            ("login_hint", "jane@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(t.claims["groups"], json!(["data-science", "engineering"]));
+    let ui = userinfo(&fed, &t).await;
+    assert_eq!(ui["groups"], json!(["data-science", "engineering"]));
+    assert_eq!(
+        ui["upstream"]["tid"],
+        "72f988bf-86f1-41af-91ab-2d7cd011db47"
+    );
+}
+
+#[tokio::test]
+async fn an_overage_user_with_250_groups_gets_all_250() {
+    let fed = start("").await;
+    let t = login(&fed, &Browser::new(), &[("login_hint", "big@contoso.com")]).await;
+    let groups = t.claims["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 250);
+    assert_eq!(groups[0], "team-000");
+    assert!(
+        t.claims.get("_claim_names").is_none(),
+        "no overage indirection downstream"
+    );
+}
+
+#[tokio::test]
+async fn the_same_person_through_both_idps_gets_two_subs_stable_across_logins() {
+    let fed = start("").await;
+    let okta1 = login(
+        &fed,
+        &Browser::new(),
+        &[("connector_id", "okta"), ("login_hint", "jane@example.com")],
+    )
+    .await;
+    let okta2 = login(
+        &fed,
+        &Browser::new(),
+        &[("connector_id", "okta"), ("login_hint", "jane@example.com")],
+    )
+    .await;
+    let azure = login(
+        &fed,
+        &Browser::new(),
+        &[
+            ("connector_id", "azure"),
+            ("login_hint", "jane@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(okta1.claims["sub"], okta2.claims["sub"], "stable");
+    assert_ne!(
+        okta1.claims["sub"], azure.claims["sub"],
+        "never derived from e-mail"
+    );
+    assert_eq!(okta1.claims["sub"].as_str().expect("sub").len(), 43);
+}
+
+#[tokio::test]
+async fn linking_by_verified_email_is_an_option_off_by_default() {
+    let fed = start_with(|okta| {
+        format!(
+            r#"  - id: okta-linked
+    type: okta
+    name: Okta (linked)
+    issuer: {okta}
+    client_id: mock-client
+    client_secret: mock-secret
+    link_by_email: true
+  - id: okta-linked-2
+    type: okta
+    name: Okta (linked, again)
+    issuer: {okta}
+    client_id: mock-client
+    client_secret: mock-secret
+    link_by_email: true
+"#
+        )
+    })
+    .await;
+    let hint = |c: &'static str| [("connector_id", c), ("login_hint", "jane@example.com")];
+    let a = login(&fed, &Browser::new(), &hint("okta-linked")).await;
+    let b = login(&fed, &Browser::new(), &hint("okta-linked-2")).await;
+    let plain = login(&fed, &Browser::new(), &hint("okta")).await;
+    assert_eq!(
+        a.claims["sub"], b.claims["sub"],
+        "linked by the verified address"
+    );
+    assert_ne!(
+        a.claims["sub"], plain.claims["sub"],
+        "not linked without the option"
+    );
+}
+
+#[tokio::test]
+async fn a_login_hint_domain_picks_the_connector_and_otherwise_a_chooser_is_shown() {
+    let fed = start("").await;
+    let rp = fed.bridge.rp("client").await;
+    let p = rp.authorize_url(&[], &[]);
+    let b = Browser::new();
+    b.expect_no_login();
+    match b.authorize(&p.url).await {
+        Outcome::Page(200, body) => {
+            assert!(
+                body.contains("Continue with Okta") && body.contains("Continue with Entra ID"),
+                "{body}"
+            );
+            assert!(
+                body.contains("a username and password"),
+                "local users exist"
+            );
+        }
+        other => panic!("expected the chooser: {other:?}"),
+    }
+    // contoso.com is Entra ID's domain: straight there (and back) without a page.
+    let t = login(&fed, &Browser::new(), &[("login_hint", "jane@contoso.com")]).await;
+    assert_eq!(
+        t.claims["upstream"],
+        Value::Null,
+        "upstream claims are not in the ID token"
+    );
+    let ui = userinfo(&fed, &t).await;
+    assert_eq!(ui["upstream"]["idp"], "azure");
+}
+
+#[tokio::test]
+async fn required_groups_refuse_the_login_on_a_clear_page() {
+    let fed = start_with(|okta| {
+        format!(
+            r#"  - id: strict
+    type: okta
+    name: Strict Okta
+    issuer: {okta}
+    client_id: mock-client
+    client_secret: mock-secret
+    groups:
+      include: ["^engineering$"]
+      required: true
+"#
+        )
+    })
+    .await;
+    let rp = fed.bridge.rp("client").await;
+    let p = rp.authorize_url(
+        &[],
+        &[
+            ("connector_id", "strict"),
+            ("login_hint", "nogroups@example.com"),
+        ],
+    );
+    match Browser::new_following(CALLBACK).authorize(&p.url).await {
+        Outcome::Page(403, body) => {
+            assert!(body.contains("none of your groups is allowed"), "{body}")
+        }
+        other => panic!("expected the refusal page: {other:?}"),
+    }
+    let t = login(
+        &fed,
+        &Browser::new(),
+        &[
+            ("connector_id", "strict"),
+            ("login_hint", "jane@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(t.claims["groups"], json!(["engineering"]));
+}
+
+#[tokio::test]
+async fn an_upstream_key_rotation_mid_test_breaks_no_login() {
+    let fed = start("").await;
+    let hint = [("connector_id", "okta"), ("login_hint", "jane@example.com")];
+    login(&fed, &Browser::new(), &hint).await;
+    let (status, _) = post(
+        &format!("{}/mock/keys/rotate", fed.okta),
+        json!({"publish_ahead": 0}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // The bridge refetches JWKS for an unknown kid at most once a minute.
+    fed.bridge.clock.advance(61);
+    let t = login(&fed, &Browser::new(), &hint).await;
+    assert_eq!(
+        t.claims["groups"],
+        json!(["okta-engineering", "okta-platform-team"])
+    );
+}
+
+async fn post(url: &str, body: Value) -> (u16, Value) {
+    let resp = http_client()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_upstream_outage_gives_an_error_page_then_recovers() {
+    let fed = start("").await;
+    // Discovery down before the first login: the chooser says so, and offers a retry.
+    post(
+        &format!("{}/mock/faults", fed.okta),
+        json!({"endpoint": "discovery", "effect": {"status": {"status": 503}}, "times": 1}),
+    )
+    .await;
+    let rp = fed.bridge.rp("client").await;
+    let p = rp.authorize_url(
+        &[],
+        &[("connector_id", "okta"), ("login_hint", "jane@example.com")],
+    );
+    let b = Browser::new_following(CALLBACK);
+    match b.authorize(&p.url).await {
+        Outcome::Page(502, body) => assert!(
+            body.contains("cannot be reached") && body.contains("Try again"),
+            "{body}"
+        ),
+        other => panic!("expected the outage page: {other:?}"),
+    }
+    // The token endpoint down at the callback: a clear page, never a 500.
+    post(
+        &format!("{}/mock/faults", fed.okta),
+        json!({"endpoint": "token", "effect": {"status": {"status": 503}}, "times": 1}),
+    )
+    .await;
+    match Browser::new_following(CALLBACK).authorize(&p.url).await {
+        Outcome::Page(502, body) => assert!(body.contains("Okta"), "{body}"),
+        other => panic!("expected the failure page: {other:?}"),
+    }
+    // Recovered.
+    let t = login(
+        &fed,
+        &Browser::new(),
+        &[("connector_id", "okta"), ("login_hint", "jane@example.com")],
+    )
+    .await;
+    assert_eq!(
+        t.claims["groups"],
+        json!(["okta-engineering", "okta-platform-team"])
+    );
+}
+
+#[tokio::test]
+async fn a_group_removed_upstream_is_gone_from_the_next_refresh_after_the_staleness_window() {
+    let fed = start("").await;
+    let t = login(
+        &fed,
+        &Browser::new(),
+        &[("connector_id", "okta"), ("login_hint", "jane@example.com")],
+    )
+    .await;
+    let rt = t.refresh_token().expect("refresh token").to_string();
+    let resp = http_client()
+        .put(format!("{}/mock/users/jane@example.com", fed.okta))
+        .json(&json!({"groups": ["Engineering"]}))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(resp.status(), 200);
+    let refresh = |rt: String| {
+        let bridge = &fed.bridge;
+        async move {
+            bridge
+                .token_request(
+                    "client",
+                    &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+                )
+                .await
+        }
+    };
+    let (status, _, body) = refresh(rt).await;
+    assert_eq!(status, 200, "{body}");
+    let groups = jwt_claims(body["id_token"].as_str().expect("id_token"))["groups"].clone();
+    assert_eq!(
+        groups,
+        json!(["okta-engineering", "okta-platform-team"]),
+        "still fresh: no upstream call"
+    );
+    fed.bridge.clock.advance(16 * 60);
+    let (status, _, body) = refresh(body["refresh_token"].as_str().expect("rt").to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let id = jwt_claims(body["id_token"].as_str().expect("id_token"));
+    assert_eq!(id["groups"], json!(["okta-engineering"]));
+    assert_eq!(id["sub"], t.claims["sub"]);
+    let (_, ui) = fed
+        .bridge
+        .userinfo(body["access_token"].as_str().expect("at"))
+        .await;
+    assert_eq!(ui["groups"], json!(["okta-engineering"]));
+
+    // The upstream refuses (the user was disabled): our refresh fails and the family dies.
+    post(
+        &format!("{}/mock/faults", fed.okta),
+        json!({"endpoint": "token", "grant_type": "refresh_token", "effect": {"oauth_error": {"error": "invalid_grant"}}}),
+    )
+    .await;
+    fed.bridge.clock.advance(16 * 60);
+    let next = body["refresh_token"].as_str().expect("rt").to_string();
+    let (status, _, body) = refresh(next.clone()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let (status, _, _) = refresh(next).await;
+    assert_eq!(status, 400);
+    let _ = &fed.upstream;
+}
+
+#[tokio::test]
+async fn upstream_access_denied_reaches_the_client_and_a_mixed_up_callback_is_refused() {
+    let fed = start("").await;
+    let rp = fed.bridge.rp("client").await;
+    let p = rp.authorize_url(
+        &[],
+        &[("connector_id", "okta"), ("login_hint", "jane@example.com")],
+    );
+    let b = Browser::new();
+    let first = b.request("GET", &p.url, None).await;
+    let upstream_url = first.location.expect("redirect to the upstream");
+    assert!(upstream_url.starts_with(&fed.okta), "{upstream_url}");
+    let state = url::Url::parse(&upstream_url)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("state");
+    // The answer arriving at another connector's callback: refused (mix-up).
+    let wrong = b
+        .request(
+            "GET",
+            &format!("{}/callback/azure?code=x&state={state}", fed.bridge.issuer),
+            None,
+        )
+        .await;
+    assert_eq!(wrong.status, 403);
+    // access_denied upstream: the client hears access_denied.
+    let denied = b
+        .request(
+            "GET",
+            &format!(
+                "{}/callback/okta?error=access_denied&state={state}",
+                fed.bridge.issuer
+            ),
+            None,
+        )
+        .await;
+    let loc = denied.location.expect("redirect to the client");
+    assert!(loc.starts_with(CALLBACK), "{loc}");
+    assert!(loc.contains("error=access_denied"));
+    assert!(loc.contains(&format!("state={}", p.state)));
+}
