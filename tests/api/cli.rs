@@ -350,3 +350,68 @@ async fn mock_prints_its_issuer_keeps_its_key_file_and_logs_audit_events() {
     let _ = child.wait();
     assert_eq!(jwks["keys"][0]["kid"], kid.as_str());
 }
+
+#[test]
+fn groups_explain_prints_why_each_group_was_kept_renamed_or_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        r#"
+clients:
+  - id: backstage
+    secret: backstage-secret-0123456789
+    redirect_uris: [https://backstage.example.com/api/auth/oidc/handler/frame]
+    groups:
+      include: ["^azure:p"]
+connectors:
+  - id: corp
+    type: azure
+    tenant: 72f988bf-86f1-41af-91ab-2d7cd011db47
+    client_id: app
+    client_secret: secret
+    groups:
+      claims: [groups, roles]
+      map:
+        7a3e6f1c-0000-4000-8000-000000000001: Platform Team
+      unmapped: drop
+      exclude: ["^everyone$"]
+      prefix: azure
+"#,
+    )
+    .expect("write");
+    let claims = dir.path().join("claims.json");
+    std::fs::write(
+        &claims,
+        r#"{"groups": ["7a3e6f1c-0000-4000-8000-000000000001", "11111111-2222-4333-8444-555555555555"], "roles": ["Everyone", "Data/Science"]}"#,
+    )
+    .expect("write");
+    let (code, out, err) = run(
+        &[
+            "groups",
+            "explain",
+            "--config",
+            cfg.to_str().expect("utf8"),
+            "--connector",
+            "corp",
+            "--claims",
+            claims.to_str().expect("utf8"),
+            "--client",
+            "backstage",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    for expected in [
+        "upstream groups (4):",
+        "mapped to \"Platform Team\"",
+        "-> kept as \"azure:platform-team\"",
+        "dropped: a GUID with no name in `map` (unmapped: drop)",
+        "dropped: excluded by /^everyone$/",
+        "slugified to \"data-science\"",
+        "result (2): [\"azure:data-science\", \"azure:platform-team\"]",
+        "client backstage: include [\"^azure:p\"], max 0 -> (1) [\"azure:platform-team\"]",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+}
