@@ -111,11 +111,16 @@ impl Op {
     }
 
     pub async fn start_with(backend: Backend, extra_yaml: &str) -> Option<Self> {
+        Self::start_on_port(backend, extra_yaml, 0).await
+    }
+
+    /// As [`Self::start_with`], on a given port (0: any).
+    pub async fn start_on_port(backend: Backend, extra_yaml: &str, port: u16) -> Option<Self> {
         let storage = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(postgres_store().await?),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -607,7 +612,7 @@ impl Browser {
     }
 
     async fn drive(&self, mut resp: Response) -> Outcome {
-        for _ in 0..12 {
+        for _ in 0..20 {
             if let Some(loc) = resp.location.clone() {
                 let stop = self.stop_at.lock().unwrap().clone();
                 let absolute = if loc.starts_with('/') {
@@ -639,6 +644,37 @@ impl Browser {
                 return Outcome::FormPost(action, fields);
             }
             let base = self.origin.lock().unwrap().clone();
+            // node-oidc-provider's development pages (a third-party upstream IdP).
+            if resp.status == 200 && body.contains("/interaction/") && body.contains("<form") {
+                let start = body.find("action=\"").expect("action") + 8;
+                let end = body[start..].find('"').expect("quote") + start;
+                let action = html_unescape(&body[start..end]);
+                let action = if action.starts_with('/') {
+                    format!("{base}{action}")
+                } else {
+                    action
+                };
+                let mut form: Vec<(String, String)> = Vec::new();
+                for part in body.split("type=\"hidden\" name=\"").skip(1) {
+                    let name = part.split('"').next().unwrap_or("").to_string();
+                    if let Some(v) = part
+                        .split("value=\"")
+                        .nth(1)
+                        .and_then(|v| v.split('"').next())
+                    {
+                        form.push((name, html_unescape(v)));
+                    }
+                }
+                if body.contains("name=\"login\"") {
+                    self.pages_seen.lock().unwrap().push("upstream-login");
+                    form.push(("login".into(), "alice".into()));
+                    form.push(("password".into(), "anything".into()));
+                } else {
+                    self.pages_seen.lock().unwrap().push("upstream-consent");
+                }
+                resp = self.request("POST", &action, Some(&form)).await;
+                continue;
+            }
             if is_login && resp.status == 200 {
                 self.pages_seen.lock().unwrap().push("login");
                 let Some((user, pass)) = self.login.lock().unwrap().clone() else {
