@@ -494,3 +494,143 @@ async fn upstream_access_denied_reaches_the_client_and_a_mixed_up_callback_is_re
     assert!(loc.contains("error=access_denied"));
     assert!(loc.contains(&format!("state={}", p.state)));
 }
+
+#[tokio::test]
+async fn a_slow_upstream_times_out_into_a_clear_page() {
+    let fed = start_with(|okta| {
+        format!(
+            r#"  - id: impatient
+    type: okta
+    name: Impatient Okta
+    issuer: {okta}
+    client_id: mock-client
+    client_secret: mock-secret
+    timeout: 1s
+"#
+        )
+    })
+    .await;
+    // Warm the discovery cache, then make the token endpoint slower than the timeout.
+    login(
+        &fed,
+        &Browser::new(),
+        &[
+            ("connector_id", "impatient"),
+            ("login_hint", "jane@example.com"),
+        ],
+    )
+    .await;
+    post(
+        &format!("{}/mock/faults", fed.okta),
+        json!({"endpoint": "token", "effect": {"delay_ms": 1500}, "times": 1}),
+    )
+    .await;
+    let rp = fed.bridge.rp("client").await;
+    let p = rp.authorize_url(
+        &[],
+        &[
+            ("connector_id", "impatient"),
+            ("login_hint", "jane@example.com"),
+        ],
+    );
+    match Browser::new_following(CALLBACK).authorize(&p.url).await {
+        Outcome::Page(502, body) => assert!(body.contains("did not answer in time"), "{body}"),
+        other => panic!("expected the timeout page: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn clients_see_only_their_connectors_and_their_view_of_groups() {
+    let fed = start("").await;
+    // Add a client limited to Entra ID, seeing only `eng…` groups, at most one, always.
+    let listener_yaml = "";
+    let _ = listener_yaml;
+    let bridge = Op::start_with(
+        Backend::Sqlite,
+        &format!(
+            r#"
+connectors:
+  - id: okta
+    type: okta
+    issuer: {}
+    client_id: mock-client
+    client_secret: mock-secret
+  - id: azure
+    type: azure
+    issuer: {}
+    graph_url: {}
+    client_id: mock-client
+    client_secret: mock-secret
+"#,
+            fed.okta,
+            fed.upstream.issuer_of("azure").expect("azure"),
+            fed.upstream
+                .issuer_of("azure")
+                .expect("azure")
+                .replace("/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0", "/graph"),
+        ),
+    )
+    .await
+    .expect("bridge");
+    bridge.state.clients.update("client", |c| {
+        c.allowed_connectors = vec!["azure".into()];
+        c.groups.include = vec!["^(eng|data)".into()];
+        c.groups.max = 1;
+        c.groups.always = true;
+    });
+    let rp = bridge.rp("client").await;
+    let p = rp.authorize_url(
+        &[],
+        &[("connector_id", "okta"), ("login_hint", "jane@example.com")],
+    );
+    let q = Browser::new_following(CALLBACK)
+        .authorize(&p.url)
+        .await
+        .callback();
+    assert_eq!(
+        q["error"], "invalid_request",
+        "okta is not allowed for this client: {q:?}"
+    );
+    // Without groups scope, groups come anyway (always), filtered and capped.
+    let p = rp.authorize_url(&[], &[("login_hint", "jane@example.com")]);
+    let q = Browser::new_following(CALLBACK)
+        .authorize(&p.url)
+        .await
+        .callback();
+    let t = rp.exchange(q.get("code").expect("code"), p).await;
+    assert_eq!(t.claims["groups"], json!(["data-science"]));
+    let (_, ui) = bridge.userinfo(t.access_token()).await;
+    assert_eq!(ui["groups"], json!(["data-science"]));
+    // Entra ID's preferred_username is used as the address, unverified outside the allow-list.
+    assert_eq!(ui.get("email"), None, "no email scope");
+}
+
+#[tokio::test]
+async fn entra_addresses_fall_back_to_preferred_username_and_are_verified_only_for_listed_domains()
+{
+    let fed = start("").await;
+    let t = login(
+        &fed,
+        &Browser::new(),
+        &[
+            ("connector_id", "azure"),
+            ("login_hint", "jane@example.com"),
+        ],
+    )
+    .await;
+    let ui = userinfo(&fed, &t).await;
+    assert_eq!(ui["email"], "jane@example.com");
+    assert_eq!(
+        ui["email_verified"], false,
+        "example.com is not in verified_email_domains"
+    );
+    let t = login(
+        &fed,
+        &Browser::new(),
+        &[("connector_id", "azure"), ("login_hint", "big@contoso.com")],
+    )
+    .await;
+    let ui = userinfo(&fed, &t).await;
+    assert_eq!(ui["email"], "big@contoso.com");
+    assert_eq!(ui["email_verified"], true);
+}

@@ -834,6 +834,20 @@ fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<ConnectorConf
         }
     };
     let groups = read_group_rules(r, o.get("groups"), &o.key_path("groups"), kind);
+    let allowed_tenants = r.strings(&o, "allowed_tenants").unwrap_or_default();
+    if kind == ConnectorKind::Azure
+        && issuer.as_deref().is_some_and(|i| {
+            ["/common/", "/organizations/", "/consumers/"]
+                .iter()
+                .any(|t| i.contains(t))
+        })
+        && allowed_tenants.is_empty()
+    {
+        r.problem(
+            o.key_path("allowed_tenants"),
+            "is required for a multi-tenant (common/organizations) Entra ID connector: list the tenant ids you accept",
+        );
+    }
     let id = id?;
     Some(ConnectorConfig {
         name: r.string(&o, "name").unwrap_or_else(|| id.clone()),
@@ -857,7 +871,7 @@ fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<ConnectorConf
             .duration(&o, "groups_max_staleness")
             .unwrap_or(Seconds::minutes(15)),
         link_by_email: r.bool(&o, "link_by_email").unwrap_or(false),
-        allowed_tenants: r.strings(&o, "allowed_tenants").unwrap_or_default(),
+        allowed_tenants,
         graph_url: r
             .string(&o, "graph_url")
             .unwrap_or_else(|| "https://graph.microsoft.com".into())

@@ -131,6 +131,11 @@ impl Grants {
     ) -> Result<IssuedTokens, OAuthError> {
         let lifetime = self.access_lifetime(client);
         let scope = grant.scope.join(" ");
+        // What this client may see of the groups.
+        let mut grant = grant.clone();
+        grant.identity.groups =
+            crate::federation::groups::for_client(&grant.identity.groups, &client.config.groups);
+        let grant = &grant;
         let shaped = self
             .persona
             .shape(&grant.identity, client.id(), &grant.scope);
