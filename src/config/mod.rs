@@ -3,8 +3,10 @@
 //!
 //! The keys are the contract in DESIGN.md; the README's configuration reference lists them.
 
+mod connectors;
 mod duration;
 mod load;
+mod mock_section;
 pub mod tree;
 
 use std::fmt;

@@ -1,0 +1,284 @@
+//! `connectors:` (upstream IdPs and their group pipelines) and a client's view of groups.
+
+use serde_json::Value;
+
+use super::tree::{Obj, Reader, index, join};
+use super::*;
+
+pub(super) fn read_client_groups(r: &mut Reader, v: Option<&Value>, path: &str) -> ClientGroups {
+    let o = r.obj(v, path, &["include", "max", "always"]);
+    let include = r.strings(&o, "include").unwrap_or_default();
+    for (i, re) in include.iter().enumerate() {
+        if let Err(e) = regex::Regex::new(re) {
+            r.problem(
+                index(&o.key_path("include"), i),
+                format!("not a valid regex: {e}"),
+            );
+        }
+    }
+    ClientGroups {
+        include,
+        max: r.u64(&o, "max").unwrap_or(0) as usize,
+        always: r.bool(&o, "always").unwrap_or(false),
+    }
+}
+
+const CONNECTOR: &[&str] = &[
+    "id",
+    "type",
+    "name",
+    "issuer",
+    "client_id",
+    "client_secret",
+    "scopes",
+    "email_domains",
+    "groups",
+    "get_userinfo",
+    "token_endpoint_auth_method",
+    "timeout",
+    "groups_max_staleness",
+    "link_by_email",
+    "tenant",
+    "allowed_tenants",
+    "graph_url",
+    "verified_email_domains",
+];
+const GROUPS: &[&str] = &[
+    "claims",
+    "map",
+    "unmapped",
+    "include",
+    "exclude",
+    "case",
+    "slugify",
+    "prefix",
+    "prefix_separator",
+    "required",
+];
+
+fn regexes(r: &mut Reader, o: &Obj<'_>, key: &str) -> Vec<regex::Regex> {
+    let list = r.strings(o, key).unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, text) in list.iter().enumerate() {
+        match regex::Regex::new(text) {
+            Ok(re) => out.push(re),
+            Err(e) => r.problem(
+                index(&o.key_path(key), i),
+                format!("not a valid regex: {e}"),
+            ),
+        }
+    }
+    out
+}
+
+pub fn read_group_rules(
+    r: &mut Reader,
+    v: Option<&Value>,
+    path: &str,
+    kind: ConnectorKind,
+) -> GroupRules {
+    let o = r.obj(v, path, GROUPS);
+    let claims = r
+        .strings(&o, "claims")
+        .unwrap_or_else(|| vec!["groups".into()]);
+    let mut map = std::collections::BTreeMap::new();
+    match o.get("map") {
+        None => {}
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                match v {
+                    Value::String(name) => {
+                        map.insert(k.clone(), name.clone());
+                    }
+                    _ => r.problem(
+                        join(&o.key_path("map"), k),
+                        "must be a group name (a string)",
+                    ),
+                }
+            }
+        }
+        Some(_) => r.problem(
+            o.key_path("map"),
+            "must be a mapping of GUID or name to name",
+        ),
+    }
+    let unmapped = match r.string(&o, "unmapped").as_deref() {
+        None | Some("drop") => Unmapped::Drop,
+        Some("keep") => Unmapped::Keep,
+        Some(other) => {
+            r.problem(
+                o.key_path("unmapped"),
+                format!("`{other}` is not drop or keep"),
+            );
+            Unmapped::Drop
+        }
+    };
+    let _ = kind;
+    let case = match r.string(&o, "case").as_deref() {
+        None | Some("lower") => GroupCase::Lower,
+        Some("preserve") => GroupCase::Preserve,
+        Some(other) => {
+            r.problem(
+                o.key_path("case"),
+                format!("`{other}` is not lower or preserve"),
+            );
+            GroupCase::Lower
+        }
+    };
+    GroupRules {
+        claims,
+        map,
+        unmapped,
+        include: regexes(r, &o, "include"),
+        exclude: regexes(r, &o, "exclude"),
+        case,
+        slugify: r.bool(&o, "slugify").unwrap_or(true),
+        prefix: r.string(&o, "prefix").filter(|p| !p.is_empty()),
+        prefix_separator: r
+            .string(&o, "prefix_separator")
+            .unwrap_or_else(|| ":".into()),
+        required: r.bool(&o, "required").unwrap_or(false),
+    }
+}
+
+pub(super) fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<ConnectorConfig> {
+    let o = r.obj(Some(v), path, CONNECTOR);
+    if !o.is_present() {
+        return None;
+    }
+    let id = r.required_string(&o, "id");
+    if let Some(id) = &id
+        && (id == "local"
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        r.problem(
+            o.key_path("id"),
+            "must be letters, digits, `-` or `_` (and not `local`)",
+        );
+    }
+    let kind = match r.required_string(&o, "type").as_deref() {
+        Some("oidc") => ConnectorKind::Oidc,
+        Some("okta") => ConnectorKind::Okta,
+        Some("azure") => ConnectorKind::Azure,
+        Some("mock") => ConnectorKind::Mock,
+        Some(t) => {
+            r.problem(
+                o.key_path("type"),
+                format!("`{t}` is not one of oidc, okta, azure, mock"),
+            );
+            ConnectorKind::Oidc
+        }
+        None => ConnectorKind::Oidc,
+    };
+    let tenant = r.string(&o, "tenant");
+    let issuer = match (r.string(&o, "issuer"), kind, &tenant) {
+        (Some(i), _, _) => Some(i),
+        (None, ConnectorKind::Azure, Some(t)) => {
+            Some(format!("https://login.microsoftonline.com/{t}/v2.0"))
+        }
+        (None, ConnectorKind::Azure, None) => {
+            r.problem(
+                o.key_path("tenant"),
+                "is required for azure (or give `issuer`)",
+            );
+            None
+        }
+        (None, _, _) => {
+            r.problem(o.key_path("issuer"), "is required");
+            None
+        }
+    };
+    if let Some(i) = &issuer
+        && url::Url::parse(i).is_err()
+    {
+        r.problem(
+            o.key_path("issuer"),
+            format!("`{i}` is not an absolute URL"),
+        );
+    }
+    let client_id = r.required_string(&o, "client_id");
+    let client_secret = r
+        .required_string(&o, "client_secret")
+        .map(SecretString::new);
+    let default_scopes: &[&str] = match kind {
+        ConnectorKind::Okta => &["openid", "profile", "email", "groups", "offline_access"],
+        ConnectorKind::Azure => &[
+            "openid",
+            "profile",
+            "email",
+            "offline_access",
+            "https://graph.microsoft.com/GroupMember.Read.All",
+        ],
+        _ => &["openid", "profile", "email", "groups", "offline_access"],
+    };
+    let scopes = r
+        .strings(&o, "scopes")
+        .unwrap_or_else(|| default_scopes.iter().map(|s| s.to_string()).collect());
+    if !scopes.iter().any(|s| s == "openid") {
+        r.problem(o.key_path("scopes"), "must include openid");
+    }
+    let auth = match r.string(&o, "token_endpoint_auth_method").as_deref() {
+        None | Some("client_secret_basic") => AuthMethod::ClientSecretBasic,
+        Some("client_secret_post") => AuthMethod::ClientSecretPost,
+        Some(other) => {
+            r.problem(
+                o.key_path("token_endpoint_auth_method"),
+                format!("`{other}` is not client_secret_basic or client_secret_post"),
+            );
+            AuthMethod::ClientSecretBasic
+        }
+    };
+    let groups = read_group_rules(r, o.get("groups"), &o.key_path("groups"), kind);
+    let allowed_tenants = r.strings(&o, "allowed_tenants").unwrap_or_default();
+    if kind == ConnectorKind::Azure
+        && issuer.as_deref().is_some_and(|i| {
+            ["/common/", "/organizations/", "/consumers/"]
+                .iter()
+                .any(|t| i.contains(t))
+        })
+        && allowed_tenants.is_empty()
+    {
+        r.problem(
+            o.key_path("allowed_tenants"),
+            "is required for a multi-tenant (common/organizations) Entra ID connector: list the tenant ids you accept",
+        );
+    }
+    let id = id?;
+    Some(ConnectorConfig {
+        name: r.string(&o, "name").unwrap_or_else(|| id.clone()),
+        id,
+        kind,
+        issuer: issuer?,
+        client_id: client_id?,
+        client_secret: client_secret?,
+        scopes,
+        email_domains: r
+            .strings(&o, "email_domains")
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| d.to_lowercase())
+            .collect(),
+        groups,
+        get_userinfo: r.bool(&o, "get_userinfo").unwrap_or(false),
+        token_endpoint_auth_method: auth,
+        timeout: r.duration(&o, "timeout").unwrap_or(Seconds(10)),
+        groups_max_staleness: r
+            .duration(&o, "groups_max_staleness")
+            .unwrap_or(Seconds::minutes(15)),
+        link_by_email: r.bool(&o, "link_by_email").unwrap_or(false),
+        allowed_tenants,
+        graph_url: r
+            .string(&o, "graph_url")
+            .unwrap_or_else(|| "https://graph.microsoft.com".into())
+            .trim_end_matches('/')
+            .to_string(),
+        verified_email_domains: r
+            .strings(&o, "verified_email_domains")
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| d.to_lowercase())
+            .collect(),
+    })
+}
