@@ -22,10 +22,14 @@ impl Cookies {
     pub fn new(issuer: &str, session_max_age: i64) -> Self {
         let secure = !issuer.starts_with("http://");
         let prefix = if secure { "__Host-" } else { "" };
+        // Browsers scope cookies by host, not port: a suffix from the issuer keeps two
+        // issuers on one host (a bridge and its mock upstream, say) from clobbering each
+        // other's cookies.
+        let tag = &crate::secret::sha256_b64url(issuer.as_bytes())[..6];
         Self {
             secure,
-            session: format!("{prefix}oidc_bridge_session"),
-            binding: format!("{prefix}oidc_bridge_flow"),
+            session: format!("{prefix}oidc_bridge_session_{tag}"),
+            binding: format!("{prefix}oidc_bridge_flow_{tag}"),
             session_max_age,
         }
     }
@@ -84,7 +88,12 @@ mod tests {
         let c = Cookies::new("https://id.example.com", 60);
         let v = c.set_session("abc");
         let v = v.to_str().expect("ascii");
-        assert!(v.starts_with("__Host-oidc_bridge_session=abc; Path=/; HttpOnly; SameSite=Lax"));
+        assert!(v.starts_with("__Host-oidc_bridge_session_"), "{v}");
+        assert!(v.contains("=abc; Path=/; HttpOnly; SameSite=Lax"), "{v}");
+        assert_ne!(
+            Cookies::new("https://a.example.com", 60).session,
+            Cookies::new("https://b.example.com", 60).session
+        );
         assert!(v.ends_with("; Secure"));
         assert!(!v.contains("Domain"));
         let c = Cookies::new("http://127.0.0.1:8080", 60);

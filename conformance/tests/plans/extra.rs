@@ -126,14 +126,14 @@ module!(session_cookie_flags_and_page_headers, |op| {
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().expect("ascii").to_string())
-        .find(|c| c.contains("oidc_bridge_session="))
+        .find(|c| c.contains("oidc_bridge_session_"))
         .expect("session cookie");
     for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(flag), "{cookie}");
     }
     // A plain-http loopback issuer: not Secure, so no __Host- prefix (browsers refuse one).
     assert!(
-        !cookie.contains("Secure") && cookie.starts_with("oidc_bridge_session="),
+        !cookie.contains("Secure") && cookie.starts_with("oidc_bridge_session_"),
         "{cookie}"
     );
 });
@@ -143,7 +143,10 @@ async fn https_issuers_get_host_prefixed_secure_cookies() {
     let c = oidc_bridge::oidc::session::Cookies::new("https://id.example.com", 3600);
     let v = c.set_session("x");
     let v = v.to_str().expect("ascii");
-    assert!(v.starts_with("__Host-oidc_bridge_session=x;"), "{v}");
+    assert!(
+        v.starts_with("__Host-oidc_bridge_session_") && v.contains("=x;"),
+        "{v}"
+    );
     for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure"] {
         assert!(v.contains(flag), "{v}");
     }
