@@ -19,14 +19,18 @@ use crate::config::{Config, Seconds};
 use crate::keys::seal::{KeySource, resolve_key};
 use crate::keys::{KeyError, KeyManager, KeyPolicy, Sealer};
 use crate::oidc::authorize::Flows;
+use crate::oidc::client_auth::ClientAuth;
 use crate::oidc::clients::{ClientRegistry, sync_from_config};
 use crate::oidc::discovery::Discovery;
 use crate::oidc::grants::Grants;
 use crate::oidc::identity::LocalUsers;
-use crate::oidc::session::Cookies;
-use crate::oidc::throttle::Throttle;
+use crate::oidc::session::{Cookies, DeviceCookies};
+use crate::oidc::throttle::Budgets;
 use crate::oidc::tokens::TokenService;
 use crate::oidc::userinfo::Userinfo;
+use crate::password::PasswordVerifier;
+use crate::secret::ClientSecretKey;
+use crate::server::TrustedProxies;
 use crate::storage::{Storage, StorageError};
 use crate::{oidc, ops};
 
@@ -35,6 +39,9 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     pub keys: Arc<KeyManager>,
     pub clients: Arc<ClientRegistry>,
+    pub client_auth: Arc<ClientAuth>,
+    pub verifier: Arc<PasswordVerifier>,
+    pub trusted_proxies: TrustedProxies,
     pub tokens: Arc<TokenService>,
     pub grants: Arc<Grants>,
     pub flows: Arc<Flows>,
@@ -56,6 +63,8 @@ sub_state!(
     storage: Arc<dyn Storage>,
     keys: Arc<KeyManager>,
     clients: Arc<ClientRegistry>,
+    client_auth: Arc<ClientAuth>,
+    trusted_proxies: TrustedProxies,
     tokens: Arc<TokenService>,
     grants: Arc<Grants>,
     flows: Arc<Flows>,
@@ -74,6 +83,8 @@ pub enum StartError {
     Keys(#[from] KeyError),
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
+    #[error("connector: {0}")]
+    Connector(#[from] crate::federation::upstream::UpstreamError),
 }
 
 /// What tests and embedders may swap.
@@ -107,9 +118,19 @@ impl Default for Options {
     }
 }
 
+/// How the configured pool behaves.
+pub fn pool_options(config: &Config) -> crate::storage::PoolOptions {
+    crate::storage::PoolOptions {
+        acquire_timeout: Duration::from_secs(
+            config.database_pool.acquire_timeout.get().max(1) as u64
+        ),
+        max_connections: config.database_pool.max_connections,
+    }
+}
+
 /// Opens and migrates storage.
 pub async fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, StorageError> {
-    let storage = crate::storage::open(&config.database).await?;
+    let storage = crate::storage::open(&config.database, &pool_options(config)).await?;
     storage.migrate().await?;
     Ok(storage)
 }
@@ -148,12 +169,15 @@ pub fn sealer(config: &Config) -> Result<Sealer, StartError> {
 /// Builds the state: storage, clients, keys, token services.
 pub async fn build_state(config: &Config, options: &Options) -> Result<AppState, StartError> {
     let sealer = sealer(config)?;
+    for w in &config.warnings {
+        tracing::warn!(key = %w.path, "{}", w.message);
+    }
     let federation = Arc::new(crate::federation::Federation::new(
         &config.connectors,
         &config.issuer,
         sealer.clone(),
         options.clock.clone(),
-    ));
+    )?);
     let storage = match &options.storage {
         Some(s) => {
             s.migrate().await?;
@@ -162,8 +186,23 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         None => open_storage(config).await?,
     };
     let clock = options.clock.clone();
-    sync_from_config(&*storage, &config.clients, clock.now()).await?;
-    let clients = Arc::new(ClientRegistry::load(&*storage).await?);
+    let secret_key = ClientSecretKey::new(sealer.derive("client-secret"));
+    sync_from_config(&*storage, &config.clients, &secret_key, clock.now()).await?;
+    let clients = Arc::new(ClientRegistry::load(&*storage, secret_key).await?);
+    let verifier = PasswordVerifier::for_this_machine();
+    let client_auth = Arc::new(ClientAuth {
+        registry: clients.clone(),
+        verifier: verifier.clone(),
+        budgets: Budgets::default(),
+        clock: clock.clone(),
+    });
+    let devices = DeviceCookies::new(sealer.derive("device-cookie"));
+    let max_access_lifetime = config
+        .clients
+        .iter()
+        .filter_map(|c| c.tokens.access_token)
+        .fold(config.tokens.access_token, std::cmp::max)
+        .get();
     for u in &config.users {
         if u.password.is_some() {
             tracing::warn!(
@@ -177,7 +216,7 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         (Some((alg, der)), _) => {
             KeyManager::start_with_key(
                 storage.clone(),
-                sealer,
+                sealer.clone(),
                 clock.clone(),
                 key_policy(config),
                 *alg,
@@ -187,12 +226,18 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         }
         (None, true) => KeyManager::start_in_background(
             storage.clone(),
-            sealer,
+            sealer.clone(),
             clock.clone(),
             key_policy(config),
         ),
         (None, false) => {
-            KeyManager::start(storage.clone(), sealer, clock.clone(), key_policy(config)).await?
+            KeyManager::start(
+                storage.clone(),
+                sealer.clone(),
+                clock.clone(),
+                key_policy(config),
+            )
+            .await?
         }
     };
     let tokens = Arc::new(TokenService::new(
@@ -200,16 +245,19 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         keys.clone(),
         clock.clone(),
         storage.clone(),
+        max_access_lifetime,
     ));
     let users = {
         let list = config.users.clone();
+        let verifier = verifier.clone();
         Arc::new(
-            tokio::task::spawn_blocking(move || LocalUsers::new(&list))
+            tokio::task::spawn_blocking(move || LocalUsers::new(&list, verifier))
                 .await
                 .map_err(|e| StartError::EncryptionKey(format!("preparing users: {e}")))?,
         )
     };
     let grants = Arc::new(Grants {
+        sealer: sealer.clone(),
         tokens: tokens.clone(),
         keys: keys.clone(),
         storage: storage.clone(),
@@ -229,8 +277,10 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         users: users.clone(),
         lifetimes: config.tokens.clone(),
         cookies: Cookies::new(&config.issuer, config.tokens.session.get()),
-        // Five failures per username, or thirty per address, in fifteen minutes.
-        throttle: Throttle::new(900, 5, 30),
+        login_budgets: Budgets::default(),
+        devices,
+        pending_budgets: Budgets::default(),
+        max_access_lifetime,
         mock: options.mock.clone(),
         federation: federation.clone(),
     });
@@ -245,6 +295,9 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         storage,
         keys,
         clients,
+        client_auth,
+        verifier,
+        trusted_proxies: TrustedProxies::new(config.server.trusted_proxies.clone()),
         tokens,
         grants,
         flows,
@@ -277,9 +330,14 @@ pub fn issuer_routes(config: &Config, state: AppState) -> Router {
     routes.with_state(state)
 }
 
+/// The largest body any endpoint's extractor reads (forms cap themselves lower).
+pub const MAX_BODY: usize = 1024 * 1024;
+
 /// The whole server: `routes` (one or more issuers), probes at the root answered from
-/// `probe_state`, JSON for unknown paths, request logging, and a panic guard.
+/// `probe_state`, JSON for unknown paths, request logging, the client address, body caps,
+/// and a panic guard.
 pub fn finish(routes: Router, probe_state: AppState) -> Router {
+    let trusted = probe_state.trusted_proxies.clone();
     let probes = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -288,7 +346,12 @@ pub fn finish(routes: Router, probe_state: AppState) -> Router {
         .merge(probes)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .fallback(ops::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(ops::log_requests))
+        .layer(axum::middleware::from_fn_with_state(
+            trusted,
+            crate::server::resolve_client,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 axum::response::IntoResponse::into_response(oidc::error::OAuthError::internal(
@@ -299,14 +362,14 @@ pub fn finish(routes: Router, probe_state: AppState) -> Router {
 }
 
 /// Background work: keys reloaded, rotated and pruned every `period`; expired codes,
-/// sessions, pending requests and refresh tokens purged every ten minutes.
+/// sessions, pending requests and refresh tokens purged every five minutes.
 pub fn spawn_maintenance(state: &AppState, period: Duration) -> tokio::task::JoinHandle<()> {
     let keys = state.keys.spawn_maintenance(period);
     let storage = state.storage.clone();
     let clock = state.flows.clock.clone();
     tokio::spawn(async move {
         let _keys = AbortOnDrop(keys);
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        let mut tick = tokio::time::interval(Duration::from_secs(300));
         loop {
             tick.tick().await;
             match storage.purge_expired(clock.now()).await {
@@ -331,6 +394,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    limits: crate::server::Limits,
     maintenance: tokio::task::JoinHandle<()>,
 }
 
@@ -381,6 +445,7 @@ impl Application {
             listener,
             router: finish(routes, state.clone()),
             state,
+            limits: crate::server::Limits::from(&config.server),
             maintenance,
         })
     }
@@ -398,13 +463,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let result = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let result = crate::server::serve(self.listener, self.router, self.limits, shutdown).await;
         self.maintenance.abort();
         result
     }

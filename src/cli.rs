@@ -181,6 +181,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::CheckConfig { config } => Ok(match config::load_file(&config) {
             Ok(c) => {
+                for w in &c.warnings {
+                    eprintln!("{}: warning: {w}", config.display());
+                }
                 println!(
                     "{}: OK ({} client(s), {} user(s), {} connector(s))",
                     config.display(),

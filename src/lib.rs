@@ -12,7 +12,9 @@ pub mod mock;
 pub mod model;
 pub mod oidc;
 pub mod ops;
+pub mod password;
 pub mod secret;
+pub mod server;
 pub mod storage;
 #[cfg(feature = "testkit")]
 pub mod testkit;

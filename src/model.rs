@@ -100,6 +100,16 @@ pub struct AuthCodeRecord {
     pub family_id: Option<String>,
     pub access_jti: Option<String>,
     pub access_exp: Option<UnixTime>,
+    /// When a redeemed code was presented again.
+    pub replayed_at: Option<UnixTime>,
+}
+
+/// What a code's redemption is about to issue, recorded atomically with the redemption.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeIssuance {
+    pub family_id: Option<String>,
+    pub access_jti: String,
+    pub access_exp: UnixTime,
 }
 
 /// All refresh tokens descending from one authorization share a family; reuse of a rotated
@@ -113,9 +123,11 @@ pub struct RefreshFamilyRecord {
     pub created_at: UnixTime,
     pub absolute_expires_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
+    /// The SSO session the family was started from (`sid`), ended with it.
+    pub sid: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RefreshTokenRecord {
     pub token_hash: String,
     pub family_id: String,
@@ -126,6 +138,24 @@ pub struct RefreshTokenRecord {
     /// The access token issued alongside it, revoked with the family.
     pub access_jti: Option<String>,
     pub access_exp: Option<UnixTime>,
+    /// Once rotated: the token response that carried the successor, sealed, so that a retry
+    /// inside the grace window gets the same successor instead of forking the family.
+    pub successor_response: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for RefreshTokenRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshTokenRecord")
+            .field("family_id", &self.family_id)
+            .field("created_at", &self.created_at)
+            .field("idle_expires_at", &self.idle_expires_at)
+            .field("rotated_at", &self.rotated_at)
+            .field(
+                "successor_response",
+                &self.successor_response.as_ref().map(|_| "[sealed]"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// The outcome of redeeming something single-use.
@@ -135,5 +165,7 @@ pub enum Redemption<T> {
     First(T),
     /// It had been redeemed before (a replay); the record as stored.
     Again(T),
+    /// It exists but belongs to another client; untouched.
+    Foreign(T),
     Missing,
 }

@@ -20,12 +20,16 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Storage answers and a signing key is active.
+/// Storage answers (within a second: an unreachable database is reported at once, not
+/// after the pool's acquire timeout) and a signing key is active.
 pub async fn readyz(
     State(storage): State<Arc<dyn Storage>>,
     State(keys): State<Arc<KeyManager>>,
 ) -> Response {
-    let storage_ok = storage.ping().await.is_ok();
+    let storage_ok = matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(1), storage.ping()).await,
+        Ok(Ok(()))
+    );
     let keys_ok = keys.active().is_some();
     let status = if storage_ok && keys_ok {
         StatusCode::OK

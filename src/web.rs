@@ -11,17 +11,41 @@ use axum::response::{IntoResponse, Response};
 /// The only script we serve: it submits a `response_mode=form_post` form.
 pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
 
-static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
+/// The page policy; `form_action` is where forms may post (`'self'` for our own forms).
+fn csp(form_action: &str) -> String {
     let hash = base64::Engine::encode(
         &base64::engine::general_purpose::STANDARD,
         crate::secret::sha256(FORM_POST_SCRIPT.as_bytes()),
     );
-    HeaderValue::from_str(&format!(
+    format!(
         "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'sha256-{hash}'; \
-         frame-ancestors 'none'; base-uri 'none'"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"))
+         form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
+    HeaderValue::from_str(&csp("'self'"))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"))
 });
+
+/// The `form_post` response page may post only to the client's redirect URI: its origin
+/// (or, for a private-use scheme, the scheme).
+pub fn render_form_post(view: &FormPostView<'_>) -> Response {
+    let mut resp = render(StatusCode::OK, view);
+    let target = url::Url::parse(view.action).ok().map(|u| match u.origin() {
+        url::Origin::Tuple(..) => u.origin().ascii_serialization(),
+        url::Origin::Opaque(_) => format!("{}:", u.scheme()),
+    });
+    let policy = match target {
+        Some(t) if !t.contains([';', ',', ' ', '\'']) => csp(&t),
+        _ => csp("'none'"),
+    };
+    if let Ok(v) = HeaderValue::from_str(&policy) {
+        resp.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp
+}
 
 pub static STYLE: &str = include_str!("../assets/style.css");
 
@@ -99,6 +123,8 @@ pub struct ConsentView<'a> {
     pub client_name: &'a str,
     pub username: &'a str,
     pub scopes: Vec<&'static str>,
+    /// Claims the application asked for by name beyond what the scopes release.
+    pub claims: Vec<String>,
     pub request_id: &'a str,
     pub csrf: &'a str,
 }
@@ -148,15 +174,19 @@ pub fn message(status: StatusCode, assets: &str, title: &str, message: &str) -> 
 }
 
 /// How each scope is described on the consent page.
+/// Each names the claims the scope releases (OIDC Core §5.4), so a person sees what is
+/// shared.
 pub fn describe_scope(scope: &str) -> &'static str {
     match scope {
-        "openid" => "Know who you are",
-        "profile" => "See your name and username",
-        "email" => "See your e-mail address",
-        "address" => "See your postal address",
-        "phone" => "See your phone number",
-        "groups" => "See the groups you belong to",
-        "offline_access" => "Stay signed in when you are away",
+        "openid" => "Know who you are (a user identifier: sub)",
+        "profile" => {
+            "See your name and username (name, preferred_username and other profile claims)"
+        }
+        "email" => "See your e-mail address (email, email_verified)",
+        "address" => "See your postal address (address)",
+        "phone" => "See your phone number (phone_number, phone_number_verified)",
+        "groups" => "See the groups you belong to (groups)",
+        "offline_access" => "Stay signed in when you are away (a refresh token)",
         _ => "Use an additional permission",
     }
 }

@@ -70,6 +70,7 @@ connectors:
     verified_email_domains: [contoso.com]
     groups:
       unmapped: drop
+      trust_display_names: true
 {extra_connector_yaml}
 "#
     );
@@ -199,7 +200,7 @@ async fn the_same_person_through_both_idps_gets_two_subs_stable_across_logins() 
 }
 
 #[tokio::test]
-async fn linking_by_verified_email_is_an_option_off_by_default() {
+async fn linking_by_verified_email_is_an_option_off_by_default_and_only_in_owned_domains() {
     let fed = start_with(|okta| {
         format!(
             r#"  - id: okta-linked
@@ -209,27 +210,39 @@ async fn linking_by_verified_email_is_an_option_off_by_default() {
     client_id: mock-client
     client_secret: mock-secret
     link_by_email: true
-  - id: okta-linked-2
+    verified_email_domains: [example.com]
+  - id: okta-elsewhere
     type: okta
-    name: Okta (linked, again)
+    name: Okta (linked, another domain)
     issuer: {okta}
     client_id: mock-client
     client_secret: mock-secret
     link_by_email: true
+    verified_email_domains: [other.example]
 "#
         )
     })
     .await;
     let hint = |c: &'static str| [("connector_id", c), ("login_hint", "jane@example.com")];
-    let a = login(&fed, &Browser::new(), &hint("okta-linked")).await;
-    let b = login(&fed, &Browser::new(), &hint("okta-linked-2")).await;
+    let linked = login(&fed, &Browser::new(), &hint("okta-linked")).await;
+    let elsewhere = login(&fed, &Browser::new(), &hint("okta-elsewhere")).await;
     let plain = login(&fed, &Browser::new(), &hint("okta")).await;
+    // The subject of the address itself: whichever connector owns example.com tomorrow
+    // gives the same one.
+    let by_address = oidc_bridge::secret::sha256_b64url(b"email\njane@example.com");
     assert_eq!(
-        a.claims["sub"], b.claims["sub"],
+        linked.claims["sub"],
+        by_address.as_str(),
         "linked by the verified address"
     );
     assert_ne!(
-        a.claims["sub"], plain.claims["sub"],
+        elsewhere.claims["sub"],
+        by_address.as_str(),
+        "a connector that does not own the domain never links it"
+    );
+    assert_ne!(
+        plain.claims["sub"],
+        by_address.as_str(),
         "not linked without the option"
     );
 }
@@ -478,12 +491,25 @@ async fn upstream_access_denied_reaches_the_client_and_a_mixed_up_callback_is_re
         )
         .await;
     assert_eq!(wrong.status, 403);
-    // access_denied upstream: the client hears access_denied.
-    let denied = b
+    // The upstream advertises RFC 9207 `iss`: an answer without it is refused.
+    let no_iss = b
         .request(
             "GET",
             &format!(
                 "{}/callback/okta?error=access_denied&state={state}",
+                fed.bridge.issuer
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(no_iss.status, 403);
+    // access_denied upstream: the client hears access_denied.
+    let iss: String = url::form_urlencoded::byte_serialize(fed.okta.as_bytes()).collect();
+    let denied = b
+        .request(
+            "GET",
+            &format!(
+                "{}/callback/okta?error=access_denied&state={state}&iss={iss}",
                 fed.bridge.issuer
             ),
             None,
@@ -561,6 +587,7 @@ connectors:
     graph_url: {}
     client_id: mock-client
     client_secret: mock-secret
+    groups: {{ trust_display_names: true }}
 "#,
             fed.okta,
             fed.upstream.issuer_of("azure").expect("azure"),
@@ -606,31 +633,41 @@ connectors:
 }
 
 #[tokio::test]
-async fn entra_addresses_fall_back_to_preferred_username_and_are_verified_only_for_listed_domains()
-{
+async fn entra_addresses_are_verified_only_with_xms_edov_from_the_owning_tenant() {
     let fed = start("").await;
+    // No `email` claim: preferred_username is shown as the address, never as a verified one.
+    for hint in ["jane@example.com", "big@contoso.com"] {
+        let t = login(
+            &fed,
+            &Browser::new(),
+            &[("connector_id", "azure"), ("login_hint", hint)],
+        )
+        .await;
+        let ui = userinfo(&fed, &t).await;
+        assert_eq!(ui["email"], hint);
+        assert_eq!(
+            ui["email_verified"], false,
+            "a UPN is not e-mail proof: {hint}"
+        );
+    }
+    // The optional claims `email` and `xms_edov: true` from the tenant owning contoso.com.
+    let azure = fed.upstream.issuer_of("azure").expect("azure").to_string();
+    let (status, _) = post(
+        &format!("{azure}/mock/next-login"),
+        json!({"login_hint": "owner@contoso.com", "claims": {"email": "owner@contoso.com", "xms_edov": true}}),
+    )
+    .await;
+    assert_eq!(status, 201);
     let t = login(
         &fed,
         &Browser::new(),
         &[
             ("connector_id", "azure"),
-            ("login_hint", "jane@example.com"),
+            ("login_hint", "owner@contoso.com"),
         ],
     )
     .await;
     let ui = userinfo(&fed, &t).await;
-    assert_eq!(ui["email"], "jane@example.com");
-    assert_eq!(
-        ui["email_verified"], false,
-        "example.com is not in verified_email_domains"
-    );
-    let t = login(
-        &fed,
-        &Browser::new(),
-        &[("connector_id", "azure"), ("login_hint", "big@contoso.com")],
-    )
-    .await;
-    let ui = userinfo(&fed, &t).await;
-    assert_eq!(ui["email"], "big@contoso.com");
+    assert_eq!(ui["email"], "owner@contoso.com");
     assert_eq!(ui["email_verified"], true);
 }

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::tree::{Obj, Reader, index, join};
+use super::tree::{Obj, Problem, Reader, index, join};
 use super::*;
 
 pub(super) fn read_client_groups(r: &mut Reader, v: Option<&Value>, path: &str) -> ClientGroups {
@@ -54,6 +54,8 @@ const GROUPS: &[&str] = &[
     "prefix",
     "prefix_separator",
     "required",
+    "trust_display_names",
+    "shared_namespace",
 ];
 
 fn regexes(r: &mut Reader, o: &Obj<'_>, key: &str) -> Vec<regex::Regex> {
@@ -138,6 +140,146 @@ pub fn read_group_rules(
             .string(&o, "prefix_separator")
             .unwrap_or_else(|| ":".into()),
         required: r.bool(&o, "required").unwrap_or(false),
+        trust_display_names: r.bool(&o, "trust_display_names").unwrap_or(false),
+        shared_namespace: r.bool(&o, "shared_namespace").unwrap_or(false),
+    }
+}
+
+/// The tenant id in a single-tenant Entra ID issuer (`…/{tenant}/v2.0`).
+pub fn issuer_tenant(issuer: &str) -> Option<String> {
+    let path = url::Url::parse(issuer)
+        .ok()?
+        .path()
+        .trim_end_matches('/')
+        .to_string();
+    let mut parts = path.rsplit('/');
+    let last = parts.next()?;
+    let tenant = if last == "v2.0" { parts.next()? } else { last };
+    let multi = ["common", "organizations", "consumers", "{tenantid}"].contains(&tenant);
+    (!tenant.is_empty() && !multi).then(|| tenant.to_string())
+}
+
+/// `verified_email_domains`: a list of domains, or (azure) a mapping of domain to the
+/// tenant id that owns it.
+fn read_verified_domains(
+    r: &mut Reader,
+    o: &Obj<'_>,
+    kind: ConnectorKind,
+    issuer: Option<&str>,
+) -> Vec<VerifiedDomain> {
+    let path = o.key_path("verified_email_domains");
+    let own_tenant = issuer.and_then(issuer_tenant);
+    let mut out = Vec::new();
+    match o.get("verified_email_domains") {
+        None => {}
+        Some(Value::Object(m)) => {
+            if kind != ConnectorKind::Azure {
+                r.problem(
+                    &path,
+                    "must be a list of domains (the domain: tenant form is for azure)",
+                );
+            }
+            for (domain, tenant) in m {
+                match tenant {
+                    Value::String(t) if !t.is_empty() => out.push(VerifiedDomain {
+                        domain: domain.to_lowercase(),
+                        tenant: Some(t.clone()),
+                    }),
+                    _ => r.problem(
+                        join(&path, domain),
+                        "must be the tenant id owning the domain",
+                    ),
+                }
+            }
+        }
+        Some(_) => {
+            for (i, d) in r
+                .strings(o, "verified_email_domains")
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+            {
+                if kind == ConnectorKind::Azure && own_tenant.is_none() {
+                    r.problem(
+                        index(&path, i),
+                        "a multi-tenant Entra ID connector must say which tenant owns each domain: write verified_email_domains as a mapping, domain: tenant id",
+                    );
+                }
+                out.push(VerifiedDomain {
+                    domain: d.to_lowercase(),
+                    tenant: (kind == ConnectorKind::Azure)
+                        .then(|| own_tenant.clone())
+                        .flatten(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Checks across connectors: each verified domain has one authority, linking needs one,
+/// and group namespaces that may collide are pointed out.
+pub(super) fn check_connectors(
+    r: &mut Reader,
+    warnings: &mut Vec<Problem>,
+    connectors: &[ConnectorConfig],
+) {
+    let mut owner: std::collections::HashMap<&str, &str> = Default::default();
+    for (i, c) in connectors.iter().enumerate() {
+        let path = index("connectors", i);
+        for (j, d) in c.verified_email_domains.iter().enumerate() {
+            if let Some(first) = owner.insert(&d.domain, &c.id)
+                && first != c.id
+            {
+                r.problem(
+                    index(&join(&path, "verified_email_domains"), j),
+                    format!(
+                        "`{}` is already verified by connector `{first}`: a domain has one authority, or either IdP could sign in as the other's users",
+                        d.domain
+                    ),
+                );
+            }
+        }
+        if c.link_by_email && c.verified_email_domains.is_empty() {
+            r.problem(
+                join(&path, "link_by_email"),
+                "needs verified_email_domains: only addresses in domains this connector is the authority for are linked",
+            );
+        }
+        if c.link_by_email && c.kind == ConnectorKind::Azure {
+            warnings.push(Problem {
+                path: join(&path, "link_by_email"),
+                message: "Entra ID links only sign-ins whose token carries `xms_edov: true` (add the optional claim in the app registration); others keep a per-connector subject".into(),
+            });
+        }
+        if c.groups.trust_display_names {
+            warnings.push(Problem {
+                path: join(&path, "groups.trust_display_names"),
+                message: "group names come from Graph displayName, which is not unique and which any user can choose for a Microsoft 365 group; prefer `map` with object ids".into(),
+            });
+        }
+    }
+    for (i, a) in connectors.iter().enumerate() {
+        for b in connectors.iter().skip(i + 1) {
+            let same_prefix = a
+                .groups
+                .prefix
+                .as_ref()
+                .map(|p| (p, &a.groups.prefix_separator))
+                == b.groups
+                    .prefix
+                    .as_ref()
+                    .map(|p| (p, &b.groups.prefix_separator));
+            if same_prefix && !(a.groups.shared_namespace && b.groups.shared_namespace) {
+                warnings.push(Problem {
+                    path: join(&index("connectors", i), "groups.prefix"),
+                    message: format!(
+                        "connectors `{}` and `{}` can emit the same group names, which clients cannot tell apart; give each a prefix, or set groups.shared_namespace: true on both if that is intended",
+                        a.id, b.id
+                    ),
+                });
+            }
+        }
     }
 }
 
@@ -245,6 +387,7 @@ pub(super) fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<Co
             "is required for a multi-tenant (common/organizations) Entra ID connector: list the tenant ids you accept",
         );
     }
+    let verified_email_domains = read_verified_domains(r, &o, kind, issuer.as_deref());
     let id = id?;
     Some(ConnectorConfig {
         name: r.string(&o, "name").unwrap_or_else(|| id.clone()),
@@ -274,11 +417,6 @@ pub(super) fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<Co
             .unwrap_or_else(|| "https://graph.microsoft.com".into())
             .trim_end_matches('/')
             .to_string(),
-        verified_email_domains: r
-            .strings(&o, "verified_email_domains")
-            .unwrap_or_default()
-            .into_iter()
-            .map(|d| d.to_lowercase())
-            .collect(),
+        verified_email_domains,
     })
 }

@@ -14,6 +14,7 @@ use super::*;
 const TOP: &[&str] = &[
     "issuer",
     "listen",
+    "server",
     "database",
     "signing",
     "tokens",
@@ -59,7 +60,16 @@ const CLIENT: &[&str] = &[
     "tokens",
     "allowed_connectors",
     "groups",
+    "logout_revokes_session",
+    "resource_server_for",
 ];
+const SERVER: &[&str] = &[
+    "trusted_proxies",
+    "max_connections",
+    "header_read_timeout",
+    "request_timeout",
+];
+const DATABASE: &[&str] = &["url", "acquire_timeout", "max_connections"];
 const USER: &[&str] = &[
     "username",
     "password_hash",
@@ -139,13 +149,8 @@ fn read_config(r: &mut Reader, root: &Value) -> Config {
         }
         None => format!("http://{listen}"),
     };
-    let database = match r.string(&top, "database") {
-        Some(s) => {
-            check_database(r, &s);
-            DatabaseUrl::new(s)
-        }
-        None => DatabaseUrl::new("sqlite://oidc-bridge.db"),
-    };
+    let (database, database_pool) = read_database(r, top.get("database"));
+    let server = read_server(r, top.get("server"));
     let signing = read_signing(r, top.get("signing"));
     if database.kind() == DatabaseKind::Postgres && signing.encryption_key.is_none() {
         r.problem(
@@ -212,10 +217,44 @@ fn read_config(r: &mut Reader, root: &Value) -> Config {
         }
     }
 
+    let mut warnings = Vec::new();
+    super::connectors::check_connectors(r, &mut warnings, &connectors);
+    for (i, c) in clients.iter().enumerate() {
+        let path = join(&index("clients", i), "id");
+        if names.contains(&c.id) {
+            r.problem(
+                path,
+                format!(
+                    "`{}` is also a username: a client's own tokens (client_credentials) would have that user's `sub`",
+                    c.id
+                ),
+            );
+        } else if c.id.len() == 43
+            && c.id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            r.problem(
+                path,
+                "43 base64url characters is the shape of a federated user's `sub`; choose another client id",
+            );
+        }
+        for (j, other) in c.resource_server_for.iter().enumerate() {
+            if other != "*" && !ids.contains(other) {
+                r.problem(
+                    index(&join(&index("clients", i), "resource_server_for"), j),
+                    format!("no client has id `{other}` (use a client id or `*`)"),
+                );
+            }
+        }
+    }
+
     Config {
         issuer,
         listen,
         database,
+        database_pool,
+        server,
         signing,
         tokens,
         clients,
@@ -223,6 +262,87 @@ fn read_config(r: &mut Reader, root: &Value) -> Config {
         connectors,
         mock: read_mock(r, top.get("mock")),
         source: None,
+        warnings,
+    }
+}
+
+/// `database`: a URL, or a mapping with `url`, `acquire_timeout` and `max_connections`.
+fn read_database(r: &mut Reader, v: Option<&Value>) -> (DatabaseUrl, DatabasePool) {
+    let default_url = || DatabaseUrl::new("sqlite://oidc-bridge.db");
+    match v {
+        None | Some(Value::Null) => (default_url(), DatabasePool::default()),
+        Some(Value::String(s)) => {
+            check_database(r, "database", s);
+            (DatabaseUrl::new(s.clone()), DatabasePool::default())
+        }
+        Some(v) => {
+            let o = r.obj(Some(v), "database", DATABASE);
+            let url = match r.string(&o, "url") {
+                Some(s) => {
+                    check_database(r, "database.url", &s);
+                    DatabaseUrl::new(s)
+                }
+                None => default_url(),
+            };
+            let acquire_timeout = match r.duration(&o, "acquire_timeout") {
+                Some(d) if d.get() < 1 => {
+                    r.problem("database.acquire_timeout", "must be at least 1s");
+                    Seconds(2)
+                }
+                Some(d) => d,
+                None => Seconds(2),
+            };
+            let max_connections = r.u64(&o, "max_connections").map(|n| {
+                if !(1..=1000).contains(&n) {
+                    r.problem("database.max_connections", "must be between 1 and 1000");
+                }
+                n.clamp(1, 1000) as u32
+            });
+            (
+                url,
+                DatabasePool {
+                    acquire_timeout,
+                    max_connections,
+                },
+            )
+        }
+    }
+}
+
+fn read_server(r: &mut Reader, v: Option<&Value>) -> ServerConfig {
+    let o = r.obj(v, "server", SERVER);
+    let d = ServerConfig::default();
+    let mut trusted_proxies = Vec::new();
+    for (i, text) in r
+        .strings(&o, "trusted_proxies")
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let parsed = text
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+        match parsed {
+            Ok(net) => trusted_proxies.push(net.trunc()),
+            Err(_) => r.problem(
+                index("server.trusted_proxies", i),
+                format!("`{text}` is not an IP address or CIDR block such as 10.0.0.0/8"),
+            ),
+        }
+    }
+    let max_connections = match r.u64(&o, "max_connections") {
+        Some(0) => {
+            r.problem("server.max_connections", "must be at least 1");
+            d.max_connections
+        }
+        Some(n) => n.min(1_000_000) as usize,
+        None => d.max_connections,
+    };
+    ServerConfig {
+        trusted_proxies,
+        max_connections,
+        header_read_timeout: positive(r, &o, "header_read_timeout", d.header_read_timeout),
+        request_timeout: positive(r, &o, "request_timeout", d.request_timeout),
     }
 }
 
@@ -235,6 +355,8 @@ fn fallback_config() -> Config {
         issuer: "http://127.0.0.1:8080".into(),
         listen: default_listen(),
         database: DatabaseUrl::new("sqlite://oidc-bridge.db"),
+        database_pool: DatabasePool::default(),
+        server: ServerConfig::default(),
         signing: read_signing(&mut Reader::default(), None),
         tokens: read_tokens(&mut Reader::default(), None),
         clients: Vec::new(),
@@ -242,6 +364,7 @@ fn fallback_config() -> Config {
         connectors: Vec::new(),
         mock: MockConfig::default(),
         source: None,
+        warnings: Vec::new(),
     }
 }
 
@@ -282,12 +405,12 @@ fn check_issuer(r: &mut Reader, s: &str) {
     }
 }
 
-fn check_database(r: &mut Reader, s: &str) {
+fn check_database(r: &mut Reader, path: &str, s: &str) {
     let ok =
         s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://");
     if !ok {
         r.problem(
-            "database",
+            path,
             "must be sqlite://FILE, sqlite::memory: or postgres://USER:PASS@HOST/DB",
         );
     }
@@ -507,6 +630,8 @@ fn read_client(r: &mut Reader, v: &Value, path: &str) -> Option<ClientConfig> {
         tokens,
         allowed_connectors: r.strings(&o, "allowed_connectors").unwrap_or_default(),
         groups: read_client_groups(r, o.get("groups"), &o.key_path("groups")),
+        logout_revokes_session: r.bool(&o, "logout_revokes_session").unwrap_or(true),
+        resource_server_for: r.strings(&o, "resource_server_for").unwrap_or_default(),
     })
 }
 

@@ -25,6 +25,11 @@ pub struct Config {
     pub issuer: String,
     pub listen: SocketAddr,
     pub database: DatabaseUrl,
+    /// `database.acquire_timeout` and `database.max_connections` (when `database` is a
+    /// mapping).
+    pub database_pool: DatabasePool,
+    /// The listener and the client address (`server:`).
+    pub server: ServerConfig,
     pub signing: SigningConfig,
     pub tokens: TokenLifetimes,
     pub clients: Vec<ClientConfig>,
@@ -34,6 +39,51 @@ pub struct Config {
     pub mock: MockConfig,
     /// Where the file was read from, for paths relative to it.
     pub source: Option<PathBuf>,
+    /// Things that are allowed but probably not meant (`check-config` prints them, `serve`
+    /// logs them).
+    pub warnings: Vec<Problem>,
+}
+
+/// How the database pool behaves.
+#[derive(Debug, Clone)]
+pub struct DatabasePool {
+    /// A request waits at most this long for a connection (and, on SQLite, for a lock).
+    pub acquire_timeout: Seconds,
+    pub max_connections: Option<u32>,
+}
+
+impl Default for DatabasePool {
+    fn default() -> Self {
+        Self {
+            acquire_timeout: Seconds(2),
+            max_connections: None,
+        }
+    }
+}
+
+/// `server:`: limits of the listener and where client addresses come from.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Peers whose `Forwarded` / `X-Forwarded-For` headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Open connections at most; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// A connection must send a request's headers within this time, and an idle keep-alive
+    /// connection its next request.
+    pub header_read_timeout: Seconds,
+    /// A request (its body and the answer) must complete within this time.
+    pub request_timeout: Seconds,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            max_connections: 4096,
+            header_read_timeout: Seconds(10),
+            request_timeout: Seconds(60),
+        }
+    }
 }
 
 impl Config {
@@ -272,6 +322,19 @@ pub struct ClientConfig {
     /// What this client sees of `groups`.
     #[serde(default)]
     pub groups: ClientGroups,
+    /// Revoking this client's refresh token (`POST /revoke`) ends the SSO session it came
+    /// from too, and everything that session issued (Backstage signs out that way).
+    #[serde(default = "yes")]
+    pub logout_revokes_session: bool,
+    /// Clients whose access tokens this client may introspect (RFC 7662 §4), as a resource
+    /// server; `*` for every client. A client may always introspect its own tokens and
+    /// tokens whose `aud` names it.
+    #[serde(default)]
+    pub resource_server_for: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Per-client view of the normalized `groups` claim.
@@ -314,14 +377,27 @@ pub struct ConnectorConfig {
     pub timeout: Seconds,
     /// Re-resolve groups upstream when a refresh finds them older than this.
     pub groups_max_staleness: Seconds,
-    /// Link identities from this connector by verified e-mail (off by default).
+    /// Link identities from this connector by verified e-mail (off by default). Only
+    /// addresses in `verified_email_domains`, which no other connector may list.
     pub link_by_email: bool,
     /// azure: `common`/`organizations` accept these tenants only.
     pub allowed_tenants: Vec<String>,
     /// azure: the Graph API base.
     pub graph_url: String,
-    /// azure: e-mail domains whose `preferred_username`/`upn` count as verified addresses.
-    pub verified_email_domains: Vec<String>,
+    /// E-mail domains this connector is the authority for: an address there counts as
+    /// verified unless the upstream says `email_verified: false`. For `azure`, each domain
+    /// belongs to a tenant (`tid`), and an address counts only with `xms_edov: true`.
+    pub verified_email_domains: Vec<VerifiedDomain>,
+}
+
+/// A domain a connector is authoritative for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedDomain {
+    /// Lowercased.
+    pub domain: String,
+    /// azure: the tenant that owns the domain (from the mapping form, or the connector's
+    /// single-tenant issuer).
+    pub tenant: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -351,6 +427,11 @@ pub struct GroupRules {
     pub prefix: Option<String>,
     pub prefix_separator: String,
     pub required: bool,
+    /// azure: name groups from Graph `displayName` (which any user may choose for a
+    /// Microsoft 365 group). Off: object ids, or `map`.
+    pub trust_display_names: bool,
+    /// This connector's group names may coincide with another connector's on purpose.
+    pub shared_namespace: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -286,7 +286,7 @@ pub async fn callback(
     let mixed_up =
         pending.connector != connector_id || !ct_eq(pending.state.as_bytes(), state.as_bytes());
     if !bound || mixed_up {
-        tracing::warn!(connector = %connector_id, bound, mixed_up, "upstream callback refused");
+        tracing::warn!(connector = ?connector_id, bound, mixed_up, "upstream callback refused");
         return flows.page(
             StatusCode::FORBIDDEN,
             "Sign-in refused",
@@ -296,11 +296,15 @@ pub async fn callback(
     let Some(up) = flows.federation.get(&connector_id).cloned() else {
         return expired();
     };
-    if let Some(iss) = params.get("iss")
-        && iss != up.issuer()
-        && !up.issuer().contains("/common/")
-        && !up.issuer().contains("/organizations/")
-    {
+    // RFC 9207: `iss` must name the connector's issuer (for a multi-tenant Entra ID
+    // connector, its template filled with an allowed tenant), and must be there when the
+    // upstream says it sends it.
+    let iss_ok = match params.get("iss") {
+        Some(iss) => up.is_issuer(iss),
+        None => !up.sends_iss().await,
+    };
+    if !iss_ok {
+        tracing::warn!(connector = %up.config.id, "upstream callback refused: iss does not name the connector's issuer");
         return flows.page(
             StatusCode::FORBIDDEN,
             "Sign-in refused",
@@ -308,7 +312,7 @@ pub async fn callback(
         );
     }
     if let Some(error) = params.get("error") {
-        tracing::info!(connector = %connector_id, error, "upstream returned an error");
+        tracing::info!(connector = %up.config.id, error = ?error, "upstream returned an error");
         if error == "access_denied" {
             let _ = flows.storage.delete_auth_request(&record.id).await;
             return respond_to_client(
@@ -336,14 +340,14 @@ pub async fn callback(
     let login = match up.exchange(code, &pending).await {
         Ok(l) => l,
         Err(e) => {
-            tracing::warn!(connector = %connector_id, error = %e, "upstream code exchange failed");
+            tracing::warn!(connector = %up.config.id, error = %e, "upstream code exchange failed");
             return upstream_page(&flows, &up.config.name, &e);
         }
     };
     let (identity, outcome) = match flows.federation.identity(&up, &login).await {
         Ok(x) => x,
         Err(LoginError::NoRequiredGroup) => {
-            tracing::info!(connector = %connector_id, "login refused: no required group");
+            tracing::info!(connector = %up.config.id, "login refused: no required group");
             return flows.page(
                 StatusCode::FORBIDDEN,
                 "Not allowed",
@@ -354,6 +358,13 @@ pub async fn callback(
             );
         }
         Err(LoginError::Upstream(e)) => return upstream_page(&flows, &up.config.name, &e),
+        Err(LoginError::ReauthenticationRequired) => {
+            return upstream_page(
+                &flows,
+                &up.config.name,
+                &UpstreamError::Refused("sign in again".into()),
+            );
+        }
         Err(LoginError::Identity(why)) => {
             return flows.page(
                 StatusCode::BAD_GATEWAY,
@@ -368,7 +379,7 @@ pub async fn callback(
     };
     tracing::info!(
         event = "login",
-        connector = %connector_id,
+        connector = %up.config.id,
         client_id = %req.client_id,
         sub = %session.sub,
         groups = outcome.groups.len(),

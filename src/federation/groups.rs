@@ -112,11 +112,11 @@ pub fn normalize(rules: &GroupRules, raw: &[RawGroup]) -> Outcome {
                 why.push(format!("mapped to \"{mapped}\""));
                 mapped.clone()
             }
-            (None, Some(display)) => {
+            (None, Some(display)) if rules.trust_display_names => {
                 why.push(format!("named \"{display}\" by Graph"));
                 display.clone()
             }
-            (None, None) if looks_like_guid(&g.value) => match rules.unmapped {
+            (None, _) if looks_like_guid(&g.value) => match rules.unmapped {
                 Unmapped::Drop => {
                     why.push("dropped: a GUID with no name in `map` (unmapped: drop)".into());
                     steps.push(Step {
@@ -132,7 +132,7 @@ pub fn normalize(rules: &GroupRules, raw: &[RawGroup]) -> Outcome {
                     g.value.clone()
                 }
             },
-            (None, None) => g.value.clone(),
+            (None, _) => g.value.clone(),
         };
         if rules.case == GroupCase::Lower && name != name.to_lowercase() {
             name = name.to_lowercase();
@@ -267,6 +267,8 @@ mod tests {
             prefix: None,
             prefix_separator: ":".into(),
             required: false,
+            trust_display_names: true,
+            shared_namespace: false,
         }
     }
 

@@ -6,9 +6,17 @@
 //! `sub`), and for Entra ID `{tid}/{oid}` (its `sub` differs per application).
 //!
 //! With `link_by_email: true` on a connector, a person whose upstream e-mail is verified gets
-//! `sub` = base64url(SHA-256("email\n{lowercased address}")) instead, so the same verified
-//! address from two such connectors is one person. Off by default: enable it only for IdPs
-//! you trust to verify addresses.
+//! `sub` = base64url(SHA-256("email\n{lowercased address}")) instead, so that moving a
+//! domain from one IdP to another keeps its people's subjects. Only addresses in the
+//! connector's `verified_email_domains` link, and config refuses a domain listed by two
+//! connectors: an address can link through its domain's one authority and no other.
+//!
+//! What counts as verified: an explicit `email_verified: false` never does. Elsewhere an
+//! address in one of the connector's domains does (the IdP is the domain's authority), and so
+//! does `email_verified: true`, which still links only inside those domains. Entra ID's
+//! `email` is an unverified, editable attribute: it counts only with the `xms_edov: true`
+//! optional claim (the domain owner verified it) and from the tenant that owns the domain;
+//! `preferred_username` and `upn` are never treated as e-mail proof.
 //!
 //! Upstream claims that keep their meaning go under one namespaced `upstream` claim
 //! (`idp`, `iss`, `sub`, `tid`, `oid`, `amr`), never over registered claim names.
@@ -46,32 +54,55 @@ pub fn subject(connector_id: &str, upstream_id: &str) -> String {
     sha256_b64url(format!("{connector_id}\n{upstream_id}").as_bytes())
 }
 
-/// The e-mail and whether it counts as verified.
-pub fn email(connector: &ConnectorConfig, claims: &Value) -> (Option<String>, bool) {
-    let domain_verified = |addr: &str| {
-        addr.rsplit('@').next().is_some_and(|d| {
-            connector
-                .verified_email_domains
-                .iter()
-                .any(|v| v.eq_ignore_ascii_case(d))
-        })
+fn truthy(v: &Value) -> bool {
+    v.as_bool() == Some(true) || v == "true" || v == "1" || v.as_i64() == Some(1)
+}
+
+fn domain_of(addr: &str) -> Option<String> {
+    addr.rsplit_once('@').map(|(_, d)| d.to_lowercase())
+}
+
+/// Whether `addr` may be linked by e-mail through this connector: its domain is one the
+/// connector is the authority for (and for Entra ID, from the tenant that owns it).
+fn owns(connector: &ConnectorConfig, claims: &Value, addr: &str) -> bool {
+    let Some(domain) = domain_of(addr) else {
+        return false;
     };
+    connector.verified_email_domains.iter().any(|d| {
+        d.domain == domain
+            && match (&d.tenant, connector.kind) {
+                (_, k) if k != ConnectorKind::Azure => true,
+                (Some(t), _) => claims["tid"].as_str() == Some(t.as_str()),
+                (None, _) => false,
+            }
+    })
+}
+
+/// The e-mail, whether it counts as verified, and whether it may link identities.
+pub fn email(connector: &ConnectorConfig, claims: &Value) -> (Option<String>, bool, bool) {
     match connector.kind {
         ConnectorKind::Azure => {
-            // Entra ID does not verify `email`; fall back to the UPN-like names when they
-            // look like an address. Verified only for allow-listed domains.
-            let addr = text(claims, "email")
-                .or_else(|| text(claims, "preferred_username").filter(|s| looks_like_email(s)))
-                .or_else(|| text(claims, "upn").filter(|s| looks_like_email(s)));
-            let verified = addr.as_deref().is_some_and(domain_verified);
-            (addr, verified)
+            // Entra ID's `email` is not proof of ownership (the "nOAuth" class): verified
+            // only when the domain owner vouches for it (`xms_edov`) from the owning tenant.
+            // Without an `email`, a UPN-like name is shown, never verified.
+            let email = text(claims, "email");
+            let verified = email
+                .as_deref()
+                .is_some_and(|a| truthy(&claims["xms_edov"]) && owns(connector, claims, a));
+            let addr = email.or_else(|| {
+                text(claims, "preferred_username")
+                    .filter(|s| looks_like_email(s))
+                    .or_else(|| text(claims, "upn").filter(|s| looks_like_email(s)))
+            });
+            (addr, verified, verified)
         }
         _ => {
             let addr = text(claims, "email");
-            let verified = claims["email_verified"].as_bool().unwrap_or(false)
-                || claims["email_verified"] == "true"
-                || addr.as_deref().is_some_and(domain_verified);
-            (addr, verified)
+            let said = &claims["email_verified"];
+            let explicit_false = said.as_bool() == Some(false) || said == "false";
+            let owned = addr.as_deref().is_some_and(|a| owns(connector, claims, a));
+            let verified = !explicit_false && (truthy(said) || owned);
+            (addr, verified, verified && owned)
         }
     }
 }
@@ -82,8 +113,8 @@ pub fn build(
     groups: Vec<String>,
 ) -> Result<Identity, String> {
     let up_id = upstream_id(connector, claims)?;
-    let (email, email_verified) = email(connector, claims);
-    let sub = match (&email, connector.link_by_email && email_verified) {
+    let (email, email_verified, linkable) = email(connector, claims);
+    let sub = match (&email, connector.link_by_email && linkable) {
         (Some(addr), true) => sha256_b64url(format!("email\n{}", addr.to_lowercase()).as_bytes()),
         _ => subject(&connector.id, &up_id),
     };
@@ -130,6 +161,57 @@ mod tests {
         assert!(!looks_like_email("a@b"));
         assert!(!looks_like_email("@b.com"));
         assert!(!looks_like_email("user"));
+    }
+
+    fn connector(kind: ConnectorKind, domains: &[(&str, Option<&str>)]) -> ConnectorConfig {
+        let yaml = "connectors:\n  - {id: c, type: oidc, issuer: 'https://idp.example', client_id: x, client_secret: y}\n";
+        let mut c = crate::config::from_yaml_str(yaml, &|_| None)
+            .expect("config")
+            .connectors
+            .remove(0);
+        c.kind = kind;
+        c.link_by_email = true;
+        c.verified_email_domains = domains
+            .iter()
+            .map(|(d, t)| crate::config::VerifiedDomain {
+                domain: d.to_string(),
+                tenant: t.map(str::to_string),
+            })
+            .collect();
+        c
+    }
+
+    #[test]
+    fn an_explicit_false_is_never_upgraded() {
+        let c = connector(ConnectorKind::Oidc, &[("contoso.com", None)]);
+        let claims = json!({"sub": "m", "email": "victim@contoso.com", "email_verified": false});
+        assert!(!email(&c, &claims).1);
+        assert!(!email(&c, &claims).2);
+        let claims = json!({"sub": "m", "email": "victim@contoso.com"});
+        assert_eq!(
+            email(&c, &claims),
+            (Some("victim@contoso.com".into()), true, true)
+        );
+        // Verified upstream, but not a domain this connector answers for: shown, not linked.
+        let claims = json!({"sub": "m", "email": "a@fabrikam.com", "email_verified": true});
+        assert_eq!(
+            email(&c, &claims),
+            (Some("a@fabrikam.com".into()), true, false)
+        );
+    }
+
+    #[test]
+    fn entra_email_links_only_with_xms_edov_from_the_owning_tenant() {
+        let c = connector(ConnectorKind::Azure, &[("contoso.com", Some("t-contoso"))]);
+        let base = json!({"tid": "t-contoso", "oid": "o", "email": "victim@contoso.com"});
+        assert!(!email(&c, &base).2, "no xms_edov");
+        let mut edov = base.clone();
+        edov["xms_edov"] = json!(true);
+        assert!(email(&c, &edov).2);
+        edov["tid"] = json!("t-partner");
+        assert!(!email(&c, &edov).2, "another tenant");
+        let upn = json!({"tid": "t-contoso", "oid": "o", "preferred_username": "victim@contoso.com", "xms_edov": true});
+        assert!(!email(&c, &upn).1, "a UPN is not e-mail proof");
     }
 
     #[test]

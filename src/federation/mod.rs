@@ -28,6 +28,10 @@ pub enum LoginError {
     NoRequiredGroup,
     #[error("{0}")]
     Identity(String),
+    /// The claims are past `groups_max_staleness` and there is no upstream refresh token
+    /// to renew them with: the person must sign in upstream again.
+    #[error("the upstream identity must be checked again by signing in")]
+    ReauthenticationRequired,
 }
 
 /// Every connector, by id.
@@ -45,21 +49,18 @@ impl Federation {
         bridge_issuer: &str,
         sealer: Sealer,
         clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self {
-            connectors: configs
-                .iter()
-                .map(|c| {
-                    (
-                        c.id.clone(),
-                        Arc::new(Upstream::new(c.clone(), bridge_issuer, clock.clone())),
-                    )
-                })
-                .collect(),
+    ) -> Result<Self, UpstreamError> {
+        let mut connectors = HashMap::new();
+        for c in configs {
+            let up = Upstream::new(c.clone(), bridge_issuer, clock.clone())?;
+            connectors.insert(c.id.clone(), Arc::new(up));
+        }
+        Ok(Self {
+            connectors,
             order: configs.iter().map(|c| c.id.clone()).collect(),
             sealer,
             clock,
-        }
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -94,11 +95,19 @@ impl Federation {
         if cfg.kind == ConnectorKind::Azure {
             let overage = login.claims["_claim_names"]["groups"].is_string()
                 || login.claims["hasgroups"] == Value::Bool(true);
-            let unnamed = raw.iter().any(|g| {
-                groups::looks_like_guid(&g.value) && !cfg.groups.map.contains_key(&g.value)
-            });
+            // Display names are looked up only when the connector trusts them (M365 group
+            // names are chosen by their creators and not unique).
+            let unnamed = cfg.groups.trust_display_names
+                && raw.iter().any(|g| {
+                    groups::looks_like_guid(&g.value) && !cfg.groups.map.contains_key(&g.value)
+                });
             if overage || unnamed {
-                let from_graph = up.graph_groups(&login.access_token).await?;
+                let mut from_graph = up.graph_groups(&login.access_token).await?;
+                if !cfg.groups.trust_display_names {
+                    for (_, name) in &mut from_graph {
+                        *name = None;
+                    }
+                }
                 let names: HashMap<String, Option<String>> = from_graph.iter().cloned().collect();
                 if overage {
                     raw.retain(|g| g.source != "groups");
@@ -161,7 +170,9 @@ impl Federation {
             return Ok(None);
         }
         let Some(sealed) = &session.refresh_token else {
-            return Ok(None);
+            // Nothing to ask upstream with: a person disabled there must not keep
+            // refreshing here until the family's absolute lifetime.
+            return Err(LoginError::ReauthenticationRequired);
         };
         use base64::Engine as _;
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD

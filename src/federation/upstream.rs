@@ -27,6 +27,10 @@ use crate::config::{AuthMethod, ConnectorConfig, ConnectorKind};
 
 /// Leeway for `exp` and `iat`.
 const LEEWAY: i64 = 60;
+/// The largest upstream answer read: discovery, JWKS, token and userinfo responses.
+pub const MAX_RESPONSE: usize = 1024 * 1024;
+/// The largest Graph page read.
+pub const MAX_GRAPH_PAGE: usize = 4 * 1024 * 1024;
 /// An unknown `kid` refetches JWKS at most this often.
 const JWKS_REFETCH_INTERVAL: i64 = 60;
 
@@ -45,6 +49,8 @@ pub enum UpstreamError {
 
 struct Cached {
     metadata: CoreProviderMetadata,
+    /// `authorization_response_iss_parameter_supported` (RFC 9207 §3).
+    sends_iss: bool,
     jwks: CoreJsonWebKeySet,
     jwks_expires: UnixTime,
     jwks_fetched: UnixTime,
@@ -68,10 +74,68 @@ pub struct Pending {
     pub verifier: String,
 }
 
+/// Why an upstream HTTP exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error(transparent)]
+    Transport(#[from] reqwest::Error),
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("the answer cannot be read: {0}")]
+    Http(String),
+}
+
+/// A response body, read through a size cap (the `Content-Length` is not trusted alone).
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, HttpError> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(HttpError::TooLarge(cap));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            return Err(HttpError::TooLarge(cap));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The HTTP client the `openidconnect` crate uses for token requests: the connector's
+/// client (timeout, no redirects), with the answer read through [`MAX_RESPONSE`].
+pub struct CappedHttp(reqwest::Client);
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for CappedHttp {
+    type Error = HttpError;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<openidconnect::HttpResponse, HttpError>>
+                + Send
+                + 'c,
+        >,
+    >;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let request: reqwest::Request = request
+                .try_into()
+                .map_err(|e: reqwest::Error| HttpError::Http(e.to_string()))?;
+            let resp = self.0.execute(request).await?;
+            let mut builder = openidconnect::http::Response::builder().status(resp.status());
+            for (name, value) in resp.headers() {
+                builder = builder.header(name, value);
+            }
+            let body = read_capped(resp, MAX_RESPONSE).await?;
+            builder
+                .body(body)
+                .map_err(|e| HttpError::Http(e.to_string()))
+        })
+    }
+}
+
 pub struct Upstream {
     pub config: ConnectorConfig,
     pub redirect_uri: String,
-    http: reqwest::Client,
+    http: CappedHttp,
     clock: Arc<dyn Clock>,
     cache: tokio::sync::Mutex<Option<Cached>>,
 }
@@ -91,23 +155,29 @@ fn max_age(headers: &reqwest::header::HeaderMap) -> Option<i64> {
 }
 
 impl Upstream {
-    pub fn new(config: ConnectorConfig, bridge_issuer: &str, clock: Arc<dyn Clock>) -> Self {
+    /// Fails when the HTTP client cannot be built (never falls back to one without the
+    /// timeout and the redirect policy).
+    pub fn new(
+        config: ConnectorConfig,
+        bridge_issuer: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, UpstreamError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.timeout.get().max(1) as u64))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap_or_default();
-        Self {
+            .map_err(|e| UpstreamError::Invalid(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
             redirect_uri: format!("{bridge_issuer}/callback/{}", config.id),
             config,
-            http,
+            http: CappedHttp(http),
             clock,
             cache: tokio::sync::Mutex::new(None),
-        }
+        })
     }
 
     /// Azure `common` / `organizations` / `consumers`: the issuer is a `{tenantid}` template.
-    fn multi_tenant(&self) -> bool {
+    pub fn multi_tenant(&self) -> bool {
         self.config.kind == ConnectorKind::Azure
             && ["/common/", "/organizations/", "/consumers/"]
                 .iter()
@@ -119,7 +189,16 @@ impl Upstream {
         url: &str,
         bearer: Option<&str>,
     ) -> Result<(Value, Option<i64>), UpstreamError> {
-        let mut req = self.http.get(url).header("Accept", "application/json");
+        self.get_json_capped(url, bearer, MAX_RESPONSE).await
+    }
+
+    async fn get_json_capped(
+        &self,
+        url: &str,
+        bearer: Option<&str>,
+        cap: usize,
+    ) -> Result<(Value, Option<i64>), UpstreamError> {
+        let mut req = self.http.0.get(url).header("Accept", "application/json");
         if let Some(t) = bearer {
             req = req.bearer_auth(t);
         }
@@ -134,9 +213,11 @@ impl Upstream {
         if !status.is_success() {
             return Err(UpstreamError::Invalid(format!("{url} answered {status}")));
         }
-        let body = resp
-            .json::<Value>()
-            .await
+        let bytes = read_capped(resp, cap).await.map_err(|e| match e {
+            HttpError::Transport(e) => UpstreamError::Unavailable(e.to_string()),
+            other => UpstreamError::Invalid(format!("{url}: {other}")),
+        })?;
+        let body = serde_json::from_slice::<Value>(&bytes)
             .map_err(|e| UpstreamError::Invalid(format!("{url}: not JSON ({e})")))?;
         Ok((body, age))
     }
@@ -161,6 +242,7 @@ impl Upstream {
         if stale_metadata {
             let url = format!("{}/.well-known/openid-configuration", self.config.issuer);
             let (body, _) = self.get_json(&url, None).await?;
+            let sends_iss = body["authorization_response_iss_parameter_supported"] == true;
             let metadata: CoreProviderMetadata = serde_json::from_value(body)
                 .map_err(|e| UpstreamError::Invalid(format!("discovery document: {e}")))?;
             if !self.multi_tenant() && metadata.issuer().as_str() != self.config.issuer {
@@ -173,6 +255,7 @@ impl Upstream {
             let (jwks, age) = self.fetch_jwks(metadata.jwks_uri().as_str()).await?;
             *cache = Some(Cached {
                 metadata,
+                sends_iss,
                 jwks,
                 jwks_expires: now + age,
                 jwks_fetched: now,
@@ -227,6 +310,28 @@ impl Upstream {
     /// The upstream issuer as the bridge expects to see it (template unfilled).
     pub fn issuer(&self) -> &str {
         &self.config.issuer
+    }
+
+    /// Whether `iss` (from an authorization response) names this connector's issuer: the
+    /// configured one, or for multi-tenant Entra ID its template with an allowed tenant.
+    pub fn is_issuer(&self, iss: &str) -> bool {
+        if !self.multi_tenant() {
+            return iss == self.config.issuer;
+        }
+        self.config.allowed_tenants.iter().any(|t| {
+            ["/common/", "/organizations/", "/consumers/"]
+                .iter()
+                .any(|seg| self.config.issuer.replacen(seg, &format!("/{t}/"), 1) == iss)
+        })
+    }
+
+    /// Whether the upstream says it sends `iss` in authorization responses.
+    pub async fn sends_iss(&self) -> bool {
+        self.cache
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|c| c.sends_iss)
     }
 
     /// Where to send the browser, and the secrets to keep until the callback.
@@ -452,9 +557,14 @@ impl Upstream {
             "{}/v1.0/me/transitiveMemberOf?$select=id,displayName",
             self.config.graph_url
         );
+        let graph_origin = url::Url::parse(&self.config.graph_url)
+            .map(|u| u.origin())
+            .map_err(|e| UpstreamError::Invalid(format!("graph_url: {e}")))?;
         let mut out = Vec::new();
         for _ in 0..100 {
-            let (page, _) = self.get_json(&url, Some(access_token)).await?;
+            let (page, _) = self
+                .get_json_capped(&url, Some(access_token), MAX_GRAPH_PAGE)
+                .await?;
             for item in page["value"].as_array().into_iter().flatten() {
                 if item["@odata.type"] == "#microsoft.graph.group"
                     && let Some(id) = item["id"].as_str()
@@ -466,7 +576,15 @@ impl Upstream {
                 }
             }
             match page["@odata.nextLink"].as_str() {
-                Some(next) => url = next.to_string(),
+                // The bearer token goes to Graph and nowhere else.
+                Some(next) if url::Url::parse(next).is_ok_and(|u| u.origin() == graph_origin) => {
+                    url = next.to_string()
+                }
+                Some(_) => {
+                    return Err(UpstreamError::Invalid(
+                        "Graph's @odata.nextLink points outside graph_url".into(),
+                    ));
+                }
                 None => return Ok(out),
             }
         }
@@ -474,15 +592,18 @@ impl Upstream {
     }
 }
 
-fn token_error<RE: std::error::Error + 'static>(
+fn token_error(
     e: RequestTokenError<
-        RE,
+        HttpError,
         openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
     >,
 ) -> UpstreamError {
     match e {
         RequestTokenError::ServerResponse(r) => UpstreamError::Refused(r.error().to_string()),
-        RequestTokenError::Request(e) => UpstreamError::Unavailable(e.to_string()),
+        RequestTokenError::Request(HttpError::Transport(e)) => {
+            UpstreamError::Unavailable(e.to_string())
+        }
+        RequestTokenError::Request(e) => UpstreamError::Invalid(format!("token response: {e}")),
         RequestTokenError::Parse(e, _) => UpstreamError::Invalid(format!("token response: {e}")),
         RequestTokenError::Other(e) => UpstreamError::Invalid(e),
     }

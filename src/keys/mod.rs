@@ -80,6 +80,8 @@ pub struct KeyManager {
     policy: RwLock<KeyPolicy>,
     current: RwLock<Arc<KeySet>>,
     reload: tokio::sync::Mutex<()>,
+    /// When a reload was last forced by an unknown `kid` (rate-limited).
+    forced_reload: std::sync::Mutex<Option<UnixTime>>,
     /// Bumped whenever the key set changes, so callers can wait for the first key.
     changed: tokio::sync::watch::Sender<u64>,
 }
@@ -89,6 +91,30 @@ impl std::ops::Deref for LoadedKey {
     fn deref(&self) -> &KeyMeta {
         &self.meta
     }
+}
+
+fn unverified_part(token: &str, i: usize) -> Option<serde_json::Value> {
+    let part = token.split('.').nth(i)?;
+    if part.len() > 16 * 1024 {
+        return None;
+    }
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, part).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn unverified_kid(token: &str) -> Option<String> {
+    unverified_part(token, 0)?
+        .get("kid")?
+        .as_str()
+        .map(str::to_string)
+}
+
+fn unverified_iss(token: &str) -> Option<String> {
+    unverified_part(token, 1)?
+        .get("iss")?
+        .as_str()
+        .map(str::to_string)
 }
 
 /// Index of the active key: the newest that has activated by `now`.
@@ -223,6 +249,7 @@ impl KeyManager {
                 published: Vec::new(),
             })),
             reload: tokio::sync::Mutex::new(()),
+            forced_reload: std::sync::Mutex::new(None),
             changed: tokio::sync::watch::Sender::new(0),
         })
     }
@@ -298,6 +325,33 @@ impl KeyManager {
             })
         })
         .ok()
+    }
+
+    /// When `token` names a `kid` this node does not know and claims to come from `issuer`
+    /// (unverified: it is only a hint), reloads the keys from storage, at most once every
+    /// two seconds: another node sharing the database may just have rotated.
+    pub async fn reload_for_unknown_kid(&self, token: &str, issuer: &str) {
+        let Some(kid) = unverified_kid(token) else {
+            return;
+        };
+        if self.set().keys.iter().any(|k| k.kid == kid) {
+            return;
+        }
+        if unverified_iss(token).as_deref() != Some(issuer) {
+            return;
+        }
+        let now = self.clock.now();
+        {
+            let mut last = self.forced_reload.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|t| now >= t && now - t < 2) {
+                return;
+            }
+            *last = Some(now);
+        }
+        tracing::info!(kid = %kid.chars().take(64).collect::<String>(), "a token names a key this node has not loaded: reloading keys");
+        if let Err(e) = self.refresh().await {
+            tracing::warn!(error = %e, "reloading keys failed");
+        }
     }
 
     /// Creates a key that starts signing after `publish_ahead`. `expected_newest` guards

@@ -33,6 +33,12 @@ impl Sealer {
         Self { key }
     }
 
+    /// A key for `purpose`, derived from the encryption key (HMAC-SHA256), so that every
+    /// node sharing the encryption key derives the same one.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        crate::secret::derive_key(&self.key.0, purpose)
+    }
+
     pub fn seal(&self, plain: &[u8], kid: &str) -> Result<Vec<u8>, SealError> {
         let nonce = random_bytes(12);
         let mut tag = [0u8; 16];

@@ -86,8 +86,10 @@ async fn admin_guard(State(c): C, req: Request, next: Next) -> Response {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
+            .and_then(|v| v.split_once(' '))
+            // The scheme is case-insensitive (RFC 7235 §2.1); the token is exact.
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map_or("", |(_, token)| token);
         if !crate::secret::ct_eq(presented.as_bytes(), expected.as_bytes()) {
             let mut resp = error(401, "the control API needs the admin bearer token");
             resp.headers_mut().insert(

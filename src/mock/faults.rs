@@ -89,9 +89,12 @@ impl Faults {
             status: Some(status),
             ..
         } = &rule.effect
-            && !(100..=599).contains(status)
+            && !(200..=599).contains(status)
         {
-            return Err(format!("status {status} is not an HTTP status"));
+            // 1xx are interim answers, not something a fault can end a request with.
+            return Err(format!(
+                "status {status} is not a final HTTP status (200 to 599)"
+            ));
         }
         rule.hits = 0;
         if rule.id.is_empty() {

@@ -13,8 +13,11 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 use super::faults::Effect;
-use super::state::{MockState, RecordedRequest};
+use super::state::{MockState, RecordedRequest, truncate_value};
 use crate::clock::Clock as _;
+
+/// The largest body read for the log; larger is a `413` (the endpoints take less anyway).
+const MAX_INSPECTED_BODY: usize = 1024 * 1024;
 
 /// Parameters whose values never appear in the request log.
 const SECRET_PARAMS: &[&str] = &[
@@ -72,9 +75,15 @@ pub async fn inspect(State(mock): State<Arc<MockState>>, req: Request, next: Nex
     let rest = path.strip_prefix(&mock.base).unwrap_or(&path).to_string();
     let endpoint = endpoint_of(&rest);
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, 1024 * 1024).await {
+    let bytes = match axum::body::to_bytes(body, MAX_INSPECTED_BODY).await {
         Ok(b) => b,
-        Err(_) => Bytes::new(),
+        Err(_) => {
+            return crate::oidc::error::OAuthError::invalid_request(format!(
+                "request body exceeds {MAX_INSPECTED_BODY} bytes"
+            ))
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+            .into_response();
+        }
     };
     let req = Request::from_parts(parts, Body::from(bytes.clone()));
 
@@ -90,9 +99,11 @@ pub async fn inspect(State(mock): State<Arc<MockState>>, req: Request, next: Nex
             let v = if SECRET_PARAMS.contains(&k.as_ref()) {
                 "[redacted]".to_string()
             } else {
-                v.into_owned()
+                truncate_value(&v)
             };
-            params.insert(k.into_owned(), Value::String(v));
+            if params.len() < 64 {
+                params.insert(truncate_value(&k), Value::String(v));
+            }
         }
     }
     let client_id = params
@@ -107,9 +118,9 @@ pub async fn inspect(State(mock): State<Arc<MockState>>, req: Request, next: Nex
     mock.record(RecordedRequest {
         time: mock.clock.now(),
         method: req.method().to_string(),
-        path: path.clone(),
+        path: truncate_value(&path),
         endpoint: endpoint.to_string(),
-        client_id: client_id.clone(),
+        client_id: client_id.as_deref().map(truncate_value),
         params,
     });
 

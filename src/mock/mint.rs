@@ -179,6 +179,7 @@ pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, (u16, St
             userinfo_claims: None,
             extra: shaped.access_token.clone(),
             issued_at: Some(iat),
+            jti: None,
         })
         .map_err(|e| (500, e.to_string()))?;
     let id_token = id_token::sign(
@@ -197,9 +198,15 @@ pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, (u16, St
     )
     .map_err(|e| (500, e.to_string()))?;
     let refresh_token = if client.allows_grant(crate::config::GrantType::RefreshToken) {
-        let (_, token) = app
+        let token = app
             .grants
-            .new_family(&client, &grant, &access.claims.jti, access.claims.exp)
+            .new_family(
+                &client,
+                &grant,
+                &crate::secret::random_token(16),
+                (&access.claims.jti, access.claims.exp),
+                None,
+            )
             .await
             .map_err(|e| (503, e.description.to_string()))?;
         Some(token)

@@ -172,6 +172,14 @@ impl Persona {
                 if let Some(roles) = identity.extra.get("roles") {
                     s.id_token.insert("roles".into(), roles.clone());
                 }
+                // The optional claims `email` and `xms_edov` (e-mail domain owner verified),
+                // as an app registration that asks for both gets them.
+                if let Some(edov) = identity.extra.get("xms_edov") {
+                    s.id_token.insert("xms_edov".into(), edov.clone());
+                    if let Some(e) = &identity.email {
+                        s.id_token.insert("email".into(), json!(e));
+                    }
+                }
                 s.access_token.insert("scp".into(), json!(scopes.join(" ")));
             }
         }

@@ -24,16 +24,14 @@ use crate::config::{
 };
 use crate::storage::{SqliteStorage, Storage};
 
-/// argon2id of `mock-secret`, so that mock mode starts without hashing anything.
-const BUILTIN_SECRET_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$B/HnfzPQ7kYMc1tmseLDhA$EoIsHTu8YgAB2GmPJZb5WgYq8VW8Yj0drv3Chrle4fM";
-
 /// The built-in confidential client: any redirect URI, every grant, no consent page.
 pub fn builtin_client() -> ClientConfig {
     ClientConfig {
         id: BUILTIN_CLIENT_ID.into(),
         name: Some("Mock client".into()),
         secret: Some(crate::secret::SecretString::new(BUILTIN_CLIENT_SECRET)),
-        secret_hash: Some(BUILTIN_SECRET_HASH.into()),
+        // Stored as a keyed digest: checked in microseconds, from the first request on.
+        secret_hash: None,
         any_redirect_uri: true,
         redirect_uris: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
@@ -46,6 +44,8 @@ pub fn builtin_client() -> ClientConfig {
         tokens: ClientTokenLifetimes::default(),
         allowed_connectors: Vec::new(),
         groups: Default::default(),
+        logout_revokes_session: true,
+        resource_server_for: Vec::new(),
     }
 }
 
@@ -64,6 +64,7 @@ pub struct MockServer {
     router: Router,
     pub issuers: Vec<MockIssuer>,
     maintenance: Vec<tokio::task::JoinHandle<()>>,
+    server: crate::config::ServerConfig,
 }
 
 #[derive(Default)]
@@ -259,6 +260,7 @@ impl MockServer {
             router,
             issuers,
             maintenance,
+            server: config.server.clone(),
         })
     }
 
@@ -270,13 +272,8 @@ impl MockServer {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let result = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let limits = crate::server::Limits::from(&self.server);
+        let result = crate::server::serve(self.listener, self.router, limits, shutdown).await;
         for m in self.maintenance {
             m.abort();
         }

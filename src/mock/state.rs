@@ -30,7 +30,7 @@ pub struct QueuedLogin {
     pub client_id: Option<String>,
 }
 
-/// One recorded request, secrets redacted.
+/// One recorded request, secrets redacted, every value cut to [`MAX_RECORDED_VALUE`].
 #[derive(Debug, Clone, Serialize)]
 pub struct RecordedRequest {
     pub time: i64,
@@ -47,7 +47,7 @@ pub struct MockState {
     pub base: String,
     pub clock: Arc<AdjustableClock>,
     pub faults: Faults,
-    pub requests: Mutex<VecDeque<RecordedRequest>>,
+    pub requests: Mutex<RequestLog>,
     pub next_logins: Mutex<Vec<QueuedLogin>>,
     pub users: std::sync::RwLock<HashMap<String, MockUserConfig>>,
     pub auto_login: bool,
@@ -60,8 +60,82 @@ pub struct MockState {
     pub admin_token: Option<String>,
 }
 
-/// How many requests are kept for `GET /mock/requests`.
+/// How many requests are kept for `GET /mock/requests`, and how many bytes they may hold
+/// together; the oldest go first.
 pub const REQUEST_LOG_SIZE: usize = 1000;
+pub const REQUEST_LOG_BYTES: usize = 2 * 1024 * 1024;
+/// Recorded values (and paths) longer than this are cut, marked with `…`.
+pub const MAX_RECORDED_VALUE: usize = 256;
+
+/// The recorded requests, bounded in count and in bytes.
+#[derive(Debug, Default)]
+pub struct RequestLog {
+    entries: VecDeque<(usize, RecordedRequest)>,
+    bytes: usize,
+}
+
+impl RequestLog {
+    pub fn push(&mut self, r: RecordedRequest) {
+        let size = r.size();
+        while !self.entries.is_empty()
+            && (self.entries.len() >= REQUEST_LOG_SIZE || self.bytes + size > REQUEST_LOG_BYTES)
+        {
+            if let Some((s, _)) = self.entries.pop_front() {
+                self.bytes -= s;
+            }
+        }
+        self.bytes += size;
+        self.entries.push_back((size, r));
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &RecordedRequest> {
+        self.entries.iter().map(|(_, r)| r)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+}
+
+/// `s` cut to at most [`MAX_RECORDED_VALUE`] bytes, on a character boundary.
+pub fn truncate_value(s: &str) -> String {
+    if s.len() <= MAX_RECORDED_VALUE {
+        return s.to_string();
+    }
+    let mut end = MAX_RECORDED_VALUE;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+impl RecordedRequest {
+    fn size(&self) -> usize {
+        let params: usize = self
+            .params
+            .iter()
+            .map(|(k, v)| k.len() + v.as_str().map_or(8, str::len))
+            .sum();
+        64 + self.method.len()
+            + self.path.len()
+            + self.endpoint.len()
+            + self.client_id.as_ref().map_or(0, String::len)
+            + params
+    }
+}
 
 impl MockState {
     /// The control API under `serve` (`mock.control_api`): no mock login, an admin token,
@@ -72,7 +146,7 @@ impl MockState {
             base: crate::app::issuer_path(config),
             clock: AdjustableClock::new(),
             faults: Faults::default(),
-            requests: Mutex::new(VecDeque::new()),
+            requests: Mutex::new(RequestLog::default()),
             next_logins: Mutex::new(Vec::new()),
             users: std::sync::RwLock::new(HashMap::new()),
             auto_login: false,
@@ -92,11 +166,10 @@ impl MockState {
     }
 
     pub fn record(&self, r: RecordedRequest) {
-        let mut log = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        if log.len() >= REQUEST_LOG_SIZE {
-            log.pop_front();
-        }
-        log.push_back(r);
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(r);
     }
 
     /// Takes the first queued login that matches `login_hint` or `client_id` (a queued login

@@ -2,17 +2,43 @@
 //! (RFC 6749 §2.3.1): `client_secret_basic`, `client_secret_post`, and `none` for public
 //! clients. Basic credentials are form-urlencoded before base64 and are decoded as such, so
 //! secrets holding `+ % : /` work. Secrets are compared in constant time.
+//!
+//! Cost is bounded: a keyed-digest secret costs microseconds; an argon2id `secret_hash` is
+//! verified at most once per request, through the bounded verifier (a full queue is a fast
+//! `503`). Failed authentications are counted per client address: past the budget, further
+//! *wrong* secrets from that address get `429` without any hashing. A correct secret whose
+//! check is cheap is never refused, so a client is not locked out by someone failing with
+//! its id from the same address.
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, FromRequest, Request};
-use axum::http::header;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::{StatusCode, header};
 use base64::Engine as _;
 
-use super::clients::{Client, ClientRegistry};
-use super::error::OAuthError;
+use super::clients::{CheapCheck, Client, ClientRegistry};
+use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
+use super::throttle::{Budgets, Rule};
+use crate::clock::Clock;
 use crate::config::AuthMethod;
+use crate::password::PasswordVerifier;
+use crate::server::ClientAddr;
+
+/// Failed client authentications allowed per client address.
+pub const FAILURES_PER_ADDRESS: Rule = Rule {
+    window: 300,
+    limit: 20,
+};
+
+/// What client authentication needs: the clients, the argon2 verifier, the failure
+/// counters and the clock.
+pub struct ClientAuth {
+    pub registry: Arc<ClientRegistry>,
+    pub verifier: Arc<PasswordVerifier>,
+    pub budgets: Budgets,
+    pub clock: Arc<dyn Clock>,
+}
 
 /// A request from an authenticated client, with its remaining form parameters.
 #[derive(Debug)]
@@ -20,6 +46,7 @@ pub struct ClientRequest {
     pub client: Arc<Client>,
     pub method: AuthMethod,
     pub params: Params,
+    pub addr: ClientAddr,
 }
 
 /// Decodes `Basic base64(urlencode(id):urlencode(secret))`. Also returns the secret as sent,
@@ -46,20 +73,112 @@ fn parse_basic(value: &str) -> Option<(String, String, String)> {
     Some((id, decode(secret)?, secret.to_string()))
 }
 
+/// For the one argon2id verification a Basic secret gets: the decoded form when the client
+/// visibly encoded it (`%XX`), else the form as sent (`curl -u` sends `+` literally).
+fn argon2_candidate<'a>(decoded: &'a str, raw: Option<&'a str>) -> &'a str {
+    match raw {
+        Some(raw) if raw != decoded && !has_percent_escape(raw) => raw,
+        _ => decoded,
+    }
+}
+
+fn has_percent_escape(s: &str) -> bool {
+    s.as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+}
+
+impl ClientAuth {
+    fn throttled(&self, seconds: i64) -> OAuthError {
+        OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "too many failed client authentications from this address; try again later",
+        )
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .with_retry_after(seconds)
+    }
+
+    /// Counts a failure from `addr`; the error to answer with.
+    fn failed(&self, addr: ClientAddr, fail: OAuthError) -> OAuthError {
+        let now = self.clock.now();
+        let key = vec![(format!("client-auth:{addr}"), FAILURES_PER_ADDRESS)];
+        match self.budgets.exhausted(&key[0].0, FAILURES_PER_ADDRESS, now) {
+            Some(wait) => self.throttled(wait),
+            None => {
+                self.budgets.record_failure(key, now);
+                fail
+            }
+        }
+    }
+
+    /// Checks `decoded` (and `raw`, the Basic form as sent) against the client's secret.
+    async fn check_secret(
+        &self,
+        client: &Client,
+        decoded: &str,
+        raw: Option<&str>,
+        addr: ClientAddr,
+        fail: OAuthError,
+    ) -> Result<(), OAuthError> {
+        let mut needs_argon2 = false;
+        for candidate in std::iter::once(decoded).chain(raw.filter(|r| *r != decoded)) {
+            match client.cheap_check(candidate) {
+                CheapCheck::Match => return Ok(()),
+                CheapCheck::NoMatch => {}
+                CheapCheck::NeedsArgon2 => needs_argon2 = true,
+            }
+        }
+        let Some(phc) = client.argon2_hash().filter(|_| needs_argon2) else {
+            return Err(self.failed(addr, fail));
+        };
+        let now = self.clock.now();
+        let reservation = self
+            .budgets
+            .reserve(
+                vec![(format!("client-auth:{addr}"), FAILURES_PER_ADDRESS)],
+                now,
+            )
+            .map_err(|wait| self.throttled(wait))?;
+        let candidate = argon2_candidate(decoded, raw);
+        match self.verifier.verify(candidate, phc).await {
+            Ok(true) => {
+                self.budgets.settle(reservation, false, &[], now);
+                client.remember_verified(candidate);
+                Ok(())
+            }
+            Ok(false) => {
+                self.budgets
+                    .settle(reservation, true, &[], self.clock.now());
+                Err(fail)
+            }
+            Err(crate::password::Busy) => {
+                self.budgets.settle(reservation, false, &[], now);
+                Err(OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "the server is busy verifying secrets; try again shortly",
+                )
+                .with_retry_after(1))
+            }
+        }
+    }
+}
+
 impl<S> FromRequest<S> for ClientRequest
 where
     S: Send + Sync,
-    Arc<ClientRegistry>: FromRef<S>,
+    Arc<ClientAuth>: FromRef<S>,
 {
     type Rejection = OAuthError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let authorization = req
-            .headers()
+        let (mut parts, body) = req.into_parts();
+        let Ok(addr) = ClientAddr::from_request_parts(&mut parts, state).await;
+        let authorization = parts
+            .headers
             .get(header::AUTHORIZATION)
             .map(|v| v.to_str().map(str::to_owned));
-        let mut params = Params::from_request(req, state).await?;
-        let registry = Arc::<ClientRegistry>::from_ref(state);
+        let mut params = Params::from_request(Request::from_parts(parts, body), state).await?;
+        let auth = Arc::<ClientAuth>::from_ref(state);
 
         let basic = match authorization {
             None => None,
@@ -100,35 +219,34 @@ where
             }
         };
         let basic_used = method == AuthMethod::ClientSecretBasic;
-        let fail =
-            |why: &'static str| OAuthError::invalid_client(why).with_basic_challenge(basic_used);
+        // One answer for every way of failing, so that it tells nothing about the client.
+        let fail = || {
+            OAuthError::invalid_client("client authentication failed")
+                .with_basic_challenge(basic_used)
+        };
 
-        let client = registry
-            .get(&id)
-            .ok_or_else(|| fail("client authentication failed"))?;
+        let Some(client) = auth.registry.get(&id) else {
+            return Err(auth.failed(addr, fail()));
+        };
         if !client.accepts_method(method) {
-            return Err(fail(if client.is_public() {
-                "this public client authenticates with client_id only"
-            } else if method == AuthMethod::None {
-                "this confidential client must authenticate with its secret"
-            } else {
-                "this client must use its registered token_endpoint_auth_method"
-            }));
+            tracing::debug!(
+                client_id = ?id,
+                method = method.as_str(),
+                public = client.is_public(),
+                "client used an authentication method it may not use"
+            );
+            return Err(auth.failed(addr, fail()));
         }
         if let Some(secret) = secret {
-            let ok = client.verify_secret(&secret).await
-                || match raw_basic_secret {
-                    Some(raw) if raw != secret => client.verify_secret(&raw).await,
-                    _ => false,
-                };
-            if !ok {
-                return Err(fail("client authentication failed"));
-            }
+            let raw = raw_basic_secret.as_deref().filter(|_| basic_used);
+            auth.check_secret(&client, &secret, raw, addr, fail())
+                .await?;
         }
         Ok(Self {
             client,
             method,
             params,
+            addr,
         })
     }
 }
@@ -156,6 +274,16 @@ mod tests {
                 "a%2Bb%25%3Ac%2Fd".into()
             ))
         );
+    }
+
+    #[test]
+    fn one_argon2_candidate_whatever_the_encoding() {
+        // RFC-encoded: the decoded form.
+        assert_eq!(argon2_candidate("a+b", Some("a%2Bb")), "a+b");
+        // curl -u with a literal plus: the form as sent.
+        assert_eq!(argon2_candidate("a b", Some("a+b")), "a+b");
+        assert_eq!(argon2_candidate("same", Some("same")), "same");
+        assert_eq!(argon2_candidate("post", None), "post");
     }
 
     #[test]

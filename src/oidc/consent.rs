@@ -65,9 +65,9 @@ pub async fn post(
         Ok(g) => g.unwrap_or_default(),
         Err(e) => return flows.fail(AuthorizeError::internal(&e)),
     };
-    for s in &req.scope {
-        if !granted.contains(s) {
-            granted.push(s.clone());
+    for s in super::authorize::consent_items(&req) {
+        if !granted.contains(&s) {
+            granted.push(s);
         }
     }
     let now = flows.clock.now();

@@ -43,6 +43,8 @@ pub struct OAuthError {
     pub status: StatusCode,
     /// Send `WWW-Authenticate: Basic` (the client tried HTTP Basic authentication).
     pub basic_challenge: bool,
+    /// Send `Retry-After` with this many seconds (throttled or overloaded).
+    pub retry_after: Option<i64>,
 }
 
 impl OAuthError {
@@ -58,6 +60,7 @@ impl OAuthError {
             description: description.into(),
             status,
             basic_challenge: false,
+            retry_after: None,
         }
     }
 
@@ -75,6 +78,11 @@ impl OAuthError {
 
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
+        self
+    }
+
+    pub fn with_retry_after(mut self, seconds: i64) -> Self {
+        self.retry_after = Some(seconds.clamp(1, 86_400));
         self
     }
 
@@ -100,6 +108,7 @@ impl From<crate::storage::StorageError> for OAuthError {
             ErrorCode::TemporarilyUnavailable,
             "the server's storage is unavailable; try again",
         )
+        .with_retry_after(2)
     }
 }
 
@@ -118,6 +127,11 @@ impl IntoResponse for OAuthError {
         });
         let mut resp = (self.status, axum::Json(body)).into_response();
         no_store(&mut resp);
+        if let Some(s) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             let challenge = if self.basic_challenge {
                 r#"Basic realm="oidc-bridge", charset="UTF-8""#

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::config::UserConfig;
-use crate::secret::{hash_password, verify_password};
+use crate::password::{Busy, PasswordVerifier};
+use crate::secret::hash_password;
 
 /// The claims of an authenticated person. `extra` holds anything else (namespaced upstream
 /// claims, mock-mode claims).
@@ -134,6 +135,7 @@ pub struct LocalUsers {
     users: HashMap<String, LocalUser>,
     /// Verified against when the username is unknown, so that both cost the same.
     dummy_hash: String,
+    verifier: Arc<PasswordVerifier>,
 }
 
 struct LocalUser {
@@ -143,7 +145,7 @@ struct LocalUser {
 
 impl LocalUsers {
     /// Prepares the users. Plain-text development passwords are hashed here, once.
-    pub fn new(users: &[UserConfig]) -> Self {
+    pub fn new(users: &[UserConfig], verifier: Arc<PasswordVerifier>) -> Self {
         let fallback = || hash_password(&crate::secret::random_token(16)).unwrap_or_default();
         let users = users
             .iter()
@@ -165,6 +167,7 @@ impl LocalUsers {
         Self {
             users,
             dummy_hash: DUMMY_HASH.to_string(),
+            verifier,
         }
     }
 
@@ -177,26 +180,23 @@ impl LocalUsers {
         self.users.get(sub).map(|u| identity_of(&u.config))
     }
 
-    /// Checks a username and password off the async threads. An unknown username costs the
-    /// same argon2id verification as a known one.
+    /// Checks a username and password through the bounded verifier. An unknown username
+    /// costs the same argon2id verification as a known one.
     pub async fn authenticate(
-        self: &Arc<Self>,
+        &self,
         username: &str,
         password: &str,
-    ) -> Option<Identity> {
+    ) -> Result<Option<Identity>, Busy> {
         let (hash, known) = match self.users.get(username) {
-            Some(u) => (u.hash.clone(), true),
-            None => (self.dummy_hash.clone(), false),
+            Some(u) => (u.hash.as_str(), true),
+            None => (self.dummy_hash.as_str(), false),
         };
-        let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .unwrap_or(false);
-        (ok && known).then(|| {
+        let ok = self.verifier.verify(password, hash).await?;
+        Ok((ok && known).then(|| {
             let mut id = self.identity(username).unwrap_or_default();
             id.amr = vec!["pwd".into()];
             id
-        })
+        }))
     }
 }
 

@@ -1,5 +1,8 @@
-//! Token introspection (RFC 7662). A confidential client may introspect any token; a public
-//! client only its own. Anything unknown, expired, revoked or foreign is `{"active": false}`.
+//! Token introspection (RFC 7662). Per §4, a token is `active` only to a client entitled to
+//! know about it: the client it was issued to, a client its `aud` names, or a client
+//! configured as a resource server for the issuing client (`resource_server_for`). Anything
+//! unknown, expired, revoked, foreign, or from a client that is no longer registered is
+//! `{"active": false}`.
 
 use std::sync::Arc;
 
@@ -9,17 +12,34 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::client_auth::ClientRequest;
+use super::clients::{Client, ClientRegistry};
 use super::error::{OAuthError, no_store};
-use super::tokens::TokenService;
+use super::tokens::{AccessTokenClaims, TokenService};
+
+fn entitled(asking: &Client, token: &AccessTokenClaims, registry: &ClientRegistry) -> bool {
+    if registry.get(&token.client_id).is_none() {
+        return false;
+    }
+    let me = asking.id();
+    token.client_id == me
+        || (!asking.is_public()
+            && (token.aud.contains(me)
+                || asking
+                    .config
+                    .resource_server_for
+                    .iter()
+                    .any(|c| c == "*" || *c == token.client_id)))
+}
 
 pub async fn post(
     State(tokens): State<Arc<TokenService>>,
+    State(registry): State<Arc<ClientRegistry>>,
     req: ClientRequest,
 ) -> Result<Response, OAuthError> {
     let token = req.params.require("token")?;
     let claims = tokens.validate_access_token(token).await?;
     let body = match claims {
-        Some(c) if !req.client.is_public() || c.client_id == req.client.id() => {
+        Some(c) if entitled(&req.client, &c, &registry) => {
             let mut v = serde_json::to_value(&c).map_err(|e| OAuthError::internal(&e))?;
             if let Some(obj) = v.as_object_mut() {
                 obj.insert("active".into(), json!(true));

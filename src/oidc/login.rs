@@ -1,19 +1,63 @@
-//! `POST /login`: the local username and password form. Failed attempts are throttled per
-//! username and per client IP.
+//! `POST /login`: the local username and password form.
+//!
+//! Failed attempts are throttled before the password is checked (the attempt is reserved
+//! first, so concurrent guesses cannot all pass): five per username and address, twenty
+//! per username and thirty per address in fifteen minutes. A browser holding a device
+//! cookie from an earlier sign-in of that user is exempt from the last two, which an
+//! attacker can exhaust, and has five of its own, so a person on a browser they used before
+//! is never locked out by someone else's failures. See the README's "Security model".
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 use super::authorize::{AuthorizeError, Flows};
 use super::params::HtmlForm;
+use super::session::read_cookie;
+use super::throttle::Rule;
+use crate::server::ClientAddr;
+
+const WINDOW: i64 = 900;
+pub const PER_USER_AND_ADDRESS: Rule = Rule {
+    window: WINDOW,
+    limit: 5,
+};
+pub const PER_USER: Rule = Rule {
+    window: WINDOW,
+    limit: 20,
+};
+pub const PER_ADDRESS: Rule = Rule {
+    window: WINDOW,
+    limit: 30,
+};
+pub const PER_DEVICE: Rule = Rule {
+    window: WINDOW,
+    limit: 5,
+};
+
+/// Longest username and password the form takes; longer ones are refused unhashed.
+const MAX_USERNAME: usize = 255;
+const MAX_PASSWORD: usize = 1024;
+
+/// The budgets an attempt counts against.
+fn budget_keys(username: &str, addr: ClientAddr, device: Option<&str>) -> Vec<(String, Rule)> {
+    let user = username.to_lowercase();
+    let mut keys = vec![(format!("login:ua:{user}\n{addr}"), PER_USER_AND_ADDRESS)];
+    match device {
+        Some(d) => keys.push((format!("login:d:{d}\n{user}"), PER_DEVICE)),
+        None => {
+            keys.push((format!("login:u:{user}"), PER_USER));
+            keys.push((format!("login:a:{addr}"), PER_ADDRESS));
+        }
+    }
+    keys
+}
 
 pub async fn post(
     State(flows): State<Arc<Flows>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    addr: ClientAddr,
     headers: HeaderMap,
     form: Result<HtmlForm, Response>,
 ) -> Response {
@@ -32,7 +76,6 @@ pub async fn post(
     };
     let username = form.get("username").unwrap_or("").trim().to_string();
     let password = form.get("password").unwrap_or("");
-    let ip = peer.ip().to_string();
     let now = flows.clock.now();
 
     if let Some(mock) = flows.mock.as_ref().filter(|m| m.mock_login) {
@@ -75,34 +118,88 @@ pub async fn post(
                 .map(str::to_string)
                 .collect::<Vec<_>>()
         });
+        if flows.clients.get(&username).is_some() {
+            // A client's own tokens have its id as `sub`: no user may share it.
+            return flows.login_page(
+                &client,
+                &record,
+                &username,
+                Some("That username is taken by an application here; choose another.".into()),
+                StatusCode::BAD_REQUEST,
+                Vec::new(),
+            );
+        }
         let identity = match mock.take_queued(Some(&username), client.id()) {
             Some(q) => mock.queued_identity(&q, &username),
             None => mock.identity(&username, groups, &claims),
         };
-        return finish_login(&flows, &headers, record, req, &client, identity).await;
+        return finish_login(&flows, &headers, record, req, &client, identity, None).await;
     }
 
-    if let Some(wait) = flows.throttle.blocked_for(&username, &ip, now) {
-        let minutes = (wait + 59) / 60;
+    if username.is_empty() || username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
         return flows.login_page(
             &client,
             &record,
-            &username,
-            Some(format!(
-                "Too many failed sign-in attempts. Try again in {minutes} minute{}.",
-                if minutes == 1 { "" } else { "s" }
-            )),
-            StatusCode::TOO_MANY_REQUESTS,
+            &username.chars().take(MAX_USERNAME).collect::<String>(),
+            Some("Wrong username or password.".into()),
+            StatusCode::UNAUTHORIZED,
             Vec::new(),
         );
     }
+    let device = read_cookie(&headers, &flows.cookies.device)
+        .and_then(|v| flows.devices.check(v, &username, now));
+    let keys = budget_keys(&username, addr, device.as_deref());
+    // A success clears this address's and this device's count for the user, never the
+    // per-user or per-address counts a distributed attacker is building.
+    let clear: Vec<String> = keys
+        .iter()
+        .filter(|(k, _)| k.starts_with("login:ua:") || k.starts_with("login:d:"))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let reservation = match flows.login_budgets.reserve(keys, now) {
+        Ok(r) => r,
+        Err(wait) => {
+            tracing::info!(
+                event = "login_throttled",
+                client_id = client.id(),
+                ip = %addr,
+                known_device = device.is_some(),
+                retry_after = wait,
+                "sign-in attempt refused: too many failures"
+            );
+            let minutes = (wait + 59) / 60;
+            let mut resp = flows.login_page(
+                &client,
+                &record,
+                &username,
+                Some(format!(
+                    "Too many failed sign-in attempts. Try again in {minutes} minute{}.",
+                    if minutes == 1 { "" } else { "s" }
+                )),
+                StatusCode::TOO_MANY_REQUESTS,
+                Vec::new(),
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
+            return resp;
+        }
+    };
     let identity = match flows.users.authenticate(&username, password).await {
-        Some(id) => id,
-        None => {
-            flows.throttle.record_failure(&username, &ip, now);
+        Ok(Some(id)) => {
+            let clear: Vec<&str> = clear.iter().map(String::as_str).collect();
+            flows
+                .login_budgets
+                .settle(reservation, false, &clear, flows.clock.now());
+            id
+        }
+        Ok(None) => {
+            flows
+                .login_budgets
+                .settle(reservation, true, &[], flows.clock.now());
             tracing::info!(
                 event = "login_failed",
                 client_id = client.id(),
+                ip = %addr,
                 "wrong username or password"
             );
             return flows.login_page(
@@ -114,9 +211,37 @@ pub async fn post(
                 Vec::new(),
             );
         }
+        Err(crate::password::Busy) => {
+            flows.login_budgets.settle(reservation, false, &[], now);
+            let mut resp = flows.login_page(
+                &client,
+                &record,
+                &username,
+                Some(
+                    "The sign-in service is very busy right now. Wait a few seconds and try again."
+                        .into(),
+                ),
+                StatusCode::SERVICE_UNAVAILABLE,
+                Vec::new(),
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            return resp;
+        }
     };
-    flows.throttle.record_success(&username);
-    finish_login(&flows, &headers, record, req, &client, identity).await
+    let device_cookie = flows
+        .cookies
+        .set_device(&flows.devices.issue(&username, flows.clock.now()));
+    finish_login(
+        &flows,
+        &headers,
+        record,
+        req,
+        &client,
+        identity,
+        Some(device_cookie),
+    )
+    .await
 }
 
 async fn finish_login(
@@ -126,6 +251,7 @@ async fn finish_login(
     mut req: super::authorize::AuthRequest,
     client: &super::clients::Client,
     identity: super::identity::Identity,
+    device_cookie: Option<HeaderValue>,
 ) -> Response {
     let (session, cookie) = match flows.start_session(headers, &identity).await {
         Ok(x) => x,
@@ -134,8 +260,10 @@ async fn finish_login(
     tracing::info!(event = "login", client_id = client.id(), sub = %session.sub, "user signed in");
     req.login_done = true;
     record.session_id = Some(session.id_hash.clone());
+    let mut cookies = vec![cookie];
+    cookies.extend(device_cookie);
     flows
-        .proceed(headers, req, Some(record), Some(session), vec![cookie])
+        .proceed(headers, req, Some(record), Some(session), cookies)
         .await
         .unwrap_or_else(|e| flows.fail(e))
 }

@@ -1,6 +1,9 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): `GET|POST /logout` with
 //! `id_token_hint`, `client_id`, `post_logout_redirect_uri` and `state`.
 //!
+//! Ending a session ends what it issued: refresh tokens and access tokens carrying its
+//! `sid` stop working at once.
+//!
 //! A signed-in user confirms on a page (its form carries a CSRF token derived from the
 //! session cookie). A `post_logout_redirect_uri` is used only when it exactly matches one the
 //! client registered, and the client is known from a valid `id_token_hint` or `client_id`;
@@ -31,10 +34,12 @@ fn check(flows: &Flows, p: &Params) -> Result<Checked, Response> {
     let refuse = |msg: &str| flows.page(StatusCode::BAD_REQUEST, "Sign-out error", msg);
     let mut client_id = p.get("client_id").map(str::to_string);
     if let Some(hint) = p.get("id_token_hint") {
-        let (payload, _) = flows
+        let (payload, header) = flows
             .keys
             .verify(hint)
+            .filter(|(_, h)| h.token_type().is_none_or(|t| t.eq_ignore_ascii_case("JWT")))
             .ok_or_else(|| refuse("The id_token_hint is not an ID token this provider issued."))?;
+        let _ = header;
         let claims: serde_json::Value = serde_json::from_slice(&payload)
             .map_err(|_| refuse("The id_token_hint cannot be read."))?;
         if claims["iss"] != flows.issuer.as_str() {
@@ -166,15 +171,25 @@ async fn handle(flows: &Flows, headers: &HeaderMap, p: Params, confirming: bool)
             },
         );
     }
-    if let Err(e) = flows.storage.delete_session(&session.id_hash).await {
-        tracing::error!(error = %e, "storage failure at logout");
-        return flows.page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Sign-out error",
-            "Try again.",
-        );
-    }
-    tracing::info!(event = "logout", sub = %session.sub, "session ended");
+    // The session ends with everything it issued: its refresh families are revoked with
+    // their access tokens, and its other access tokens are refused from now on.
+    let now = flows.clock.now();
+    let families = match flows
+        .storage
+        .end_session(&session.sid, now, now + flows.max_access_lifetime)
+        .await
+    {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!(error = %e, "storage failure at logout");
+            return flows.page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-out error",
+                "Try again.",
+            );
+        }
+    };
+    tracing::info!(event = "logout", sub = %session.sub, families_revoked = families, "session ended");
     finish(flows, checked, true)
 }
 

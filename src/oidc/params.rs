@@ -23,20 +23,28 @@ impl std::fmt::Debug for Params {
 }
 
 impl Params {
-    /// Parses urlencoded text; a repeated parameter is an `invalid_request`.
+    /// Parses urlencoded text; a repeated parameter is an `invalid_request`, even when one
+    /// of its values is empty (RFC 6749 §3.1, §3.2). Empty values count as absent.
     pub fn parse(bytes: &[u8]) -> Result<Self, OAuthError> {
         let mut map = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
         for (k, v) in form_urlencoded::parse(bytes) {
-            if v.is_empty() {
-                continue;
-            }
-            if map.insert(k.to_string(), v.into_owned()).is_some() {
+            if !seen.insert(k.clone()) {
                 return Err(OAuthError::invalid_request(format!(
-                    "parameter `{k}` was sent more than once"
+                    "parameter `{}` was sent more than once",
+                    k.chars().take(64).collect::<String>()
                 )));
+            }
+            if !v.is_empty() {
+                map.insert(k.into_owned(), v.into_owned());
             }
         }
         Ok(Self(map))
+    }
+
+    /// The length of every name and value together.
+    pub fn total_len(&self) -> usize {
+        self.0.iter().map(|(k, v)| k.len() + v.len()).sum()
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -111,6 +119,7 @@ mod tests {
     #[test]
     fn repeated_parameters_are_refused_and_empty_ones_ignored() {
         assert!(Params::parse(b"a=1&a=2").is_err());
+        assert!(Params::parse(b"grant_type=&grant_type=client_credentials").is_err());
         let p = Params::parse(b"a=1&b=&c=x%2By+z").expect("parse");
         assert_eq!(p.get("a"), Some("1"));
         assert_eq!(p.get("b"), None);

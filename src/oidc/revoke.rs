@@ -15,7 +15,7 @@ pub async fn post(
     req: ClientRequest,
 ) -> Result<Response, OAuthError> {
     let token = req.params.require("token")?;
-    tokens.revoke(token, req.client.id()).await?;
+    tokens.revoke(token, &req.client).await?;
     let mut resp = ().into_response();
     no_store(&mut resp);
     Ok(resp)

@@ -15,6 +15,8 @@ pub struct Cookies {
     pub secure: bool,
     pub session: String,
     pub binding: String,
+    /// Marks a browser in which a user signed in before (see [`DeviceCookies`]).
+    pub device: String,
     pub session_max_age: i64,
 }
 
@@ -30,6 +32,7 @@ impl Cookies {
             secure,
             session: format!("{prefix}oidc_bridge_session_{tag}"),
             binding: format!("{prefix}oidc_bridge_flow_{tag}"),
+            device: format!("{prefix}oidc_bridge_device_{tag}"),
             session_max_age,
         }
     }
@@ -52,6 +55,63 @@ impl Cookies {
 
     pub fn set_binding(&self, value: &str) -> HeaderValue {
         self.cookie(&self.binding, value, 3600)
+    }
+
+    pub fn set_device(&self, value: &str) -> HeaderValue {
+        self.cookie(&self.device, value, DEVICE_LIFETIME)
+    }
+}
+
+/// How long a device cookie vouches for a browser.
+pub const DEVICE_LIFETIME: i64 = 90 * 86_400;
+
+/// Device cookies (OWASP's defence against lock-out): after a successful sign-in, the
+/// browser gets a MAC'd cookie naming a random device id and (hashed) the username. A
+/// sign-in attempt carrying a valid one for the same username is not subject to the
+/// per-username and per-address lock-outs that an attacker can trigger; it has a small
+/// budget of its own. So a person on a browser they used before can always sign in.
+#[derive(Clone)]
+pub struct DeviceCookies {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for DeviceCookies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeviceCookies([redacted])")
+    }
+}
+
+fn user_tag(username: &str) -> String {
+    sha256_b64url(username.to_lowercase().as_bytes())[..16].to_string()
+}
+
+impl DeviceCookies {
+    pub fn new(key: [u8; 32]) -> Self {
+        Self { key }
+    }
+
+    fn mac(&self, body: &str) -> String {
+        crate::secret::b64url(&crate::secret::hmac_sha256(&self.key, body.as_bytes()))[..32]
+            .to_string()
+    }
+
+    /// A new cookie value for `username`, issued at `now`.
+    pub fn issue(&self, username: &str, now: i64) -> String {
+        let body = format!("{}.{now}.{}", random_token(12), user_tag(username));
+        format!("{body}.{}", self.mac(&body))
+    }
+
+    /// The device id of a valid, unexpired cookie issued for `username`.
+    pub fn check(&self, value: &str, username: &str, now: i64) -> Option<String> {
+        let (body, mac) = value.rsplit_once('.')?;
+        if !crate::secret::ct_eq(self.mac(body).as_bytes(), mac.as_bytes()) {
+            return None;
+        }
+        let mut parts = body.split('.');
+        let (id, issued, tag) = (parts.next()?, parts.next()?, parts.next()?);
+        let issued: i64 = issued.parse().ok()?;
+        let fresh = issued <= now + 60 && now - issued < DEVICE_LIFETIME;
+        (fresh && tag == user_tag(username)).then(|| id.to_string())
     }
 }
 
@@ -102,6 +162,25 @@ mod tests {
                 .to_str()
                 .expect("ascii")
                 .contains("Secure")
+        );
+    }
+
+    #[test]
+    fn device_cookies_vouch_for_one_user_and_expire() {
+        let d = DeviceCookies::new([7; 32]);
+        let v = d.issue("Alice", 1_000);
+        assert!(d.check(&v, "alice", 2_000).is_some());
+        assert!(d.check(&v, "bob", 2_000).is_none(), "another user");
+        assert!(
+            d.check(&v, "alice", 1_000 + DEVICE_LIFETIME).is_none(),
+            "expired"
+        );
+        let forged = format!("{}x", &v[..v.len() - 1]);
+        assert!(d.check(&forged, "alice", 2_000).is_none(), "bad MAC");
+        assert!(
+            DeviceCookies::new([8; 32])
+                .check(&v, "alice", 2_000)
+                .is_none()
         );
     }
 

@@ -74,6 +74,8 @@ pub struct AccessTokenRequest<'a> {
     pub extra: serde_json::Map<String, serde_json::Value>,
     /// Issue as of this time instead of now (mock minting with `iat_offset`).
     pub issued_at: Option<UnixTime>,
+    /// Use this `jti` (chosen before the token, to be recorded first); else a random one.
+    pub jti: Option<String>,
 }
 
 pub struct Issued {
@@ -86,6 +88,8 @@ pub struct TokenService {
     keys: Arc<KeyManager>,
     clock: Arc<dyn Clock>,
     storage: Arc<dyn Storage>,
+    /// The longest any access token lives: how long a session's "ended" marker is kept.
+    pub max_access_lifetime: i64,
 }
 
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -96,12 +100,14 @@ impl TokenService {
         keys: Arc<KeyManager>,
         clock: Arc<dyn Clock>,
         storage: Arc<dyn Storage>,
+        max_access_lifetime: i64,
     ) -> Self {
         Self {
             issuer,
             keys,
             clock,
             storage,
+            max_access_lifetime,
         }
     }
 
@@ -124,7 +130,7 @@ impl TokenService {
             iat: now,
             exp: now + req.lifetime,
             nbf: None,
-            jti: random_token(16),
+            jti: req.jti.unwrap_or_else(|| random_token(16)),
             scope: req.scope.filter(|s| !s.is_empty()).map(str::to_string),
             auth_time: req.auth_time,
             sid: req.sid.map(str::to_string),
@@ -136,11 +142,14 @@ impl TokenService {
     }
 
     /// The claims of a valid access token we issued: signature by one of our keys, `typ`,
-    /// `iss`, not expired, not revoked. `None` for anything else.
+    /// `iss`, not expired, not revoked (by `jti`, or with the session it came from). `None`
+    /// for anything else. A `kid` of ours this node has not loaded yet (another node just
+    /// rotated) reloads the keys first.
     pub async fn validate_access_token(
         &self,
         token: &str,
     ) -> Result<Option<AccessTokenClaims>, StorageError> {
+        self.keys.reload_for_unknown_kid(token, &self.issuer).await;
         let Some(claims) = self.decode_access_token(token) else {
             return Ok(None);
         };
@@ -149,7 +158,11 @@ impl TokenService {
         if claims.exp <= now || claims.nbf.unwrap_or(claims.iat) > now + 60 {
             return Ok(None);
         }
-        if self.storage.is_token_id_revoked(&claims.jti).await? {
+        if self
+            .storage
+            .is_access_token_revoked(&claims.jti, claims.sid.as_deref())
+            .await?
+        {
             return Ok(None);
         }
         Ok(Some(claims))
@@ -172,13 +185,10 @@ impl TokenService {
         client_id: &str,
     ) -> Result<Option<(crate::model::RefreshFamilyRecord, UnixTime)>, StorageError> {
         let hash = crate::oidc::grants::Grants::refresh_hash(client_id, token);
-        let Some(t) = self.storage.get_refresh_token(&hash).await? else {
+        let Some((t, f)) = self.storage.get_refresh_token(&hash).await? else {
             return Ok(None);
         };
         let now = self.clock.now();
-        let Some(f) = self.storage.get_refresh_family(&t.family_id).await? else {
-            return Ok(None);
-        };
         let live = t.rotated_at.is_none()
             && t.idle_expires_at > now
             && f.revoked_at.is_none()
@@ -186,37 +196,52 @@ impl TokenService {
         Ok(live.then_some((f, t.idle_expires_at)))
     }
 
-    /// Revokes a token if `client_id` is the client it was issued to: an access token by
-    /// `jti`, a refresh token with its whole family (RFC 7009 §2.1). Unknown, foreign and
-    /// already-revoked tokens are silently ignored (RFC 7009 §2.2).
-    pub async fn revoke(&self, token: &str, client_id: &str) -> Result<(), StorageError> {
-        if self.decode_access_token(token).is_none() {
+    /// Revokes a token if `client` is the client it was issued to: an access token by
+    /// `jti`, a refresh token with its whole family (RFC 7009 §2.1), and, when the client
+    /// has `logout_revokes_session`, the SSO session the family came from with everything
+    /// it issued. Unknown, foreign and already-revoked tokens are silently ignored
+    /// (RFC 7009 §2.2).
+    pub async fn revoke(
+        &self,
+        token: &str,
+        client: &crate::oidc::clients::Client,
+    ) -> Result<(), StorageError> {
+        let client_id = client.id();
+        let now = self.clock.now();
+        let Some(claims) = self.decode_access_token(token) else {
             let hash = crate::oidc::grants::Grants::refresh_hash(client_id, token);
-            if let Some(t) = self.storage.get_refresh_token(&hash).await? {
+            if let Some((t, family)) = self.storage.get_refresh_token(&hash).await? {
                 self.storage
-                    .revoke_refresh_family(&t.family_id, self.clock.now())
+                    .revoke_refresh_family(&t.family_id, now)
                     .await?;
-                let sub = self
-                    .storage
-                    .get_refresh_family(&t.family_id)
-                    .await?
-                    .map(|f| f.sub)
-                    .unwrap_or_default();
                 tracing::info!(
                     event = "token_revoked",
                     client_id,
-                    sub = %sub,
+                    sub = %family.sub,
                     kind = "refresh_token",
                     token_hash = %crate::secret::sha256_b64url(t.token_hash.as_bytes()),
                     "refresh token family revoked"
                 );
+                if client.config.logout_revokes_session
+                    && let Some(sid) = &family.sid
+                {
+                    let families = self
+                        .storage
+                        .end_session(sid, now, now + self.max_access_lifetime)
+                        .await?;
+                    tracing::info!(
+                        event = "logout",
+                        client_id,
+                        sub = %family.sub,
+                        via = "revocation",
+                        families_revoked = families,
+                        "session ended: its client revoked its refresh token"
+                    );
+                }
             }
             return Ok(());
-        }
-        if let Some(claims) = self.decode_access_token(token)
-            && claims.client_id == client_id
-            && claims.exp > self.clock.now()
-        {
+        };
+        if claims.client_id == client_id && claims.exp > now {
             self.storage
                 .revoke_token_id(&claims.jti, claims.exp)
                 .await?;

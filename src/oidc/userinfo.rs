@@ -134,6 +134,23 @@ pub async fn handle(State(ui): State<Arc<Userinfo>>, req: Request) -> Response {
             );
         }
     };
+    // A client_credentials token is about the client, not a person: it has no
+    // `auth_time`, and no user's profile may be read with it.
+    if claims.auth_time.is_none() {
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_token"),
+            "this access token was issued to a client for itself, not for a user",
+        );
+    }
+    // The client it was issued to is gone: its tokens go with it.
+    let Some(client) = ui.clients.get(&claims.client_id) else {
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_token"),
+            "the client this access token was issued to is no longer registered",
+        );
+    };
     if !claims.aud.contains(&ui.tokens.issuer) {
         return bearer_error(
             StatusCode::UNAUTHORIZED,
@@ -184,12 +201,10 @@ pub async fn handle(State(ui): State<Arc<Userinfo>>, req: Request) -> Response {
         )
     });
     let mut identity = identity;
-    let client = ui.clients.get(&claims.client_id);
-    if let Some(c) = &client {
-        identity.groups = crate::federation::groups::for_client(&identity.groups, &c.config.groups);
-    }
+    identity.groups =
+        crate::federation::groups::for_client(&identity.groups, &client.config.groups);
     let mut scopes = scopes;
-    if client.is_some_and(|c| c.config.groups.always) && !scopes.iter().any(|s| s == "groups") {
+    if client.config.groups.always && !scopes.iter().any(|s| s == "groups") {
         scopes.push("groups".into());
     }
     let mut body = identity.claims_for(&scopes, requested.as_ref());

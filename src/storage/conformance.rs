@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::Storage;
 use crate::config::SigningAlgorithm;
 use crate::model::{
-    AuthCodeRecord, AuthRequestRecord, ClientRecord, Redemption, RefreshFamilyRecord,
+    AuthCodeRecord, AuthRequestRecord, ClientRecord, CodeIssuance, Redemption, RefreshFamilyRecord,
     RefreshTokenRecord, SessionRecord, SigningKeyRecord,
 };
 
@@ -24,8 +24,12 @@ pub const CHECKS: &[&str] = &[
     "sessions_round_trip",
     "consents_round_trip",
     "auth_code_is_single_use_under_concurrency",
+    "auth_code_of_another_client_is_left_untouched",
+    "family_of_a_replayed_code_is_born_revoked",
     "refresh_token_rotates_once_under_concurrency",
+    "failed_rotation_leaves_the_token_usable",
     "family_revocation_revokes_its_access_tokens",
+    "ending_a_session_revokes_what_it_issued",
     "identities_round_trip",
 ];
 
@@ -42,8 +46,12 @@ pub async fn run(name: &str, s: Arc<dyn Storage>) {
         "sessions_round_trip" => sessions_round_trip(&*s).await,
         "consents_round_trip" => consents_round_trip(&*s).await,
         "auth_code_is_single_use_under_concurrency" => auth_code_single_use(s).await,
+        "auth_code_of_another_client_is_left_untouched" => auth_code_foreign(&*s).await,
+        "family_of_a_replayed_code_is_born_revoked" => replayed_code_family(&*s).await,
         "refresh_token_rotates_once_under_concurrency" => refresh_rotates_once(s).await,
+        "failed_rotation_leaves_the_token_usable" => failed_rotation(&*s).await,
         "family_revocation_revokes_its_access_tokens" => family_revocation(&*s).await,
+        "ending_a_session_revokes_what_it_issued" => end_session(&*s).await,
         "identities_round_trip" => identities_round_trip(&*s).await,
         other => panic!("unknown conformance check {other}"),
     }
@@ -183,16 +191,32 @@ pub async fn concurrent_rotation_adds_one_key(s: Arc<dyn Storage>) {
 }
 
 pub async fn revocation_and_purge(s: &dyn Storage) {
-    assert!(!s.is_token_id_revoked("jti-1").await.expect("check"));
+    assert!(
+        !s.is_access_token_revoked("jti-1", None)
+            .await
+            .expect("check")
+    );
     s.revoke_token_id("jti-1", 100).await.expect("revoke");
     s.revoke_token_id("jti-1", 100)
         .await
         .expect("revoking twice is fine");
     s.revoke_token_id("jti-2", 300).await.expect("revoke");
-    assert!(s.is_token_id_revoked("jti-1").await.expect("check"));
+    assert!(
+        s.is_access_token_revoked("jti-1", None)
+            .await
+            .expect("check")
+    );
     assert_eq!(s.purge_expired(200).await.expect("purge"), 1);
-    assert!(!s.is_token_id_revoked("jti-1").await.expect("check"));
-    assert!(s.is_token_id_revoked("jti-2").await.expect("check"));
+    assert!(
+        !s.is_access_token_revoked("jti-1", None)
+            .await
+            .expect("check")
+    );
+    assert!(
+        s.is_access_token_revoked("jti-2", Some("sid-x"))
+            .await
+            .expect("check")
+    );
 }
 
 pub async fn auth_requests_round_trip(s: &dyn Storage) {
@@ -274,10 +298,10 @@ pub async fn consents_round_trip(s: &dyn Storage) {
     assert_eq!(s.get_consent("alice", "other").await.expect("get"), None);
 }
 
-pub async fn auth_code_single_use(s: Arc<dyn Storage>) {
-    let code = AuthCodeRecord {
-        code_hash: "code".into(),
-        client_id: "web".into(),
+fn code(hash: &str, client: &str) -> AuthCodeRecord {
+    AuthCodeRecord {
+        code_hash: hash.into(),
+        client_id: client.into(),
         grant: "{}".into(),
         created_at: 1,
         expires_at: 61,
@@ -285,41 +309,124 @@ pub async fn auth_code_single_use(s: Arc<dyn Storage>) {
         family_id: None,
         access_jti: None,
         access_exp: None,
-    };
-    s.insert_auth_code(&code).await.expect("insert");
+        replayed_at: None,
+    }
+}
+
+fn issuance(family: Option<&str>, jti: &str) -> CodeIssuance {
+    CodeIssuance {
+        family_id: family.map(str::to_string),
+        access_jti: jti.into(),
+        access_exp: 3_000,
+    }
+}
+
+pub async fn auth_code_single_use(s: Arc<dyn Storage>) {
+    s.insert_auth_code(&code("code", "web"))
+        .await
+        .expect("insert");
     let mut tasks = Vec::new();
-    for _ in 0..20 {
+    for i in 0..20 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.redeem_auth_code("code", 5).await.expect("redeem")
+            let jti = format!("jti-{i}");
+            s.redeem_auth_code("code", "web", &issuance(Some("fam"), &jti), 5)
+                .await
+                .expect("redeem")
         }));
     }
-    let mut first = 0;
+    let mut first = Vec::new();
     for t in tasks {
         match t.await.expect("join") {
             Redemption::First(c) => {
-                first += 1;
                 assert_eq!(c.grant, "{}");
+                first.push(c.access_jti.clone());
             }
             Redemption::Again(c) => assert_eq!(c.redeemed_at, Some(5)),
-            Redemption::Missing => panic!("the code exists"),
+            other => panic!("the code exists and is web's: {other:?}"),
         }
     }
-    assert_eq!(first, 1, "exactly one of 20 concurrent redemptions wins");
-    s.record_code_issuance("code", Some("fam"), "jti-1", 100)
+    assert_eq!(
+        first.len(),
+        1,
+        "exactly one of 20 concurrent redemptions wins"
+    );
+    // The winner's issuance is recorded with the redemption: a replay sees it.
+    match s
+        .redeem_auth_code("code", "web", &issuance(None, "later"), 6)
         .await
-        .expect("record");
-    match s.redeem_auth_code("code", 6).await.expect("redeem") {
+        .expect("redeem")
+    {
         Redemption::Again(c) => {
             assert_eq!(c.family_id.as_deref(), Some("fam"));
-            assert_eq!(c.access_jti.as_deref(), Some("jti-1"));
+            assert_eq!(Some(c.access_jti), first.pop());
         }
         other => panic!("expected Again, got {other:?}"),
     }
     assert_eq!(
-        s.redeem_auth_code("nope", 6).await.expect("redeem"),
+        s.redeem_auth_code("nope", "web", &issuance(None, "j"), 6)
+            .await
+            .expect("redeem"),
         Redemption::Missing
     );
+}
+
+pub async fn auth_code_foreign(s: &dyn Storage) {
+    s.insert_auth_code(&code("c-web", "web"))
+        .await
+        .expect("insert");
+    match s
+        .redeem_auth_code("c-web", "intruder", &issuance(None, "j-x"), 5)
+        .await
+        .expect("redeem")
+    {
+        Redemption::Foreign(c) => assert_eq!(c.redeemed_at, None, "left unredeemed"),
+        other => panic!("expected Foreign, got {other:?}"),
+    }
+    assert!(matches!(
+        s.redeem_auth_code("c-web", "web", &issuance(None, "j-1"), 6)
+            .await
+            .expect("redeem"),
+        Redemption::First(_)
+    ));
+}
+
+pub async fn replayed_code_family(s: &dyn Storage) {
+    s.insert_auth_code(&code("c-r", "web"))
+        .await
+        .expect("insert");
+    let Redemption::First(_) = s
+        .redeem_auth_code("c-r", "web", &issuance(Some("f-r"), "j-r"), 5)
+        .await
+        .expect("redeem")
+    else {
+        panic!("first redemption");
+    };
+    // The replay arrives while the first redemption is still creating its family.
+    s.mark_code_replayed("c-r", 6).await.expect("mark");
+    s.create_refresh_family(&family("f-r"), &refresh("t-r", "f-r", "j-r"), Some("c-r"))
+        .await
+        .expect("family");
+    let f = s
+        .get_refresh_family("f-r")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert!(f.revoked_at.is_some(), "born revoked");
+    // Without a replay, a family is born live.
+    s.create_refresh_family(
+        &family("f-ok"),
+        &refresh("t-ok", "f-ok", "j-ok"),
+        Some("c-none"),
+    )
+    .await
+    .expect("family");
+    let f = s
+        .get_refresh_family("f-ok")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(f.revoked_at, None);
 }
 
 fn family(id: &str) -> RefreshFamilyRecord {
@@ -331,6 +438,7 @@ fn family(id: &str) -> RefreshFamilyRecord {
         created_at: 1,
         absolute_expires_at: 10_000,
         revoked_at: None,
+        sid: Some(format!("sid-{id}")),
     }
 }
 
@@ -343,68 +451,118 @@ fn refresh(hash: &str, family_id: &str, jti: &str) -> RefreshTokenRecord {
         rotated_at: None,
         access_jti: Some(jti.into()),
         access_exp: Some(3_000),
+        successor_response: None,
     }
 }
 
 pub async fn refresh_rotates_once(s: Arc<dyn Storage>) {
-    s.create_refresh_family(&family("f1"))
+    s.create_refresh_family(&family("f1"), &refresh("r1", "f1", "j1"), None)
         .await
         .expect("family");
-    s.insert_refresh_token(&refresh("r1", "f1", "j1"))
-        .await
-        .expect("token");
     let mut tasks = Vec::new();
     for i in 0..10 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.rotate_refresh_token("r1", 100 + i).await.expect("rotate")
+            let next = refresh(&format!("r1-next-{i}"), "f1", &format!("j1-{i}"));
+            let response = format!("response {i}").into_bytes();
+            s.rotate_refresh_token("r1", &next, &response, 100 + i)
+                .await
+                .expect("rotate")
         }));
     }
-    let mut first = 0;
+    let mut winners = Vec::new();
+    let mut stored = Vec::new();
     for t in tasks {
         match t.await.expect("join") {
-            Redemption::First(_) => first += 1,
-            Redemption::Again(t) => assert!(t.rotated_at.is_some()),
-            Redemption::Missing => panic!("exists"),
+            Redemption::First(old) => winners.push(old),
+            Redemption::Again(t) => {
+                assert!(t.rotated_at.is_some());
+                stored.push(
+                    t.successor_response
+                        .expect("the winner's response is stored"),
+                );
+            }
+            other => panic!("exists: {other:?}"),
         }
     }
-    assert_eq!(first, 1);
+    assert_eq!(winners.len(), 1);
+    // Every loser sees the one response the winner stored.
+    stored.dedup();
+    assert_eq!(stored.len(), 1, "one successor, not a fork");
+    let (old, fam) = s
+        .get_refresh_token("r1")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(old.successor_response.as_ref(), stored.first());
+    assert_eq!(fam, family("f1"));
+    // Exactly one successor was written.
+    let mut successors = 0;
+    for i in 0..10 {
+        if s.get_refresh_token(&format!("r1-next-{i}"))
+            .await
+            .expect("get")
+            .is_some()
+        {
+            successors += 1;
+        }
+    }
+    assert_eq!(successors, 1);
     assert_eq!(
-        s.get_refresh_family("f1").await.expect("get"),
-        Some(family("f1"))
-    );
-    assert_eq!(
-        s.rotate_refresh_token("zz", 1).await.expect("rotate"),
+        s.rotate_refresh_token("zz", &refresh("zz-next", "f1", "j"), b"x", 1)
+            .await
+            .expect("rotate"),
         Redemption::Missing
     );
 }
 
-pub async fn family_revocation(s: &dyn Storage) {
-    s.create_refresh_family(&family("f2"))
+pub async fn failed_rotation(s: &dyn Storage) {
+    s.create_refresh_family(&family("f3"), &refresh("r3a", "f3", "j3a"), None)
         .await
         .expect("family");
-    s.insert_refresh_token(&refresh("r2", "f2", "j2"))
+    s.create_refresh_family(&family("f4"), &refresh("taken", "f4", "j4"), None)
         .await
-        .expect("token");
-    s.insert_refresh_token(&refresh("r3", "f2", "j3"))
+        .expect("family");
+    // The successor cannot be written (its hash collides): the old token must not be
+    // marked rotated either, so that a retry succeeds instead of looking like reuse.
+    let collide = refresh("taken", "f3", "j3b");
+    assert!(
+        s.rotate_refresh_token("r3a", &collide, b"resp", 10)
+            .await
+            .is_err()
+    );
+    let (t, _) = s
+        .get_refresh_token("r3a")
         .await
-        .expect("token");
-    s.insert_auth_code(&AuthCodeRecord {
-        code_hash: "c2".into(),
-        client_id: "web".into(),
-        grant: "{}".into(),
-        created_at: 1,
-        expires_at: 61,
-        redeemed_at: None,
-        family_id: None,
-        access_jti: None,
-        access_exp: None,
-    })
-    .await
-    .expect("code");
-    s.record_code_issuance("c2", Some("f2"), "j0", 3_000)
+        .expect("get")
+        .expect("exists");
+    assert_eq!(t.rotated_at, None, "rolled back");
+    assert!(matches!(
+        s.rotate_refresh_token("r3a", &refresh("r3b", "f3", "j3b"), b"resp", 11)
+            .await
+            .expect("retry"),
+        Redemption::First(_)
+    ));
+}
+
+pub async fn family_revocation(s: &dyn Storage) {
+    s.create_refresh_family(&family("f2"), &refresh("r2", "f2", "j2"), None)
         .await
-        .expect("record");
+        .expect("family");
+    assert!(matches!(
+        s.rotate_refresh_token("r2", &refresh("r3", "f2", "j3"), b"resp", 20)
+            .await
+            .expect("rotate"),
+        Redemption::First(_)
+    ));
+    s.insert_auth_code(&code("c2", "web")).await.expect("code");
+    let Redemption::First(_) = s
+        .redeem_auth_code("c2", "web", &issuance(Some("f2"), "j0"), 5)
+        .await
+        .expect("redeem")
+    else {
+        panic!("first redemption");
+    };
     s.revoke_refresh_family("f2", 50).await.expect("revoke");
     s.revoke_refresh_family("f2", 60)
         .await
@@ -417,12 +575,57 @@ pub async fn family_revocation(s: &dyn Storage) {
         Some(50)
     );
     for jti in ["j0", "j2", "j3"] {
-        assert!(s.is_token_id_revoked(jti).await.expect("check"), "{jti}");
+        assert!(
+            s.is_access_token_revoked(jti, None).await.expect("check"),
+            "{jti}"
+        );
     }
 }
 
+pub async fn end_session(s: &dyn Storage) {
+    let session = SessionRecord {
+        id_hash: "h-end".into(),
+        sid: "sid-f5".into(),
+        sub: "alice".into(),
+        identity: "{}".into(),
+        auth_time: 1,
+        created_at: 1,
+        expires_at: 1_000,
+    };
+    s.create_session(&session).await.expect("session");
+    s.create_refresh_family(&family("f5"), &refresh("r5", "f5", "j5"), None)
+        .await
+        .expect("family");
+    s.create_refresh_family(&family("f6"), &refresh("r6", "f6", "j6"), None)
+        .await
+        .expect("another session's family");
+    assert!(
+        !s.is_access_token_revoked("other-jti", Some("sid-f5"))
+            .await
+            .expect("check")
+    );
+    assert_eq!(s.end_session("sid-f5", 100, 4_000).await.expect("end"), 1);
+    assert_eq!(s.get_session("h-end").await.expect("get"), None);
+    let f5 = s.get_refresh_family("f5").await.expect("get").expect("f5");
+    assert_eq!(f5.revoked_at, Some(100));
+    assert!(s.is_access_token_revoked("j5", None).await.expect("check"));
+    // Any access token of the session, whatever its jti, is refused by its sid.
+    assert!(
+        s.is_access_token_revoked("other-jti", Some("sid-f5"))
+            .await
+            .expect("check")
+    );
+    let f6 = s.get_refresh_family("f6").await.expect("get").expect("f6");
+    assert_eq!(f6.revoked_at, None, "other sessions are untouched");
+    assert!(
+        !s.is_access_token_revoked("j6", Some("sid-f6"))
+            .await
+            .expect("check")
+    );
+}
+
 pub async fn identities_round_trip(s: &dyn Storage) {
-    s.create_refresh_family(&family("f9"))
+    s.create_refresh_family(&family("f9"), &refresh("r9", "f9", "j9"), None)
         .await
         .expect("family");
     s.update_refresh_family_grant("f9", r#"{"new":true}"#)

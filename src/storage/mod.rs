@@ -5,6 +5,7 @@
 pub mod conformance;
 mod migrations;
 mod postgres;
+mod sql;
 mod sqlite;
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ pub use sqlite::SqliteStorage;
 use crate::clock::UnixTime;
 use crate::config::{DatabaseKind, DatabaseUrl};
 use crate::model::{
-    AuthCodeRecord, AuthRequestRecord, ClientRecord, Redemption, RefreshFamilyRecord,
+    AuthCodeRecord, AuthRequestRecord, ClientRecord, CodeIssuance, Redemption, RefreshFamilyRecord,
     RefreshTokenRecord, SessionRecord, SigningKeyRecord,
 };
 
@@ -65,7 +66,9 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Records that the token with id `jti` is revoked until it would have expired anyway.
     async fn revoke_token_id(&self, jti: &str, expires_at: UnixTime) -> Result<()>;
-    async fn is_token_id_revoked(&self, jti: &str) -> Result<bool>;
+    /// Whether an access token is revoked: by its `jti`, or because the session `sid` it
+    /// came from was ended. One round trip.
+    async fn is_access_token_revoked(&self, jti: &str, sid: Option<&str>) -> Result<bool>;
 
     /// Deletes records that have expired by `now`. Returns how many went.
     async fn purge_expired(&self, now: UnixTime) -> Result<u64>;
@@ -74,12 +77,24 @@ pub trait Storage: Send + Sync + 'static {
     async fn put_auth_request(&self, req: &AuthRequestRecord) -> Result<()>;
     async fn get_auth_request(&self, id: &str) -> Result<Option<AuthRequestRecord>>;
     async fn delete_auth_request(&self, id: &str) -> Result<()>;
+    /// How many pending requests are stored (benchmarks and tests watch growth).
+    async fn count_auth_requests(&self) -> Result<u64>;
 
     async fn create_session(&self, session: &SessionRecord) -> Result<()>;
     async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>>;
     async fn delete_session(&self, id_hash: &str) -> Result<()>;
     /// Ends every session of `sub`; `None` ends all sessions. Returns how many.
     async fn delete_sessions(&self, sub: Option<&str>) -> Result<u64>;
+    /// Ends the session `sid` and what it issued, in one transaction: the session row goes,
+    /// every refresh family started from it is revoked with its access tokens, and access
+    /// tokens carrying that `sid` are refused until `marker_expires_at`. Returns how many
+    /// families were revoked.
+    async fn end_session(
+        &self,
+        sid: &str,
+        now: UnixTime,
+        marker_expires_at: UnixTime,
+    ) -> Result<u64>;
 
     /// The scopes `sub` has granted `client_id`.
     async fn get_consent(&self, sub: &str, client_id: &str) -> Result<Option<Vec<String>>>;
@@ -92,33 +107,46 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<()>;
 
     async fn insert_auth_code(&self, code: &AuthCodeRecord) -> Result<()>;
-    /// Marks a code redeemed, atomically: of any number of concurrent calls, exactly one
-    /// gets `First`.
+    /// Marks a code redeemed by `client_id`, atomically, recording what the redemption will
+    /// issue: of any number of concurrent calls, exactly one gets `First`. A code bound to
+    /// another client is left untouched (`Foreign`), so whoever merely saw a code cannot
+    /// burn it.
     async fn redeem_auth_code(
         &self,
         code_hash: &str,
+        client_id: &str,
+        issuance: &CodeIssuance,
         now: UnixTime,
     ) -> Result<Redemption<AuthCodeRecord>>;
-    /// Records what a redeemed code issued, so a replay can revoke it.
-    async fn record_code_issuance(
-        &self,
-        code_hash: &str,
-        family_id: Option<&str>,
-        access_jti: &str,
-        access_exp: UnixTime,
-    ) -> Result<()>;
+    /// Notes that a redeemed code was presented again, so that a family its first
+    /// redemption is still creating is born revoked.
+    async fn mark_code_replayed(&self, code_hash: &str, now: UnixTime) -> Result<()>;
 
-    async fn create_refresh_family(&self, family: &RefreshFamilyRecord) -> Result<()>;
+    /// Creates a refresh family with its first token, in one transaction. With
+    /// `revoked_if_code_replayed`, the family is created revoked if that code was replayed.
+    async fn create_refresh_family(
+        &self,
+        family: &RefreshFamilyRecord,
+        first: &RefreshTokenRecord,
+        revoked_if_code_replayed: Option<&str>,
+    ) -> Result<()>;
     async fn get_refresh_family(&self, id: &str) -> Result<Option<RefreshFamilyRecord>>;
-    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()>;
-    /// Marks a refresh token rotated, atomically: of concurrent calls exactly one gets
-    /// `First`; later ones get `Again` with the time of the first rotation.
+    /// A refresh token with its family, in one round trip.
+    async fn get_refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(RefreshTokenRecord, RefreshFamilyRecord)>>;
+    /// Rotates a refresh token in one transaction: marks it rotated, keeps `response` (the
+    /// sealed token response that carries `successor`) with it, and inserts `successor`;
+    /// or, if anything fails, does neither. Of concurrent calls exactly one gets `First`;
+    /// the others get `Again` with the stored row (and its `successor_response`).
     async fn rotate_refresh_token(
         &self,
         token_hash: &str,
+        successor: &RefreshTokenRecord,
+        response: &[u8],
         now: UnixTime,
     ) -> Result<Redemption<RefreshTokenRecord>>;
-    async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>>;
     /// Revokes a family and every access token recorded against it. Idempotent.
     async fn revoke_refresh_family(&self, family_id: &str, now: UnixTime) -> Result<()>;
 
@@ -130,11 +158,39 @@ pub trait Storage: Send + Sync + 'static {
     async fn get_identity(&self, sub: &str) -> Result<Option<String>>;
 }
 
+/// The `revoked_tokens` key that marks every access token of session `sid` revoked.
+pub fn session_marker(sid: &str) -> String {
+    format!("sid:{sid}")
+}
+
+/// How the connection pool behaves (`database.acquire_timeout`, `database.max_connections`).
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// How long a request may wait for a connection before it fails (and, on SQLite, for a
+    /// lock). An unreachable database is answered within this time.
+    pub acquire_timeout: std::time::Duration,
+    /// `None`: 8 for SQLite, 16 for PostgreSQL.
+    pub max_connections: Option<u32>,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            acquire_timeout: std::time::Duration::from_secs(2),
+            max_connections: None,
+        }
+    }
+}
+
 /// Opens the database named by `url` (creating a SQLite file if absent). Does not migrate.
-pub async fn open(url: &DatabaseUrl) -> Result<Arc<dyn Storage>> {
+pub async fn open(url: &DatabaseUrl, pool: &PoolOptions) -> Result<Arc<dyn Storage>> {
     Ok(match url.kind() {
-        DatabaseKind::Sqlite => Arc::new(SqliteStorage::connect(url.expose()).await?),
-        DatabaseKind::Postgres => Arc::new(PostgresStorage::connect(url.expose()).await?),
+        DatabaseKind::Sqlite => {
+            Arc::new(SqliteStorage::connect_with_options(url.expose(), pool).await?)
+        }
+        DatabaseKind::Postgres => {
+            Arc::new(PostgresStorage::connect_with_options(url.expose(), pool).await?)
+        }
     })
 }
 

@@ -82,14 +82,11 @@ pub fn respond_to_client(issuer: &str, target: &ErrorTarget, fields: &[(&str, &s
     }
     all.push(("iss", issuer));
     match target.response_mode {
-        ResponseMode::FormPost => web::render(
-            StatusCode::OK,
-            &web::FormPostView {
-                action: &target.redirect_uri,
-                fields: all,
-                script: web::FORM_POST_SCRIPT,
-            },
-        ),
+        ResponseMode::FormPost => web::render_form_post(&web::FormPostView {
+            action: &target.redirect_uri,
+            fields: all,
+            script: web::FORM_POST_SCRIPT,
+        }),
         ResponseMode::Query => {
             let Ok(mut url) = url::Url::parse(&target.redirect_uri) else {
                 return web::message(

@@ -21,18 +21,28 @@ use super::clients::{Client, ClientRegistry};
 use super::grants::Grant;
 use super::identity::LocalUsers;
 use super::params::{HtmlForm, Params};
-use super::session::{Cookies, hash_value, new_secret, read_cookie};
-use super::throttle::Throttle;
+use super::session::{Cookies, DeviceCookies, hash_value, new_secret, read_cookie};
+use super::throttle::{Budgets, Rule};
 use crate::clock::Clock;
 use crate::config::TokenLifetimes;
 use crate::keys::KeyManager;
 use crate::model::{AuthCodeRecord, AuthRequestRecord, SessionRecord};
 use crate::secret::{ct_eq, random_token, sha256_b64url};
+use crate::server::ClientAddr;
 use crate::storage::Storage;
 use crate::web;
 
 /// How long a login or consent page stays usable.
-const PENDING_LIFETIME: i64 = 1800;
+const PENDING_LIFETIME: i64 = 900;
+
+/// Pending requests (stored rows) one client address may start per minute. With requests
+/// capped at 16 KiB (a stored row holds well under 8 KiB) and rows purged 15 minutes after
+/// they were created (at most 5 more until the purge runs), one address can hold at most
+/// 60 × 20 rows ≈ 9.6 MB.
+pub const PENDING_PER_ADDRESS: Rule = Rule {
+    window: 60,
+    limit: 60,
+};
 
 pub struct Flows {
     pub issuer: String,
@@ -45,7 +55,13 @@ pub struct Flows {
     pub users: Arc<LocalUsers>,
     pub lifetimes: TokenLifetimes,
     pub cookies: Cookies,
-    pub throttle: Throttle,
+    /// Failed sign-ins, per username, address and device (see `login.rs`).
+    pub login_budgets: Budgets,
+    pub devices: DeviceCookies,
+    /// Pending requests started, per address.
+    pub pending_budgets: Budgets,
+    /// The longest any access token lives (how long logout keeps refusing a session's).
+    pub max_access_lifetime: i64,
     /// Mock mode: a login page that takes any username, and headless auto-login.
     pub mock: Option<Arc<crate::mock::state::MockState>>,
     /// Upstream IdPs.
@@ -74,9 +90,16 @@ impl Flows {
     }
 
     /// The `sub` of an ID token we issued to `client_id` (expired ones included), for
-    /// `id_token_hint`.
+    /// `id_token_hint`. Access tokens (`typ: at+jwt`) and anything else typed are not ID
+    /// tokens.
     pub fn hint_sub(&self, token: &str, client_id: Option<&str>) -> Option<String> {
-        let (payload, _) = self.keys.verify(token)?;
+        let (payload, header) = self.keys.verify(token)?;
+        if header
+            .token_type()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("JWT"))
+        {
+            return None;
+        }
         let claims: serde_json::Value = serde_json::from_slice(&payload).ok()?;
         if claims["iss"] != self.issuer.as_str() {
             return None;
@@ -95,21 +118,59 @@ impl Flows {
     }
 
     /// Entry point for `GET` and `POST /authorize`.
-    pub async fn authorize(&self, headers: &HeaderMap, params: Result<Params, String>) -> Response {
+    pub async fn authorize(
+        &self,
+        headers: &HeaderMap,
+        addr: ClientAddr,
+        params: Result<Params, String>,
+    ) -> Response {
         let params = match params {
             Ok(p) => p,
             Err(why) => return self.fail(AuthorizeError::page(why)),
         };
+        if params.total_len() > request::MAX_REQUEST {
+            return self.fail(AuthorizeError::page_with(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The sign-in request is too large.",
+            ));
+        }
         let result = async {
             let (client, target) = request::trusted_target(&params, &self.clients)?;
-            let req = request::parse(&params, &client, &target, |t| {
-                self.hint_sub(t, Some(client.id()))
-            })?;
+            let mock_login = self.mock.as_ref().is_some_and(|m| m.mock_login);
+            let req = request::parse(
+                &params,
+                &client,
+                &target,
+                |t| self.hint_sub(t, Some(client.id())),
+                mock_login,
+            )?;
             let session = self.current_session(headers).await?;
+            if session.is_none() {
+                self.charge_pending(addr)?;
+            }
             self.proceed(headers, req, None, session, Vec::new()).await
         }
         .await;
         result.unwrap_or_else(|e| self.fail(e))
+    }
+
+    /// Counts a request that may store a pending row against its address's budget.
+    fn charge_pending(&self, addr: ClientAddr) -> Result<(), AuthorizeError> {
+        let now = self.clock.now();
+        let key = format!("pending:{addr}");
+        if let Some(wait) = self
+            .pending_budgets
+            .exhausted(&key, PENDING_PER_ADDRESS, now)
+        {
+            tracing::info!(ip = %addr, retry_after = wait, "authorization requests throttled");
+            return Err(AuthorizeError::page_with(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-in attempts from your network. Wait a minute and try again.",
+            ));
+        }
+        self.pending_budgets
+            .record_failure(vec![(key, PENDING_PER_ADDRESS)], now);
+        Ok(())
     }
 
     /// Decides what the request needs next (login, consent, or a code) and does it.
@@ -212,14 +273,19 @@ impl Flows {
             ));
         };
 
-        if !client.config.skip_consent && !req.consent_done {
-            let granted = self
-                .storage
-                .get_consent(&session.sub, client.id())
-                .await?
-                .unwrap_or_default();
-            let covered = req.scope.iter().all(|s| granted.contains(s));
-            if req.has_prompt(Prompt::Consent) || !covered {
+        // prompt=consent asks even a skip_consent client's user (OIDC Core §3.1.2.1).
+        let must_ask = req.has_prompt(Prompt::Consent);
+        if (!client.config.skip_consent || must_ask) && !req.consent_done {
+            let granted = if client.config.skip_consent {
+                Vec::new()
+            } else {
+                self.storage
+                    .get_consent(&session.sub, client.id())
+                    .await?
+                    .unwrap_or_default()
+            };
+            let covered = consent_items(&req).iter().all(|s| granted.contains(s));
+            if must_ask || !covered {
                 if req.has_prompt(Prompt::None) {
                     return Err(AuthorizeError::redirect(
                         &target,
@@ -370,6 +436,7 @@ impl Flows {
                 client_name: client.display_name(),
                 username: &username,
                 scopes: req.scope.iter().map(|s| web::describe_scope(s)).collect(),
+                claims: extra_claims(req),
                 request_id: &record.id,
                 csrf: &record.csrf,
             },
@@ -413,6 +480,7 @@ impl Flows {
                 family_id: None,
                 access_jti: None,
                 access_exp: None,
+                replayed_at: None,
             })
             .await?;
         Ok(respond_to_client(
@@ -450,23 +518,45 @@ impl Flows {
     }
 }
 
+/// What a consent covers: the scopes, plus `claim:NAME` for each claim the `claims`
+/// parameter asks for beyond what those scopes release.
+pub fn consent_items(req: &AuthRequest) -> Vec<String> {
+    let mut items = req.scope.clone();
+    items.extend(extra_claims(req).into_iter().map(|c| format!("claim:{c}")));
+    items
+}
+
+/// Claims the `claims` parameter asks for that the granted scopes do not release.
+pub fn extra_claims(req: &AuthRequest) -> Vec<String> {
+    request::requested_claim_names(req.claims.as_ref())
+        .into_iter()
+        .filter(|c| {
+            !req.scope
+                .iter()
+                .any(|s| super::identity::scope_claims(s).contains(&c.as_str()))
+        })
+        .collect()
+}
+
 pub async fn get(
     State(flows): State<Arc<Flows>>,
+    addr: ClientAddr,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let params = Params::parse(query.unwrap_or_default().as_bytes())
         .map_err(|e| format!("The sign-in request is malformed: {}.", e.description));
-    flows.authorize(&headers, params).await
+    flows.authorize(&headers, addr, params).await
 }
 
 pub async fn post(
     State(flows): State<Arc<Flows>>,
+    addr: ClientAddr,
     headers: HeaderMap,
     form: Result<HtmlForm, Response>,
 ) -> Response {
     match form {
-        Ok(HtmlForm(params)) => flows.authorize(&headers, Ok(params)).await,
+        Ok(HtmlForm(params)) => flows.authorize(&headers, addr, Ok(params)).await,
         Err(resp) => resp,
     }
 }

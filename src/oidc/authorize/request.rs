@@ -13,6 +13,37 @@ use crate::config::GrantType;
 use crate::oidc::clients::{Client, ClientRegistry};
 use crate::oidc::params::Params;
 
+/// The longest authorization request taken (all parameters together), and the longest
+/// value of each free-text parameter. Longer is an `invalid_request` (a page when the value
+/// is `state`, which could not be echoed).
+pub const MAX_REQUEST: usize = 16 * 1024;
+pub const LIMITS: &[(&str, usize)] = &[
+    ("state", 1024),
+    ("nonce", 1024),
+    ("login_hint", 255),
+    ("claims", 4096),
+    ("scope", 1024),
+    ("ui_locales", 255),
+    ("claims_locales", 255),
+    ("acr_values", 255),
+    ("display", 255),
+    ("connector_id", 255),
+    ("id_token_hint", 8192),
+    ("prompt", 255),
+    ("max_age", 32),
+];
+
+/// Claims the `claims` parameter may name (discovery's `claims_supported`, less the ones
+/// every token carries anyway).
+pub const REQUESTABLE_CLAIMS: &[&str] = &[
+    "sub",
+    "name",
+    "preferred_username",
+    "email",
+    "email_verified",
+    "groups",
+];
+
 /// Scopes this provider understands.
 pub const SUPPORTED_SCOPES: &[&str] = &[
     "openid",
@@ -120,6 +151,11 @@ pub fn trusted_target(
             "The redirect_uri in the request is not one the application registered, so you were not sent back to it.",
         ));
     }
+    if params.get("state").is_some_and(|s| s.len() > 1024) {
+        return Err(AuthorizeError::page(
+            "The request's state is longer than 1024 characters, so it could not be sent back safely.",
+        ));
+    }
     let response_mode = match params.get("response_mode") {
         Some("form_post") => ResponseMode::FormPost,
         _ => ResponseMode::Query,
@@ -141,13 +177,25 @@ fn is_pkce_challenge(s: &str) -> bool {
 }
 
 /// Validates everything after the client and redirect URI.
+/// `any_claim`: mock mode, where a test author chose every claim a user has, so the
+/// `claims` parameter may name any of them.
 pub fn parse(
     params: &Params,
     client: &Client,
     target: &ErrorTarget,
     hint_sub: impl Fn(&str) -> Option<String>,
+    any_claim: bool,
 ) -> Result<AuthRequest, AuthorizeError> {
     let err = |code: &'static str, desc: &str| AuthorizeError::redirect(target, code, desc);
+
+    for (name, max) in LIMITS {
+        if params.get(name).is_some_and(|v| v.len() > *max) {
+            return Err(err(
+                "invalid_request",
+                &format!("{name} is longer than {max} characters"),
+            ));
+        }
+    }
 
     if let Some(m) = params.get("response_mode")
         && m != "query"
@@ -283,7 +331,8 @@ pub fn parse(
     let claims = match params.get("claims") {
         None => None,
         Some(text) => match serde_json::from_str::<Value>(text) {
-            Ok(v @ Value::Object(_)) => Some(v),
+            Ok(v @ Value::Object(_)) if any_claim => Some(v),
+            Ok(v @ Value::Object(_)) => requestable_claims(&v, client),
             _ => return Err(err("invalid_request", "claims must be a JSON object")),
         },
     };
@@ -318,4 +367,50 @@ pub fn parse(
         connector_id: params.get("connector_id").map(str::to_string),
         upstream: None,
     })
+}
+
+/// The part of a `claims` parameter (OIDC Core §5.5) this client may have: under
+/// `userinfo` and `id_token`, names in [`REQUESTABLE_CLAIMS`] that a scope this client may
+/// ask for releases. Anything else is ignored, as §5.5 allows. What remains is shown on the
+/// consent page and released only with the user's approval (or for a `skip_consent`
+/// client, which is trusted with its scopes).
+pub fn requestable_claims(claims: &Value, client: &Client) -> Option<Value> {
+    let allowed_scope = |s: &str| match &client.config.scopes {
+        Some(list) => list.iter().any(|a| a == s),
+        None => SUPPORTED_SCOPES.contains(&s),
+    };
+    let releasable = |name: &str| {
+        name == "sub"
+            || SUPPORTED_SCOPES
+                .iter()
+                .any(|s| allowed_scope(s) && crate::oidc::identity::scope_claims(s).contains(&name))
+    };
+    let mut out = serde_json::Map::new();
+    for member in ["userinfo", "id_token"] {
+        let Some(Value::Object(names)) = claims.get(member) else {
+            continue;
+        };
+        let kept: serde_json::Map<String, Value> = names
+            .iter()
+            .filter(|(n, _)| REQUESTABLE_CLAIMS.contains(&n.as_str()) && releasable(n))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        if !kept.is_empty() {
+            out.insert(member.into(), Value::Object(kept));
+        }
+    }
+    (!out.is_empty()).then_some(Value::Object(out))
+}
+
+/// Claim names a `claims` value asks for, in both members, deduplicated and sorted.
+pub fn requested_claim_names(claims: Option<&Value>) -> Vec<String> {
+    let mut names: Vec<String> = ["userinfo", "id_token"]
+        .iter()
+        .filter_map(|m| claims?.get(*m)?.as_object())
+        .flat_map(|o| o.keys().cloned())
+        .filter(|n| n != "sub")
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }

@@ -1,13 +1,19 @@
 //! The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.6): a code is single-use,
 //! bound to its client, redirect URI and PKCE challenge, and short-lived. A replayed code
 //! gets `invalid_grant` and revokes everything it issued (RFC 6749 §4.1.2).
+//!
+//! A code presented by another client is left untouched, so that seeing a code is not
+//! enough to burn it. What a redemption will issue (the access token's id, the refresh
+//! family's id) is recorded with the redemption itself, and a family is created revoked if
+//! the code was replayed meanwhile: a replay that races the first redemption still revokes
+//! everything it issues.
 
 use super::{Grant, Grants, TokenResponse, audit_issued};
 use crate::config::GrantType;
-use crate::model::Redemption;
+use crate::model::{CodeIssuance, Redemption};
 use crate::oidc::client_auth::ClientRequest;
 use crate::oidc::error::OAuthError;
-use crate::secret::{ct_eq, sha256, sha256_b64url};
+use crate::secret::{ct_eq, random_token, sha256, sha256_b64url};
 
 fn pkce_matches(challenge: &str, verifier: &str) -> bool {
     let valid = (43..=128).contains(&verifier.len())
@@ -28,10 +34,22 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     let now = grants.clock.now();
     let bad = || OAuthError::invalid_grant("the authorization code is invalid, expired or used");
 
-    let record = match grants.storage.redeem_auth_code(&code_hash, now).await? {
+    let issuance = CodeIssuance {
+        family_id: client
+            .allows_grant(GrantType::RefreshToken)
+            .then(|| random_token(16)),
+        access_jti: random_token(16),
+        access_exp: now + grants.access_lifetime(client),
+    };
+    let record = match grants
+        .storage
+        .redeem_auth_code(&code_hash, client.id(), &issuance, now)
+        .await?
+    {
         Redemption::First(r) => r,
         Redemption::Again(r) => {
             // A replay: whoever holds this code is not to be trusted with what it issued.
+            grants.storage.mark_code_replayed(&code_hash, now).await?;
             if let Some(family) = &r.family_id {
                 grants.storage.revoke_refresh_family(family, now).await?;
             }
@@ -45,9 +63,18 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
             );
             return Err(bad());
         }
+        Redemption::Foreign(r) => {
+            tracing::warn!(
+                event = "code_presented_by_other_client",
+                client_id = client.id(),
+                code_client_id = %r.client_id,
+                "an authorization code was presented by a client it was not issued to; left untouched"
+            );
+            return Err(bad());
+        }
         Redemption::Missing => return Err(bad()),
     };
-    if record.expires_at <= now || record.client_id != client.id() {
+    if record.expires_at <= now {
         return Err(bad());
     }
     let grant: Grant = serde_json::from_str(&record.grant).map_err(|e| OAuthError::internal(&e))?;
@@ -70,25 +97,19 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
         (None, None) => {}
     }
 
-    let mut issued = grants.issue(client, &grant, true)?;
-    let family_id = if client.allows_grant(GrantType::RefreshToken) {
-        let (family, token) = grants
-            .new_family(client, &grant, &issued.access_jti, issued.access_exp)
+    let mut issued = grants.issue(client, &grant, true, Some(issuance.access_jti.clone()))?;
+    if let Some(family) = &issuance.family_id {
+        let token = grants
+            .new_family(
+                client,
+                &grant,
+                family,
+                (&issued.access_jti, issued.access_exp),
+                Some(&code_hash),
+            )
             .await?;
         issued.response.refresh_token = Some(token);
-        Some(family)
-    } else {
-        None
-    };
-    grants
-        .storage
-        .record_code_issuance(
-            &code_hash,
-            family_id.as_deref(),
-            &issued.access_jti,
-            issued.access_exp,
-        )
-        .await?;
+    }
     audit_issued(
         "token_issued",
         "authorization_code",

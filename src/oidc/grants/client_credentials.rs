@@ -34,6 +34,7 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
             userinfo_claims: None,
             extra: Default::default(),
             issued_at: None,
+            jti: None,
         })
         .map_err(|e| OAuthError::internal(&e))?;
     super::audit_issued(
@@ -46,7 +47,7 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     );
     Ok(TokenResponse {
         access_token: issued.token,
-        token_type: "Bearer",
+        token_type: "Bearer".into(),
         expires_in: lifetime,
         scope: (!scope.is_empty()).then_some(scope),
         refresh_token: None,

@@ -40,10 +40,10 @@ pub struct Grant {
 }
 
 /// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
-    pub token_type: &'static str,
+    pub token_type: String,
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
@@ -53,7 +53,18 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
 }
 
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
 pub struct Grants {
+    /// Seals the response that carried a rotated refresh token's successor.
+    pub sealer: crate::keys::Sealer,
     pub tokens: Arc<TokenService>,
     pub keys: Arc<KeyManager>,
     pub storage: Arc<dyn Storage>,
@@ -122,12 +133,14 @@ impl Grants {
     }
 
     /// Issues an access token and an ID token for `grant`. `nonce` goes in only on the code
-    /// exchange (OIDC Core §12.2: a refreshed ID token has none).
+    /// exchange (OIDC Core §12.2: a refreshed ID token has none). `jti`: the access token's
+    /// id, when it had to be recorded before the token existed.
     pub fn issue(
         &self,
         client: &Client,
         grant: &Grant,
         include_nonce: bool,
+        jti: Option<String>,
     ) -> Result<IssuedTokens, OAuthError> {
         let lifetime = self.access_lifetime(client);
         let scope = grant.scope.join(" ");
@@ -157,6 +170,7 @@ impl Grants {
                     .map(|o| o.keys().cloned().collect()),
                 extra: shaped.access_token.clone(),
                 issued_at: None,
+                jti,
             })
             .map_err(|e| OAuthError::internal(&e))?;
         let id_token = if grant.scope.iter().any(|s| s == "openid") {
@@ -191,7 +205,7 @@ impl Grants {
             access_exp: access.claims.exp,
             response: TokenResponse {
                 access_token: access.token,
-                token_type: "Bearer",
+                token_type: "Bearer".into(),
                 expires_in: lifetime,
                 scope: Some(scope),
                 refresh_token: None,
@@ -215,59 +229,64 @@ impl Grants {
             .get()
     }
 
-    /// Starts a refresh-token family for `grant`, returning its id and first token.
-    pub async fn new_family(
-        &self,
-        client: &Client,
-        grant: &Grant,
-        access_jti: &str,
-        access_exp: UnixTime,
-    ) -> Result<(String, String), OAuthError> {
-        let now = self.clock.now();
-        let absolute = client
+    pub fn absolute_lifetime(&self, client: &Client) -> i64 {
+        client
             .config
             .tokens
             .refresh_token_absolute
             .unwrap_or(self.lifetimes.refresh_token_absolute)
-            .get();
+            .get()
+    }
+
+    /// Starts refresh family `family_id` for `grant` with its first token, in one storage
+    /// call; the family is born revoked if `code_hash` was replayed meanwhile. Returns the
+    /// token.
+    pub async fn new_family(
+        &self,
+        client: &Client,
+        grant: &Grant,
+        family_id: &str,
+        access: (&str, UnixTime),
+        code_hash: Option<&str>,
+    ) -> Result<String, OAuthError> {
+        let now = self.clock.now();
         let family = RefreshFamilyRecord {
-            id: random_token(16),
+            id: family_id.to_string(),
             client_id: client.id().to_string(),
             sub: grant.sub.clone(),
             grant: serde_json::to_string(grant).map_err(|e| OAuthError::internal(&e))?,
             created_at: now,
-            absolute_expires_at: now + absolute,
+            absolute_expires_at: now + self.absolute_lifetime(client),
             revoked_at: None,
+            sid: grant.sid.clone(),
         };
-        self.storage.create_refresh_family(&family).await?;
-        let token = self
-            .add_refresh_token(client, &family, access_jti, access_exp)
+        let (token, first) = self.refresh_token(client, &family, access);
+        self.storage
+            .create_refresh_family(&family, &first, code_hash)
             .await?;
-        Ok((family.id, token))
+        Ok(token)
     }
 
-    /// A new refresh token in `family`.
-    pub async fn add_refresh_token(
+    /// A new refresh token of `family`, and its record, not yet stored.
+    pub fn refresh_token(
         &self,
         client: &Client,
         family: &RefreshFamilyRecord,
-        access_jti: &str,
-        access_exp: UnixTime,
-    ) -> Result<String, OAuthError> {
+        (access_jti, access_exp): (&str, UnixTime),
+    ) -> (String, RefreshTokenRecord) {
         let now = self.clock.now();
         let token = random_token(32);
-        self.storage
-            .insert_refresh_token(&RefreshTokenRecord {
-                token_hash: Self::refresh_hash(client.id(), &token),
-                family_id: family.id.clone(),
-                created_at: now,
-                idle_expires_at: (now + self.idle_lifetime(client)).min(family.absolute_expires_at),
-                rotated_at: None,
-                access_jti: Some(access_jti.to_string()),
-                access_exp: Some(access_exp),
-            })
-            .await?;
-        Ok(token)
+        let record = RefreshTokenRecord {
+            token_hash: Self::refresh_hash(client.id(), &token),
+            family_id: family.id.clone(),
+            created_at: now,
+            idle_expires_at: (now + self.idle_lifetime(client)).min(family.absolute_expires_at),
+            rotated_at: None,
+            access_jti: Some(access_jti.to_string()),
+            access_exp: Some(access_exp),
+            successor_response: None,
+        };
+        (token, record)
     }
 }
 

@@ -1,59 +1,80 @@
 //! The `refresh_token` grant (RFC 6749 §6, OAuth 2.0 Security BCP §4.14): tokens are opaque,
-//! stored hashed and rotated on every use. A rotated token still works for
-//! `tokens.refresh_reuse_grace` (concurrent browser tabs); used later, it revokes the whole
-//! family. Idle and absolute lifetimes apply. The refreshed ID token keeps `sub` and
-//! `auth_time`, has a fresh `iat` and no `nonce`.
+//! stored hashed and rotated on every use. Idle and absolute lifetimes apply. The refreshed
+//! ID token keeps `sub` and `auth_time`, has a fresh `iat` and no `nonce`.
+//!
+//! Rotation is one transaction: the old token is marked rotated, and the sealed response
+//! carrying its successor stored with it, together with the successor's insertion, or
+//! nothing is. A rotated token presented again within `tokens.refresh_reuse_grace`
+//! (concurrent tabs, a retry after a lost response) gets that same response, successor
+//! included, so the family never forks; presented later, it revokes the whole family.
 
 use super::{Grant, Grants, TokenResponse, audit_issued, check_scope};
 use crate::federation::LoginError;
 use crate::federation::upstream::UpstreamError;
-use crate::model::Redemption;
+use crate::model::{Redemption, RefreshFamilyRecord, RefreshTokenRecord};
 use crate::oidc::client_auth::ClientRequest;
+use crate::oidc::clients::Client;
 use crate::oidc::error::OAuthError;
+
+fn bad(why: &'static str) -> OAuthError {
+    OAuthError::invalid_grant(why)
+}
+
+/// A token rotated before: inside the grace window, the response its rotation gave; after
+/// it, reuse (the family is revoked).
+async fn rotated_again(
+    grants: &Grants,
+    client: &Client,
+    token: &RefreshTokenRecord,
+    family: &RefreshFamilyRecord,
+) -> Result<TokenResponse, OAuthError> {
+    let now = grants.clock.now();
+    let rotated = token.rotated_at.unwrap_or(now);
+    let in_grace = now - rotated <= grants.lifetimes.refresh_reuse_grace.get();
+    let replay = token
+        .successor_response
+        .as_deref()
+        .filter(|_| in_grace && family.revoked_at.is_none())
+        .and_then(|sealed| grants.sealer.open(sealed, &token.token_hash).ok())
+        .and_then(|plain| serde_json::from_slice::<TokenResponse>(&plain).ok());
+    if let Some(response) = replay {
+        tracing::info!(
+            event = "refresh_token_retried",
+            client_id = client.id(),
+            sub = %family.sub,
+            "a just-rotated refresh token was presented again: the same successor is returned"
+        );
+        return Ok(response);
+    }
+    grants
+        .storage
+        .revoke_refresh_family(&token.family_id, now)
+        .await?;
+    tracing::warn!(
+        event = "refresh_token_reuse_detected",
+        client_id = client.id(),
+        sub = %family.sub,
+        family_hash = %crate::secret::sha256_b64url(token.family_id.as_bytes()),
+        rotated_seconds_ago = now - rotated,
+        "a rotated refresh token was reused: its family is revoked"
+    );
+    Err(bad(
+        "the refresh token was already used; its session is revoked",
+    ))
+}
 
 pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenResponse, OAuthError> {
     let client = &req.client;
     let presented = req.params.require("refresh_token")?;
     let hash = Grants::refresh_hash(client.id(), presented);
     let now = grants.clock.now();
-    let bad = |why: &'static str| OAuthError::invalid_grant(why);
 
-    let token = match grants.storage.rotate_refresh_token(&hash, now).await? {
-        Redemption::First(t) => t,
-        Redemption::Again(t) => {
-            let rotated = t.rotated_at.unwrap_or(now);
-            if now - rotated > grants.lifetimes.refresh_reuse_grace.get() {
-                grants
-                    .storage
-                    .revoke_refresh_family(&t.family_id, now)
-                    .await?;
-                let sub = grants
-                    .storage
-                    .get_refresh_family(&t.family_id)
-                    .await?
-                    .map(|f| f.sub)
-                    .unwrap_or_default();
-                tracing::warn!(
-                    event = "refresh_token_reuse_detected",
-                    client_id = client.id(),
-                    sub = %sub,
-                    family_hash = %crate::secret::sha256_b64url(t.family_id.as_bytes()),
-                    rotated_seconds_ago = now - rotated,
-                    "a rotated refresh token was reused: its family is revoked"
-                );
-                return Err(bad(
-                    "the refresh token was already used; its session is revoked",
-                ));
-            }
-            t
-        }
-        Redemption::Missing => return Err(bad("the refresh token is invalid")),
+    let Some((token, family)) = grants.storage.get_refresh_token(&hash).await? else {
+        return Err(bad("the refresh token is invalid"));
     };
-    let family = grants
-        .storage
-        .get_refresh_family(&token.family_id)
-        .await?
-        .ok_or_else(|| bad("the refresh token is invalid"))?;
+    if token.rotated_at.is_some() {
+        return rotated_again(grants, client, &token, &family).await;
+    }
     if family.revoked_at.is_some() {
         return Err(bad("the refresh token was revoked"));
     }
@@ -81,6 +102,21 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     } else if grant.identity.upstream_session.is_some() {
         // Federated: past the connector's groups_max_staleness, ask upstream again.
         match grants.federation.refresh_if_stale(&grant.identity).await {
+            Err(LoginError::ReauthenticationRequired) => {
+                grants
+                    .storage
+                    .revoke_refresh_family(&family.id, now)
+                    .await?;
+                tracing::info!(
+                    event = "upstream_recheck_required",
+                    client_id = client.id(),
+                    sub = %grant.sub,
+                    "the upstream gave no refresh token and the claims are stale: sign-in required"
+                );
+                return Err(bad(
+                    "the identity provider must be asked again: sign in again",
+                ));
+            }
             Ok(Some(fresh)) => {
                 grant.identity = fresh;
                 let json = serde_json::to_string(&grant).map_err(|e| OAuthError::internal(&e))?;
@@ -127,11 +163,30 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
         }
     }
 
-    let mut issued = grants.issue(client, &grant, false)?;
-    let next = grants
-        .add_refresh_token(client, &family, &issued.access_jti, issued.access_exp)
-        .await?;
+    let mut issued = grants.issue(client, &grant, false, None)?;
+    let (next, successor) =
+        grants.refresh_token(client, &family, (&issued.access_jti, issued.access_exp));
     issued.response.refresh_token = Some(next);
+    let sealed = serde_json::to_vec(&issued.response)
+        .map_err(|e| OAuthError::internal(&e))
+        .and_then(|plain| {
+            grants
+                .sealer
+                .seal(&plain, &token.token_hash)
+                .map_err(|e| OAuthError::internal(&e))
+        })?;
+    match grants
+        .storage
+        .rotate_refresh_token(&token.token_hash, &successor, &sealed, now)
+        .await?
+    {
+        Redemption::First(_) => {}
+        // A concurrent request rotated it first: answer as its retry.
+        Redemption::Again(t) => return rotated_again(grants, client, &t, &family).await,
+        Redemption::Foreign(_) | Redemption::Missing => {
+            return Err(bad("the refresh token is invalid"));
+        }
+    }
     audit_issued(
         "token_refreshed",
         "refresh_token",
