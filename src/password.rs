@@ -36,6 +36,8 @@ impl Drop for Job {
 pub struct PasswordVerifier {
     queue: SyncSender<Job>,
     depth: Arc<AtomicUsize>,
+    /// Verifications run to the end, ever (metrics and tests count them).
+    completed: Arc<AtomicUsize>,
     workers: usize,
 }
 
@@ -55,12 +57,14 @@ impl PasswordVerifier {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(queue.max(1));
         let rx = Arc::new(Mutex::new(rx));
         let depth = Arc::new(AtomicUsize::new(0));
+        let completed = Arc::new(AtomicUsize::new(0));
         for i in 0..workers {
             let rx = rx.clone();
             let depth = depth.clone();
+            let completed = completed.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || worker(&rx, &depth));
+                .spawn(move || worker(&rx, &depth, &completed));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a password verification thread");
             }
@@ -68,6 +72,7 @@ impl PasswordVerifier {
         Arc::new(Self {
             queue: tx,
             depth,
+            completed,
             workers,
         })
     }
@@ -82,6 +87,11 @@ impl PasswordVerifier {
     /// Verifications waiting or running.
     pub fn queued(&self) -> usize {
         self.depth.load(Ordering::Relaxed)
+    }
+
+    /// Verifications completed since start.
+    pub fn completed(&self) -> usize {
+        self.completed.load(Ordering::Relaxed)
     }
 
     /// Checks `password` against an argon2 PHC string. A malformed hash never matches.
@@ -105,7 +115,7 @@ impl PasswordVerifier {
     }
 }
 
-fn worker(rx: &Mutex<Receiver<Job>>, depth: &AtomicUsize) {
+fn worker(rx: &Mutex<Receiver<Job>>, depth: &AtomicUsize, completed: &AtomicUsize) {
     let mut memory: Vec<Block> = Vec::new();
     loop {
         let job = {
@@ -114,6 +124,7 @@ fn worker(rx: &Mutex<Receiver<Job>>, depth: &AtomicUsize) {
         };
         let Ok(mut job) = job else { return };
         let ok = verify_with(&mut memory, &job.password, &job.phc);
+        completed.fetch_add(1, Ordering::Relaxed);
         depth.fetch_sub(1, Ordering::Relaxed);
         if let Some(reply) = job.reply.take() {
             let _ = reply.send(ok);

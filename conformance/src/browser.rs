@@ -45,8 +45,12 @@ pub struct Browser {
     /// Answer to a consent page.
     pub allow_consent: bool,
     pub pages_seen: Mutex<Vec<&'static str>>,
+    /// The consent pages met, as served.
+    pub consent_pages: Mutex<Vec<String>>,
     /// Origin of the last request, against which form actions (paths) resolve.
     origin: Mutex<String>,
+    /// Sent with every request (`X-Forwarded-For`, say).
+    headers: Mutex<Vec<(String, String)>>,
 }
 
 pub struct Response {
@@ -120,8 +124,17 @@ impl Browser {
             login: Mutex::new(Some((USER.into(), PASSWORD.into()))),
             allow_consent: true,
             pages_seen: Mutex::new(Vec::new()),
+            consent_pages: Mutex::new(Vec::new()),
             origin: Mutex::new(String::new()),
+            headers: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Sends `name: value` with every request from now on (replacing an earlier value).
+    pub fn set_header(&self, name: &str, value: &str) {
+        let mut h = self.headers.lock().unwrap();
+        h.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        h.push((name.to_string(), value.to_string()));
     }
 
     /// From now on a login form ends the flow (as a `Page`) instead of being filled in.
@@ -184,6 +197,9 @@ impl Browser {
         };
         if !cookie.is_empty() {
             req = req.header("Cookie", cookie);
+        }
+        for (k, v) in self.headers.lock().unwrap().iter() {
+            req = req.header(k.as_str(), v.as_str());
         }
         if let Some(f) = form {
             req = req.form(f);
@@ -331,6 +347,7 @@ impl Browser {
             }
             if is_consent && resp.status == 200 {
                 self.pages_seen.lock().unwrap().push("consent");
+                self.consent_pages.lock().unwrap().push(body.clone());
                 let form = vec![
                     (
                         "request".to_string(),

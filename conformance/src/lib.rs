@@ -23,6 +23,7 @@ use openidconnect::{
 use serde_json::Value;
 
 mod browser;
+pub mod proxy;
 pub use browser::{Browser, Outcome, Response, hidden};
 
 pub const CALLBACK: &str = "https://rp.example.test/callback";
@@ -69,6 +70,8 @@ pub enum Backend {
 /// The provider under test.
 pub struct Op {
     pub issuer: String,
+    /// Where it listens (the issuer's origin, unless the test chose an issuer).
+    pub base: String,
     pub clock: Arc<AdjustableClock>,
     pub state: AppState,
     pub http: reqwest::Client,
@@ -77,6 +80,16 @@ pub struct Op {
 /// A fresh, empty PostgreSQL schema. `None` (skip) outside CI when no database is set;
 /// under `CI` a missing database fails the test.
 async fn postgres_store() -> Option<Arc<dyn Storage>> {
+    let options = postgres_schema().await?;
+    let store = PostgresStorage::connect_with(options)
+        .await
+        .expect("connect");
+    Some(Arc::new(store))
+}
+
+/// Connection options for a fresh, empty PostgreSQL schema (several nodes may share it).
+/// `None` outside CI when no database is set; under `CI` a missing database fails.
+pub async fn postgres_schema() -> Option<sqlx::postgres::PgConnectOptions> {
     use std::str::FromStr as _;
     let url = match std::env::var("OIDC_BRIDGE_TEST_POSTGRES_URL") {
         Ok(u) if !u.is_empty() => u,
@@ -100,10 +113,7 @@ async fn postgres_store() -> Option<Arc<dyn Storage>> {
         .await
         .expect("create schema");
     pool.close().await;
-    let store = PostgresStorage::connect_with(base.options([("search_path", schema.as_str())]))
-        .await
-        .expect("connect");
-    Some(Arc::new(store))
+    Some(base.options([("search_path", schema.as_str())]))
 }
 
 impl Op {
@@ -122,15 +132,41 @@ impl Op {
             Backend::Sqlite => None,
             Backend::Postgres => Some(postgres_store().await?),
         };
+        Some(Self::start_full(&format!("{CONFIG}\n{extra_yaml}"), storage, port).await)
+    }
+
+    /// The provider with `yaml` as its whole config (clients and users included) instead of
+    /// the suite's, on `backend`.
+    pub async fn start_config(backend: Backend, yaml: &str) -> Option<Self> {
+        let storage = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(postgres_store().await?),
+        };
+        Some(Self::start_full(yaml, storage, 0).await)
+    }
+
+    /// The provider with `yaml` as its whole config, on `storage` (`None`: SQLite in memory).
+    pub async fn start_full(yaml: &str, storage: Option<Arc<dyn Storage>>, port: u16) -> Self {
+        Self::start_node(yaml, storage, port, None).await
+    }
+
+    /// As [`Self::start_full`], with `issuer` (several nodes of one provider share one).
+    pub async fn start_node(
+        yaml: &str,
+        storage: Option<Arc<dyn Storage>>,
+        port: u16,
+        issuer: Option<&str>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let yaml = format!(
-            "{CONFIG}\nsigning:\n  encryption_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n{extra_yaml}"
+            "{yaml}\nsigning:\n  encryption_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"
         );
         let mut config = oidc_bridge::config::from_yaml_str(&yaml, &|_| None).expect("config");
-        config.issuer = format!("http://{addr}");
+        let base = format!("http://{addr}");
+        config.issuer = issuer.map_or_else(|| base.clone(), str::to_string);
         config.database = DatabaseUrl::new("sqlite::memory:");
         let clock = AdjustableClock::new();
         let app = Application::with_listener(
@@ -146,16 +182,17 @@ impl Op {
         .expect("provider starts");
         let state = app.state().clone();
         tokio::spawn(app.run_until(std::future::pending()));
-        Some(Self {
+        Self {
             issuer: config.issuer,
+            base,
             clock,
             state,
             http: http_client(),
-        })
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.issuer)
+        format!("{}{path}", self.base)
     }
 
     pub async fn discovery(&self) -> Value {

@@ -146,6 +146,15 @@ impl ClientRegistry {
             .insert(client.id().to_string(), Arc::new(client));
     }
 
+    /// Takes a client out (its tokens stop working at once); false if there was none.
+    pub fn remove(&self, id: &str) -> bool {
+        self.clients
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
+            .is_some()
+    }
+
     /// Replaces a client's settings; false if there is no such client.
     pub fn update(&self, id: &str, change: impl FnOnce(&mut ClientConfig)) -> bool {
         let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());

@@ -412,7 +412,7 @@ pub async fn replayed_code_family(s: &dyn Storage) {
         .await
         .expect("get")
         .expect("exists");
-    assert!(f.revoked_at.is_some(), "born revoked");
+    assert!(f.revoked_at.is_some(), "revoked as soon as it exists");
     // Without a replay, a family is born live.
     s.create_refresh_family(
         &family("f-ok"),

@@ -123,7 +123,8 @@ pub trait Storage: Send + Sync + 'static {
     async fn mark_code_replayed(&self, code_hash: &str, now: UnixTime) -> Result<()>;
 
     /// Creates a refresh family with its first token, in one transaction. With
-    /// `revoked_if_code_replayed`, the family is created revoked if that code was replayed.
+    /// `revoked_if_code_replayed`, the family is then revoked if that code was replayed
+    /// meanwhile (checked once the family is visible, so no replay can miss it).
     async fn create_refresh_family(
         &self,
         family: &RefreshFamilyRecord,

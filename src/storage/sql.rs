@@ -512,16 +512,10 @@ macro_rules! shared_storage {
                 revoked_if_code_replayed: Option<&str>,
             ) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
-                // Born revoked when the code it comes from was replayed meanwhile: the replay
-                // found no family to revoke yet.
                 sqlx::query(
                     "INSERT INTO refresh_families
                          (id, client_id, sub, grant_data, created_at, absolute_expires_at, revoked_at, sid)
-                     VALUES ($1, $2, $3, $4, $5, $6,
-                         CASE WHEN EXISTS (SELECT 1 FROM auth_codes
-                                            WHERE code_hash = $7 AND replayed_at IS NOT NULL)
-                              THEN $5 ELSE $8 END,
-                         $9)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&f.id)
                 .bind(&f.client_id)
@@ -529,7 +523,6 @@ macro_rules! shared_storage {
                 .bind(&f.grant)
                 .bind(f.created_at)
                 .bind(f.absolute_expires_at)
-                .bind(revoked_if_code_replayed)
                 .bind(f.revoked_at)
                 .bind(&f.sid)
                 .execute(&mut *tx)
@@ -545,6 +538,30 @@ macro_rules! shared_storage {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
+                // Checked after the family is visible to everyone: a replay that marked the
+                // code before this sees no family to revoke, so it is revoked here; one that
+                // marks it after this finds the family and revokes it itself.
+                if let Some(code_hash) = revoked_if_code_replayed {
+                    let revoked = sqlx::query(
+                        "UPDATE refresh_families SET revoked_at = $1
+                          WHERE id = $2 AND revoked_at IS NULL
+                            AND EXISTS (SELECT 1 FROM auth_codes
+                                         WHERE code_hash = $3 AND replayed_at IS NOT NULL)",
+                    )
+                    .bind(f.created_at)
+                    .bind(&f.id)
+                    .bind(code_hash)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                    if revoked > 0 {
+                        sqlx::query(REVOKE_FAMILY_ACCESS_TOKENS)
+                            .bind(&f.id)
+                            .bind(f.created_at)
+                            .execute(&self.pool)
+                            .await?;
+                    }
+                }
                 Ok(())
             }
 

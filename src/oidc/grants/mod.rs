@@ -239,7 +239,7 @@ impl Grants {
     }
 
     /// Starts refresh family `family_id` for `grant` with its first token, in one storage
-    /// call; the family is born revoked if `code_hash` was replayed meanwhile. Returns the
+    /// call; the family is revoked at once if `code_hash` was replayed meanwhile. Returns the
     /// token.
     pub async fn new_family(
         &self,
