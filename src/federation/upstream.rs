@@ -242,16 +242,8 @@ impl Upstream {
         if stale_metadata {
             let url = format!("{}/.well-known/openid-configuration", self.config.issuer);
             let (body, _) = self.get_json(&url, None).await?;
-            let sends_iss = body["authorization_response_iss_parameter_supported"] == true;
-            let metadata: CoreProviderMetadata = serde_json::from_value(body)
-                .map_err(|e| UpstreamError::Invalid(format!("discovery document: {e}")))?;
-            if !self.multi_tenant() && metadata.issuer().as_str() != self.config.issuer {
-                return Err(UpstreamError::Invalid(format!(
-                    "discovery names issuer `{}`, not the configured `{}`",
-                    metadata.issuer().as_str(),
-                    self.config.issuer
-                )));
-            }
+            let (metadata, sends_iss) =
+                parse_discovery(body, &self.config.issuer, self.multi_tenant())?;
             let (jwks, age) = self.fetch_jwks(metadata.jwks_uri().as_str()).await?;
             *cache = Some(Cached {
                 metadata,
@@ -465,86 +457,15 @@ impl Upstream {
         refetch: bool,
     ) -> Result<Value, UpstreamError> {
         let (metadata, jwks) = self.cached(refetch).await?;
-        let token: CoreIdToken = raw
-            .parse()
-            .map_err(|e| UpstreamError::Invalid(format!("ID token: {e}")))?;
-        let now = self.clock.now();
-        let expected_issuer = IssuerUrl::new(metadata.issuer().as_str().to_string())
-            .map_err(|e| UpstreamError::Invalid(e.to_string()))?;
-        let verifier = CoreIdTokenVerifier::new_public_client(
-            ClientId::new(self.config.client_id.clone()),
-            expected_issuer,
+        check_id_token(
+            &self.config,
+            self.multi_tenant(),
+            &metadata,
             jwks,
+            raw,
+            nonce,
+            self.clock.now(),
         )
-        .set_allowed_algs([
-            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
-            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
-            CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-            CoreJwsSigningAlgorithm::RsaSsaPssSha384,
-            CoreJwsSigningAlgorithm::RsaSsaPssSha512,
-            CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-            CoreJwsSigningAlgorithm::EcdsaP384Sha384,
-            CoreJwsSigningAlgorithm::EdDsa,
-        ])
-        .require_issuer_match(!self.multi_tenant())
-        .set_time_fn(move || chrono::DateTime::from_timestamp(now - LEEWAY, 0).unwrap_or_default())
-        .set_issue_time_verifier_fn(move |iat| {
-            if iat.timestamp() > now + LEEWAY {
-                Err("issued in the future".into())
-            } else {
-                Ok(())
-            }
-        });
-        let verified = match nonce {
-            Some(n) => token
-                .claims(&verifier, &Nonce::new(n.to_string()))
-                .map(|_| ()),
-            None => token
-                .claims(&verifier, |_: Option<&Nonce>| Ok(()))
-                .map(|_| ()),
-        };
-        if let Err(e) = verified {
-            use openidconnect::{ClaimsVerificationError, SignatureVerificationError};
-            let unknown_key = matches!(
-                e,
-                ClaimsVerificationError::SignatureVerification(
-                    SignatureVerificationError::NoMatchingKey
-                )
-            );
-            let detail = match &e {
-                ClaimsVerificationError::SignatureVerification(s) => format!("{e}: {s}"),
-                _ => e.to_string(),
-            };
-            return Err(UpstreamError::Invalid(if unknown_key {
-                format!("no matching key: {detail}")
-            } else {
-                format!("ID token rejected: {detail}")
-            }));
-        }
-        let payload = raw.split('.').nth(1).unwrap_or_default();
-        let bytes =
-            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-                .map_err(|e| UpstreamError::Invalid(e.to_string()))?;
-        let claims: Value =
-            serde_json::from_slice(&bytes).map_err(|e| UpstreamError::Invalid(e.to_string()))?;
-        if self.multi_tenant() {
-            let tid = claims["tid"].as_str().unwrap_or_default();
-            let expected = metadata.issuer().as_str().replace("{tenantid}", tid);
-            if claims["iss"] != expected.as_str() {
-                return Err(UpstreamError::Invalid(
-                    "iss does not match the tenant".into(),
-                ));
-            }
-            if !self.config.allowed_tenants.is_empty()
-                && !self.config.allowed_tenants.iter().any(|t| t == tid)
-            {
-                return Err(UpstreamError::Refused(format!(
-                    "tenant {tid} is not allowed"
-                )));
-            }
-        }
-        Ok(claims)
     }
 
     /// azure: every group of the signed-in user from Graph's `transitiveMemberOf`, following
@@ -592,6 +513,117 @@ impl Upstream {
     }
 }
 
+/// A discovery document (OIDC Discovery §4.2): its metadata and whether it sends `iss` in
+/// authorization responses. The issuer must be the configured one, exactly (a
+/// multi-tenant Entra ID connector's document names the `{tenantid}` template).
+pub fn parse_discovery(
+    body: Value,
+    expected_issuer: &str,
+    multi_tenant: bool,
+) -> Result<(CoreProviderMetadata, bool), UpstreamError> {
+    let sends_iss = body["authorization_response_iss_parameter_supported"] == true;
+    let metadata: CoreProviderMetadata = serde_json::from_value(body)
+        .map_err(|e| UpstreamError::Invalid(format!("discovery document: {e}")))?;
+    if !multi_tenant && metadata.issuer().as_str() != expected_issuer {
+        return Err(UpstreamError::Invalid(format!(
+            "discovery names issuer `{}`, not the configured `{expected_issuer}`",
+            metadata.issuer().as_str(),
+        )));
+    }
+    Ok((metadata, sends_iss))
+}
+
+/// Validates an upstream ID token against `metadata` and `jwks` at `now`: signature by an
+/// allowed algorithm (never `none` or HMAC), exact `iss` (multi-tenant: the template with
+/// the token's tenant, which must be allowed), `aud`, `exp` and `iat` with a minute of
+/// leeway, and `nonce` when given. Returns all its claims.
+pub fn check_id_token(
+    config: &ConnectorConfig,
+    multi_tenant: bool,
+    metadata: &CoreProviderMetadata,
+    jwks: CoreJsonWebKeySet,
+    raw: &str,
+    nonce: Option<&str>,
+    now: UnixTime,
+) -> Result<Value, UpstreamError> {
+    let token: CoreIdToken = raw
+        .parse()
+        .map_err(|e| UpstreamError::Invalid(format!("ID token: {e}")))?;
+    let expected_issuer = IssuerUrl::new(metadata.issuer().as_str().to_string())
+        .map_err(|e| UpstreamError::Invalid(e.to_string()))?;
+    let verifier = CoreIdTokenVerifier::new_public_client(
+        ClientId::new(config.client_id.clone()),
+        expected_issuer,
+        jwks,
+    )
+    .set_allowed_algs([
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+        CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+        CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+        CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+        CoreJwsSigningAlgorithm::EdDsa,
+    ])
+    .require_issuer_match(!multi_tenant)
+    .set_time_fn(move || chrono::DateTime::from_timestamp(now - LEEWAY, 0).unwrap_or_default())
+    .set_issue_time_verifier_fn(move |iat| {
+        if iat.timestamp() > now + LEEWAY {
+            Err("issued in the future".into())
+        } else {
+            Ok(())
+        }
+    });
+    let verified = match nonce {
+        Some(n) => token
+            .claims(&verifier, &Nonce::new(n.to_string()))
+            .map(|_| ()),
+        None => token
+            .claims(&verifier, |_: Option<&Nonce>| Ok(()))
+            .map(|_| ()),
+    };
+    if let Err(e) = verified {
+        use openidconnect::{ClaimsVerificationError, SignatureVerificationError};
+        let unknown_key = matches!(
+            e,
+            ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey
+            )
+        );
+        let detail = match &e {
+            ClaimsVerificationError::SignatureVerification(s) => format!("{e}: {s}"),
+            _ => e.to_string(),
+        };
+        return Err(UpstreamError::Invalid(if unknown_key {
+            format!("no matching key: {detail}")
+        } else {
+            format!("ID token rejected: {detail}")
+        }));
+    }
+    let payload = raw.split('.').nth(1).unwrap_or_default();
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+        .map_err(|e| UpstreamError::Invalid(e.to_string()))?;
+    let claims: Value =
+        serde_json::from_slice(&bytes).map_err(|e| UpstreamError::Invalid(e.to_string()))?;
+    if multi_tenant {
+        let tid = claims["tid"].as_str().unwrap_or_default();
+        let expected = metadata.issuer().as_str().replace("{tenantid}", tid);
+        if claims["iss"] != expected.as_str() {
+            return Err(UpstreamError::Invalid(
+                "iss does not match the tenant".into(),
+            ));
+        }
+        if !config.allowed_tenants.is_empty() && !config.allowed_tenants.iter().any(|t| t == tid) {
+            return Err(UpstreamError::Refused(format!(
+                "tenant {tid} is not allowed"
+            )));
+        }
+    }
+    Ok(claims)
+}
+
 fn token_error(
     e: RequestTokenError<
         HttpError,
@@ -606,5 +638,47 @@ fn token_error(
         RequestTokenError::Request(e) => UpstreamError::Invalid(format!("token response: {e}")),
         RequestTokenError::Parse(e, _) => UpstreamError::Invalid(format!("token response: {e}")),
         RequestTokenError::Other(e) => UpstreamError::Invalid(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(yaml: &str) -> Upstream {
+        let c = crate::config::from_yaml_str(yaml, &|_| None)
+            .expect("config")
+            .connectors
+            .remove(0);
+        Upstream::new(
+            c,
+            "https://bridge.example",
+            Arc::new(crate::clock::SystemClock),
+        )
+        .expect("client")
+    }
+
+    #[test]
+    fn iss_must_name_the_connector_or_its_allowed_tenants() {
+        let single = upstream(
+            "connectors: [{id: a, type: azure, tenant: t1, client_id: x, client_secret: y}]",
+        );
+        assert!(single.is_issuer("https://login.microsoftonline.com/t1/v2.0"));
+        assert!(!single.is_issuer("https://login.microsoftonline.com/t2/v2.0"));
+        let multi = upstream(
+            "connectors: [{id: a, type: azure, issuer: 'https://login.microsoftonline.com/organizations/v2.0', allowed_tenants: [t1], client_id: x, client_secret: y}]",
+        );
+        assert!(multi.is_issuer("https://login.microsoftonline.com/t1/v2.0"));
+        assert!(
+            !multi.is_issuer("https://login.microsoftonline.com/t9/v2.0"),
+            "not allowed"
+        );
+        assert!(!multi.is_issuer("https://evil.example/t1/v2.0"));
+        // `/consumers/` or `/common/` in another connector type's issuer is just a path.
+        let oidc = upstream(
+            "connectors: [{id: a, type: oidc, issuer: 'https://idp.example/common/x', client_id: x, client_secret: y}]",
+        );
+        assert!(!oidc.is_issuer("https://idp.example/t1/x"));
+        assert!(oidc.is_issuer("https://idp.example/common/x"));
     }
 }

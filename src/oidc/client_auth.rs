@@ -51,7 +51,7 @@ pub struct ClientRequest {
 
 /// Decodes `Basic base64(urlencode(id):urlencode(secret))`. Also returns the secret as sent,
 /// undecoded: many clients (`curl -u`, for one) skip the urlencoding that RFC 6749 asks for.
-fn parse_basic(value: &str) -> Option<(String, String, String)> {
+pub fn parse_basic(value: &str) -> Option<(String, String, String)> {
     let (scheme, rest) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;

@@ -134,6 +134,14 @@ impl ClientRegistry {
         v
     }
 
+    /// An empty registry whose secrets are digested with `key`.
+    pub fn new(key: ClientSecretKey) -> Self {
+        Self {
+            clients: RwLock::new(HashMap::new()),
+            key,
+        }
+    }
+
     /// The key configured secrets are digested with.
     pub fn secret_key(&self) -> &ClientSecretKey {
         &self.key
@@ -170,10 +178,7 @@ impl ClientRegistry {
 
     /// Reads every client from storage.
     pub async fn load(storage: &dyn Storage, key: ClientSecretKey) -> Result<Self, StorageError> {
-        let registry = Self {
-            clients: RwLock::new(HashMap::new()),
-            key,
-        };
+        let registry = Self::new(key);
         for rec in storage.list_clients().await? {
             let config: ClientConfig = serde_json::from_str(&rec.metadata)
                 .map_err(|e| StorageError::Corrupt(format!("client `{}`: {e}", rec.id)))?;
