@@ -15,7 +15,8 @@ Phases (each `--duration` seconds, `--connections` concurrent keep-alive connect
              proxy), so the per-address throttle does not spare the hasher: the worst case.
              Meanwhile one connection asks for client_credentials tokens with the correct
              secret of a keyed-digest client and of the hashed client.
-* logins:    wrong passwords at /login from many addresses; meanwhile correct logins from a
+* logins:    wrong passwords at /login, each for another unknown username from another
+             address (so no throttle spares the hasher); meanwhile correct logins from a
              browser that signed in before (device cookie).
 * authorize: /authorize requests with 1 KB nonces from one address and from many; the
              database growth is reported.
@@ -72,7 +73,7 @@ def argon2_hash(binary, secret):
 
 
 class Server:
-    def __init__(self, binary, workdir):
+    def __init__(self, binary, workdir, legacy=False):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.db = os.path.join(workdir, "bridge.db")
@@ -80,8 +81,7 @@ class Server:
 issuer: {self.base}
 listen: 127.0.0.1:{self.port}
 database: sqlite://{self.db}
-server:
-  trusted_proxies: [127.0.0.1/32]
+{"" if legacy else "server: { trusted_proxies: [127.0.0.1/32] }"}
 clients:
   - {{ id: svc, secret: {SVC_SECRET}, grant_types: [client_credentials] }}
   - {{ id: hashed, secret_hash: "{argon2_hash(binary, HASHED_SECRET)}", grant_types: [client_credentials] }}
@@ -107,7 +107,7 @@ users:
         raise RuntimeError("the server did not become ready")
 
     def rows(self):
-        with sqlite3.connect(self.db) as c:
+        with sqlite3.connect(self.db, timeout=30) as c:
             return c.execute("SELECT COUNT(*) FROM auth_requests").fetchone()[0]
 
     def db_bytes(self):
@@ -218,11 +218,11 @@ def cookie_header(cookies):
     return "; ".join(c.split(";", 1)[0] for c in cookies)
 
 
-def login_once(server, conn, password, addr, extra_cookie=""):
+def login_once(server, conn, password, addr, extra_cookie="", username="alice"):
     st, page, cookies, _ = request(server, "GET", authorize_path(), headers={"X-Forwarded-For": addr}, conn=conn)
     if st != 200:
         return st, []
-    form = {"request": hidden(page, "request"), "csrf": hidden(page, "csrf"), "username": "alice", "password": password}
+    form = {"request": hidden(page, "request"), "csrf": hidden(page, "csrf"), "username": username, "password": password}
     jar = "; ".join(x for x in [cookie_header(cookies), extra_cookie] if x)
     st, _, set_cookies, _ = request(server, "POST", "/login", form,
                                     {"X-Forwarded-For": addr, "Cookie": jar}, conn=conn)
@@ -267,12 +267,14 @@ def main():
     ap.add_argument("--phase", nargs="*", default=["secrets", "logins", "authorize"])
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "oidc-bridge"))
     ap.add_argument("--json")
+    ap.add_argument("--legacy", action="store_true",
+                    help="for a binary older than server.trusted_proxies (a before/after comparison)")
     args = ap.parse_args()
     if not os.path.exists(args.binary):
         sys.exit(f"{args.binary} is missing: cargo build --release first")
     results = []
     with tempfile.TemporaryDirectory() as workdir:
-        server = Server(args.binary, workdir)
+        server = Server(args.binary, workdir, args.legacy)
         try:
             # Warm up: the correct secrets once each, so the hashed one is known.
             for cid, sec in (("svc", SVC_SECRET), ("hashed", HASHED_SECRET)):
@@ -296,8 +298,10 @@ def main():
             _, set_cookies = login_once(server, None, PASSWORD, "192.0.2.1")
             device = "; ".join(c.split(";", 1)[0] for c in set_cookies if "device" in c)
 
+            # Each attempt for another (unknown) username from another address: no budget
+            # applies, so every one reaches the hasher (the worst case for memory).
             def wrong_login(conn, i):
-                return login_once(server, conn, "wrong-password", address(i))[0]
+                return login_once(server, conn, "wrong-password", address(i), username=f"nobody{i}")[0]
 
             def correct_login(conn):
                 st, _ = login_once(server, conn, PASSWORD, "192.0.2.1", device)

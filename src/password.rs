@@ -6,10 +6,14 @@
 //! each allocating its block afresh and leaving it in a per-thread arena: gigabytes of
 //! resident memory. Here memory is `workers × m` and stays so, and when the queue is full a
 //! caller is refused at once ([`Busy`]) instead of waiting without bound.
+//!
+//! A second, smaller queue is served first: sign-ins from a browser that proved, with a
+//! device cookie, that this user signed in there before. A flood from strangers fills the
+//! ordinary queue and is refused; people on their own browsers still get through.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 
@@ -33,8 +37,31 @@ impl Drop for Job {
     }
 }
 
+/// Which queue a verification waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Ordinary,
+    /// Served first (a known device).
+    Priority,
+}
+
+#[derive(Default)]
+struct Queues {
+    ordinary: VecDeque<Job>,
+    priority: VecDeque<Job>,
+    /// The verifier is gone: workers finish what is queued, then stop.
+    closed: bool,
+}
+
+struct Shared {
+    queues: Mutex<Queues>,
+    ready: Condvar,
+    capacity: usize,
+    priority_capacity: usize,
+}
+
 pub struct PasswordVerifier {
-    queue: SyncSender<Job>,
+    shared: Arc<Shared>,
     depth: Arc<AtomicUsize>,
     /// Verifications run to the end, ever (metrics and tests count them).
     completed: Arc<AtomicUsize>,
@@ -51,26 +78,31 @@ impl std::fmt::Debug for PasswordVerifier {
 }
 
 impl PasswordVerifier {
-    /// `workers` threads (at least one) and room for `queue` waiting verifications.
+    /// `workers` threads (at least one) and room for `queue` waiting verifications (and a
+    /// quarter as many in the priority lane).
     pub fn new(workers: usize, queue: usize) -> Arc<Self> {
         let workers = workers.max(1);
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(queue.max(1));
-        let rx = Arc::new(Mutex::new(rx));
+        let shared = Arc::new(Shared {
+            queues: Mutex::new(Queues::default()),
+            ready: Condvar::new(),
+            capacity: queue.max(1),
+            priority_capacity: (queue / 4).max(1),
+        });
         let depth = Arc::new(AtomicUsize::new(0));
         let completed = Arc::new(AtomicUsize::new(0));
         for i in 0..workers {
-            let rx = rx.clone();
+            let shared = shared.clone();
             let depth = depth.clone();
             let completed = completed.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || worker(&rx, &depth, &completed));
+                .spawn(move || worker(&shared, &depth, &completed));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a password verification thread");
             }
         }
         Arc::new(Self {
-            queue: tx,
+            shared,
             depth,
             completed,
             workers,
@@ -96,33 +128,61 @@ impl PasswordVerifier {
 
     /// Checks `password` against an argon2 PHC string. A malformed hash never matches.
     pub async fn verify(&self, password: &str, phc: &str) -> Result<bool, Busy> {
+        self.verify_in(Lane::Ordinary, password, phc).await
+    }
+
+    /// As [`Self::verify`], waiting in `lane`.
+    pub async fn verify_in(&self, lane: Lane, password: &str, phc: &str) -> Result<bool, Busy> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job {
             password: password.as_bytes().to_vec(),
             phc: phc.to_string(),
             reply: Some(reply),
         };
-        self.depth.fetch_add(1, Ordering::Relaxed);
-        match self.queue.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.depth.fetch_sub(1, Ordering::Relaxed);
+        {
+            let mut q = self.shared.queues.lock().unwrap_or_else(|e| e.into_inner());
+            let (queue, capacity) = match lane {
+                Lane::Ordinary => (&mut q.ordinary, self.shared.capacity),
+                Lane::Priority => (&mut q.priority, self.shared.priority_capacity),
+            };
+            if queue.len() >= capacity {
                 return Err(Busy);
             }
+            queue.push_back(job);
+            self.depth.fetch_add(1, Ordering::Relaxed);
         }
+        self.shared.ready.notify_one();
         // A dropped reply means the worker died; treat it as a refusal, not a match.
         Ok(answer.await.unwrap_or(false))
     }
 }
 
-fn worker(rx: &Mutex<Receiver<Job>>, depth: &AtomicUsize, completed: &AtomicUsize) {
+impl Drop for PasswordVerifier {
+    fn drop(&mut self) {
+        self.shared
+            .queues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .closed = true;
+        self.shared.ready.notify_all();
+    }
+}
+
+fn worker(shared: &Shared, depth: &AtomicUsize, completed: &AtomicUsize) {
     let mut memory: Vec<Block> = Vec::new();
     loop {
-        let job = {
-            let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
-            rx.recv()
+        let mut job = {
+            let mut q = shared.queues.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(j) = q.priority.pop_front().or_else(|| q.ordinary.pop_front()) {
+                    break j;
+                }
+                if q.closed {
+                    return;
+                }
+                q = shared.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
         };
-        let Ok(mut job) = job else { return };
         let ok = verify_with(&mut memory, &job.password, &job.phc);
         completed.fetch_add(1, Ordering::Relaxed);
         depth.fetch_sub(1, Ordering::Relaxed);
@@ -197,6 +257,28 @@ mod tests {
             .to_string();
         assert_eq!(v.verify("other", &phc2).await, Ok(true));
         assert_eq!(v.queued(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_priority_lane_is_served_first_and_has_room_when_the_other_is_full() {
+        let phc = crate::secret::hash_password("secret").expect("hash");
+        let v = PasswordVerifier::new(1, 8);
+        let mut ordinary = Vec::new();
+        for _ in 0..12 {
+            let (v, phc) = (v.clone(), phc.clone());
+            ordinary.push(tokio::spawn(async move { v.verify("wrong", &phc).await }));
+        }
+        // Let them queue.
+        while v.queued() < 8 {
+            tokio::task::yield_now().await;
+        }
+        let before = v.completed();
+        assert_eq!(v.verify_in(Lane::Priority, "secret", &phc).await, Ok(true));
+        // At most the one that was running, and this one, finished meanwhile.
+        assert!(v.completed() - before <= 2, "served ahead of the queue");
+        for o in ordinary {
+            let _ = o.await;
+        }
     }
 
     #[tokio::test]

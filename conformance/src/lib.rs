@@ -430,10 +430,15 @@ pub async fn happy_flow(
     rp.exchange(&code, pending).await
 }
 
-/// Runs a conformance module against SQLite and against PostgreSQL.
+/// Runs a conformance module against SQLite and against PostgreSQL. With `start = f`, the
+/// provider comes from `f(backend)` (an `async fn(Backend) -> Option<Op>`) instead of the
+/// suite's own configuration.
 #[macro_export]
 macro_rules! module {
     ($name:ident, |$op:ident| $body:block) => {
+        $crate::module!($name, start = conformance::Op::start, |$op| $body);
+    };
+    ($name:ident, start = $start:path, |$op:ident| $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -441,12 +446,12 @@ macro_rules! module {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                run(conformance::Op::start(conformance::Backend::Sqlite).await.expect("sqlite")).await
+                run($start(conformance::Backend::Sqlite).await.expect("sqlite")).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if let Some(op) = conformance::Op::start(conformance::Backend::Postgres).await {
+                if let Some(op) = $start(conformance::Backend::Postgres).await {
                     run(op).await
                 }
             }

@@ -68,6 +68,7 @@ const SERVER: &[&str] = &[
     "max_connections",
     "header_read_timeout",
     "request_timeout",
+    "pending_requests_per_minute",
 ];
 const DATABASE: &[&str] = &["url", "acquire_timeout", "max_connections"];
 const USER: &[&str] = &[
@@ -343,6 +344,14 @@ fn read_server(r: &mut Reader, v: Option<&Value>) -> ServerConfig {
         max_connections,
         header_read_timeout: positive(r, &o, "header_read_timeout", d.header_read_timeout),
         request_timeout: positive(r, &o, "request_timeout", d.request_timeout),
+        pending_requests_per_minute: match r.u64(&o, "pending_requests_per_minute") {
+            Some(0) => {
+                r.problem("server.pending_requests_per_minute", "must be at least 1");
+                d.pending_requests_per_minute
+            }
+            Some(n) => n.min(1_000_000) as u32,
+            None => d.pending_requests_per_minute,
+        },
     }
 }
 

@@ -73,6 +73,8 @@ pub struct ServerConfig {
     pub header_read_timeout: Seconds,
     /// A request (its body and the answer) must complete within this time.
     pub request_timeout: Seconds,
+    /// Pending authorization requests (stored rows) one client address may start a minute.
+    pub pending_requests_per_minute: u32,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +84,7 @@ impl Default for ServerConfig {
             max_connections: 4096,
             header_read_timeout: Seconds(10),
             request_timeout: Seconds(60),
+            pending_requests_per_minute: 120,
         }
     }
 }

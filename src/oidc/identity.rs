@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::config::UserConfig;
-use crate::password::{Busy, PasswordVerifier};
+use crate::password::{Busy, Lane, PasswordVerifier};
 use crate::secret::hash_password;
 
 /// The claims of an authenticated person. `extra` holds anything else (namespaced upstream
@@ -180,18 +180,19 @@ impl LocalUsers {
         self.users.get(sub).map(|u| identity_of(&u.config))
     }
 
-    /// Checks a username and password through the bounded verifier. An unknown username
-    /// costs the same argon2id verification as a known one.
+    /// Checks a username and password through the bounded verifier, in `lane`. An unknown
+    /// username costs the same argon2id verification as a known one.
     pub async fn authenticate(
         &self,
         username: &str,
         password: &str,
+        lane: Lane,
     ) -> Result<Option<Identity>, Busy> {
         let (hash, known) = match self.users.get(username) {
             Some(u) => (u.hash.as_str(), true),
             None => (self.dummy_hash.as_str(), false),
         };
-        let ok = self.verifier.verify(password, hash).await?;
+        let ok = self.verifier.verify_in(lane, password, hash).await?;
         Ok((ok && known).then(|| {
             let mut id = self.identity(username).unwrap_or_default();
             id.amr = vec!["pwd".into()];

@@ -5,7 +5,8 @@
 //! per username and thirty per address in fifteen minutes. A browser holding a device
 //! cookie from an earlier sign-in of that user is exempt from the last two, which an
 //! attacker can exhaust, and has five of its own, so a person on a browser they used before
-//! is never locked out by someone else's failures. See the README's "Security model".
+//! is never locked out by someone else's failures, and its password check is served ahead
+//! of strangers' when the hasher is saturated. See the README's "Security model".
 
 use std::sync::Arc;
 
@@ -184,7 +185,13 @@ pub async fn post(
             return resp;
         }
     };
-    let identity = match flows.users.authenticate(&username, password).await {
+    // A browser that proved this user signed in there before waits in the priority lane.
+    let lane = if device.is_some() {
+        crate::password::Lane::Priority
+    } else {
+        crate::password::Lane::Ordinary
+    };
+    let identity = match flows.users.authenticate(&username, password, lane).await {
         Ok(Some(id)) => {
             let clear: Vec<&str> = clear.iter().map(String::as_str).collect();
             flows

@@ -126,6 +126,15 @@ fn finish(flows: &Flows, checked: Checked, clear: bool) -> Response {
     resp
 }
 
+fn storage_failed(flows: &Flows, e: &crate::storage::StorageError) -> Response {
+    tracing::error!(error = %e, "storage failure at logout");
+    flows.page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Sign-out error",
+        "Try again.",
+    )
+}
+
 async fn handle(flows: &Flows, headers: &HeaderMap, p: Params, confirming: bool) -> Response {
     let checked = match check(flows, &p) {
         Ok(c) => c,
@@ -134,14 +143,7 @@ async fn handle(flows: &Flows, headers: &HeaderMap, p: Params, confirming: bool)
     let cookie = read_cookie(headers, &flows.cookies.session);
     let session = match flows.current_session(headers).await {
         Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "storage failure at logout");
-            return flows.page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Sign-out error",
-                "Try again.",
-            );
-        }
+        Err(e) => return storage_failed(flows, &e),
     };
     let (Some(session), Some(cookie)) = (session, cookie) else {
         // Nobody is signed in here: nothing to confirm.
@@ -180,14 +182,7 @@ async fn handle(flows: &Flows, headers: &HeaderMap, p: Params, confirming: bool)
         .await
     {
         Ok(n) => n,
-        Err(e) => {
-            tracing::error!(error = %e, "storage failure at logout");
-            return flows.page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Sign-out error",
-                "Try again.",
-            );
-        }
+        Err(e) => return storage_failed(flows, &e),
     };
     tracing::info!(event = "logout", sub = %session.sub, families_revoked = families, "session ended");
     finish(flows, checked, true)

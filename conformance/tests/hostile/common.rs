@@ -183,26 +183,10 @@ pub fn s(v: &Value, key: &str) -> String {
         .to_string()
 }
 
-/// Runs `$body` on SQLite and on PostgreSQL (a fresh schema), like the conformance plans.
+/// Runs `$body` on SQLite and on PostgreSQL (a fresh schema), with the review's set-up.
 #[macro_export]
 macro_rules! both {
     ($name:ident, |$op:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn run($op: conformance::Op) $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                run($crate::common::start(conformance::Backend::Sqlite).await.expect("sqlite")).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(op) = $crate::common::start(conformance::Backend::Postgres).await {
-                    run(op).await
-                }
-            }
-        }
+        conformance::module!($name, start = $crate::common::start, |$op| $body);
     };
 }

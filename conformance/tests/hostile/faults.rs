@@ -12,16 +12,8 @@ use oidc_bridge::storage::{PoolOptions, PostgresStorage, Storage};
 use crate::both;
 use crate::common::*;
 
-/// A store on `options` reached through a new proxy, failing fast (1 s acquire timeout).
-async fn through_proxy(
-    options: &sqlx::postgres::PgConnectOptions,
-) -> (Arc<Proxy>, Arc<dyn Storage>) {
-    let target = tokio::net::lookup_host((options.get_host(), options.get_port()))
-        .await
-        .expect("resolve")
-        .next()
-        .expect("an address");
-    let proxy = Proxy::start(target).await;
+/// A store on `options` reached through `proxy`, failing fast (1 s acquire timeout).
+async fn store_via(proxy: &Proxy, options: &sqlx::postgres::PgConnectOptions) -> Arc<dyn Storage> {
     let via = options.clone().host("127.0.0.1").port(proxy.addr.port());
     let store = PostgresStorage::connect_with_pool(
         via,
@@ -33,7 +25,21 @@ async fn through_proxy(
     .await
     .expect("connect through the proxy");
     store.migrate().await.expect("migrate");
-    (proxy, Arc::new(store))
+    Arc::new(store)
+}
+
+/// A proxy in front of the test database, and a store through it.
+async fn through_proxy(
+    options: &sqlx::postgres::PgConnectOptions,
+) -> (Arc<Proxy>, Arc<dyn Storage>) {
+    let target = tokio::net::lookup_host((options.get_host(), options.get_port()))
+        .await
+        .expect("resolve")
+        .next()
+        .expect("an address");
+    let proxy = Proxy::start(target).await;
+    let store = store_via(&proxy, options).await;
+    (proxy, store)
 }
 
 /// Longer than any answer may take when the database is away (acquire timeout 1 s): a hang
@@ -88,19 +94,7 @@ async fn three_nodes_lose_no_refresh_family_in_an_outage() {
     let yaml = config("");
     let mut nodes = Vec::new();
     for _ in 0..3 {
-        let (_, store) = {
-            let via = options.clone().host("127.0.0.1").port(proxy.addr.port());
-            let s = PostgresStorage::connect_with_pool(
-                via,
-                &PoolOptions {
-                    acquire_timeout: Duration::from_secs(1),
-                    max_connections: Some(4),
-                },
-            )
-            .await
-            .expect("connect");
-            ((), Arc::new(s) as Arc<dyn Storage>)
-        };
+        let store = store_via(&proxy, &options).await;
         nodes.push(Arc::new(
             Op::start_node(&yaml, Some(store), 0, Some("http://cluster.test")).await,
         ));

@@ -35,14 +35,11 @@ use crate::web;
 /// How long a login or consent page stays usable.
 const PENDING_LIFETIME: i64 = 900;
 
-/// Pending requests (stored rows) one client address may start per minute. With requests
-/// capped at 16 KiB (a stored row holds well under 8 KiB) and rows purged 15 minutes after
-/// they were created (at most 5 more until the purge runs), one address can hold at most
-/// 60 × 20 rows ≈ 9.6 MB.
-pub const PENDING_PER_ADDRESS: Rule = Rule {
-    window: 60,
-    limit: 60,
-};
+/// How long the pending-request budget's window is: `server.pending_requests_per_minute`
+/// per address in it. With requests capped at 16 KiB (a stored row holds under 8 KiB) and
+/// rows purged 15 minutes after they were created (at most 5 more until the purge runs),
+/// one address can hold at most 20 × that many rows: 120 a minute ≈ 19 MB.
+pub const PENDING_WINDOW: i64 = 60;
 
 pub struct Flows {
     pub issuer: String,
@@ -58,8 +55,9 @@ pub struct Flows {
     /// Failed sign-ins, per username, address and device (see `login.rs`).
     pub login_budgets: Budgets,
     pub devices: DeviceCookies,
-    /// Pending requests started, per address.
+    /// Pending requests started, per address, and how many a minute.
     pub pending_budgets: Budgets,
+    pub pending_per_minute: u32,
     /// The longest any access token lives (how long logout keeps refusing a session's).
     pub max_access_lifetime: i64,
     /// Mock mode: a login page that takes any username, and headless auto-login.
@@ -145,7 +143,9 @@ impl Flows {
                 mock_login,
             )?;
             let session = self.current_session(headers).await?;
-            if session.is_none() {
+            // Mock mode signs in headlessly without storing anything: a test tool on
+            // loopback, never charged.
+            if session.is_none() && !mock_login {
                 self.charge_pending(addr)?;
             }
             self.proceed(headers, req, None, session, Vec::new()).await
@@ -158,18 +158,18 @@ impl Flows {
     fn charge_pending(&self, addr: ClientAddr) -> Result<(), AuthorizeError> {
         let now = self.clock.now();
         let key = format!("pending:{addr}");
-        if let Some(wait) = self
-            .pending_budgets
-            .exhausted(&key, PENDING_PER_ADDRESS, now)
-        {
+        let rule = Rule {
+            window: PENDING_WINDOW,
+            limit: self.pending_per_minute,
+        };
+        if let Some(wait) = self.pending_budgets.exhausted(&key, rule, now) {
             tracing::info!(ip = %addr, retry_after = wait, "authorization requests throttled");
             return Err(AuthorizeError::page_with(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many sign-in attempts from your network. Wait a minute and try again.",
             ));
         }
-        self.pending_budgets
-            .record_failure(vec![(key, PENDING_PER_ADDRESS)], now);
+        self.pending_budgets.record_failure(vec![(key, rule)], now);
         Ok(())
     }
 
