@@ -197,12 +197,15 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         clock: clock.clone(),
     });
     let devices = DeviceCookies::new(sealer.derive("device-cookie"));
+    // How long after a logout tokens of the session may still turn up: the longest access
+    // token, issued from a code redeemed just after the logout.
     let max_access_lifetime = config
         .clients
         .iter()
         .filter_map(|c| c.tokens.access_token)
         .fold(config.tokens.access_token, std::cmp::max)
-        .get();
+        .get()
+        + config.tokens.authorization_code.get();
     for u in &config.users {
         if u.password.is_some() {
             tracing::warn!(
@@ -258,6 +261,7 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
     };
     let grants = Arc::new(Grants {
         sealer: sealer.clone(),
+        upstream_locks: Default::default(),
         tokens: tokens.clone(),
         keys: keys.clone(),
         storage: storage.clone(),
@@ -298,7 +302,10 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         clients,
         client_auth,
         verifier,
-        trusted_proxies: TrustedProxies::new(config.server.trusted_proxies.clone()),
+        trusted_proxies: TrustedProxies::with_header(
+            config.server.trusted_proxies.clone(),
+            config.server.forwarded_header,
+        ),
         tokens,
         grants,
         flows,

@@ -7,9 +7,10 @@
 //! resident memory. Here memory is `workers × m` and stays so, and when the queue is full a
 //! caller is refused at once ([`Busy`]) instead of waiting without bound.
 //!
-//! A second, smaller queue is served first: sign-ins from a browser that proved, with a
-//! device cookie, that this user signed in there before. A flood from strangers fills the
-//! ordinary queue and is refused; people on their own browsers still get through.
+//! A second, smaller queue is served first (three turns in four): sign-ins from a browser
+//! that proved, with a device cookie, that this user signed in there before. A flood from
+//! strangers fills the ordinary queue and is refused; people on their own browsers still
+//! get through, and the ordinary lane is never shut out.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,6 +52,30 @@ struct Queues {
     priority: VecDeque<Job>,
     /// The verifier is gone: workers finish what is queued, then stop.
     closed: bool,
+    /// Priority jobs served in a row; the ordinary lane gets every fourth turn, so a busy
+    /// priority lane slows strangers down but never shuts them out.
+    streak: u8,
+}
+
+impl Queues {
+    fn next(&mut self) -> Option<Job> {
+        let ordinary_turn = self.streak >= 3 && !self.ordinary.is_empty();
+        match (ordinary_turn, self.priority.pop_front()) {
+            (false, Some(j)) => {
+                self.streak += 1;
+                Some(j)
+            }
+            (true, Some(j)) => {
+                self.priority.push_front(j);
+                self.streak = 0;
+                self.ordinary.pop_front()
+            }
+            (_, None) => {
+                self.streak = 0;
+                self.ordinary.pop_front()
+            }
+        }
+    }
 }
 
 struct Shared {
@@ -174,7 +199,7 @@ fn worker(shared: &Shared, depth: &AtomicUsize, completed: &AtomicUsize) {
         let mut job = {
             let mut q = shared.queues.lock().unwrap_or_else(|e| e.into_inner());
             loop {
-                if let Some(j) = q.priority.pop_front().or_else(|| q.ordinary.pop_front()) {
+                if let Some(j) = q.next() {
                     break j;
                 }
                 if q.closed {
@@ -279,6 +304,25 @@ mod tests {
         for o in ordinary {
             let _ = o.await;
         }
+    }
+
+    #[test]
+    fn the_ordinary_lane_gets_every_fourth_turn() {
+        let job = |tag: u8| Job {
+            password: vec![tag],
+            phc: String::new(),
+            reply: None,
+        };
+        let mut q = Queues::default();
+        for _ in 0..8 {
+            q.priority.push_back(job(b'p'));
+            q.ordinary.push_back(job(b'o'));
+        }
+        let order: Vec<u8> = (0..8)
+            .filter_map(|_| q.next())
+            .map(|j| j.password[0])
+            .collect();
+        assert_eq!(order, b"pppopppo".to_vec());
     }
 
     #[tokio::test]

@@ -2,7 +2,8 @@
 //! client's address as the rest of the server sees it.
 //!
 //! Limits (`server:` in the config): at most `max_connections` open connections (further
-//! ones wait in the kernel's accept queue); `header_read_timeout` for a request's headers,
+//! ones wait in the kernel's accept queue), and `max_connections_per_address` from one
+//! client address (an IPv6 /64; trusted proxies are exempt; more are closed at once); `header_read_timeout` for a request's headers,
 //! which hyper also applies to an idle keep-alive connection waiting for its next request
 //! (slowloris and silent connections are closed); `request_timeout` for the body and the
 //! answer. Bodies are capped per endpoint by the extractors (64 KiB for forms).
@@ -27,12 +28,16 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
+pub use crate::config::ForwardedHeader;
 use crate::config::ServerConfig;
 
 /// The listener's limits.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_connections: usize,
+    /// Per client address (an IPv6 /64); peers in `exempt` (the trusted proxies) have none.
+    pub max_connections_per_address: usize,
+    pub exempt: TrustedProxies,
     pub header_read_timeout: Duration,
     pub request_timeout: Duration,
 }
@@ -41,8 +46,47 @@ impl From<&ServerConfig> for Limits {
     fn from(c: &ServerConfig) -> Self {
         Self {
             max_connections: c.max_connections,
+            max_connections_per_address: c.max_connections_per_address,
+            exempt: TrustedProxies::with_header(c.trusted_proxies.clone(), c.forwarded_header),
             header_read_timeout: Duration::from_secs(c.header_read_timeout.get().max(1) as u64),
             request_timeout: Duration::from_secs(c.request_timeout.get().max(1) as u64),
+        }
+    }
+}
+
+/// Open connections per client address.
+#[derive(Default)]
+struct PerAddress(std::sync::Mutex<std::collections::HashMap<String, usize>>);
+
+/// One connection counted against its address; uncounted when dropped.
+struct Slot {
+    table: Arc<PerAddress>,
+    key: String,
+}
+
+impl PerAddress {
+    fn take(self: &Arc<Self>, key: String, cap: usize) -> Option<Slot> {
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = t.entry(key.clone()).or_insert(0);
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            table: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut t = self.table.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = t.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                t.remove(&self.key);
+            }
         }
     }
 }
@@ -66,6 +110,7 @@ pub async fn serve(
         limits.request_timeout,
     ));
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let per_address = Arc::new(PerAddress::default());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -92,6 +137,22 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let peer_ip = peer.ip().to_canonical();
+        let slot = if limits.exempt.trusts(peer_ip) {
+            None
+        } else {
+            match per_address.take(
+                ClientAddr(peer_ip).budget_key(),
+                limits.max_connections_per_address.max(1),
+            ) {
+                Some(slot) => Some(slot),
+                None => {
+                    // Over its share: closed at once, so one host cannot hold every slot.
+                    drop(stream);
+                    continue;
+                }
+            }
+        };
         let _ = stream.set_nodelay(true);
         let svc = router.clone();
         let service =
@@ -111,6 +172,7 @@ pub async fn serve(
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(slot);
             drop(permit);
         });
     }
@@ -126,6 +188,21 @@ pub struct ClientAddr(pub IpAddr);
 impl std::fmt::Display for ClientAddr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
+    }
+}
+
+impl ClientAddr {
+    /// What budgets and caps count by: an IPv4 address, or an IPv6 address's /64 (one
+    /// subscriber or host gets a whole /64, so counting single addresses would hand an
+    /// attacker 2^64 budgets).
+    pub fn budget_key(&self) -> String {
+        match self.0 {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        }
     }
 }
 
@@ -146,17 +223,29 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// The proxies whose forwarding headers are believed.
+/// The proxies whose forwarding header is believed, and which header they write.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Arc<Vec<ipnet::IpNet>>);
+pub struct TrustedProxies {
+    nets: Arc<Vec<ipnet::IpNet>>,
+    header: ForwardedHeader,
+}
 
 impl TrustedProxies {
     pub fn new(nets: Vec<ipnet::IpNet>) -> Self {
-        Self(Arc::new(nets))
+        Self::with_header(nets, ForwardedHeader::XForwardedFor)
+    }
+
+    /// Only `header` is read: a proxy that appends to `X-Forwarded-For` passes a client's own
+    /// `Forwarded` through untouched, so reading both would let the client choose.
+    pub fn with_header(nets: Vec<ipnet::IpNet>, header: ForwardedHeader) -> Self {
+        Self {
+            nets: Arc::new(nets),
+            header,
+        }
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|n| n.contains(&ip))
+        self.nets.iter().any(|n| n.contains(&ip))
     }
 
     /// The client address for a request from `peer` carrying `headers`.
@@ -165,7 +254,7 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return peer;
         }
-        let hops = forwarded_hops(headers);
+        let hops = forwarded_hops(headers, self.header);
         let mut client = peer;
         for hop in hops.iter().rev() {
             match hop {
@@ -183,15 +272,14 @@ impl TrustedProxies {
     }
 }
 
-/// Hops in order (client first), from `Forwarded` if present, else `X-Forwarded-For`.
-/// `None` for a hop that is not an IP address.
-fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let forwarded: Vec<&str> = headers
-        .get_all("forwarded")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    if !forwarded.is_empty() {
+/// Hops in order (client first) from `header`. `None` for a hop that is not an IP address.
+fn forwarded_hops(headers: &HeaderMap, header: ForwardedHeader) -> Vec<Option<IpAddr>> {
+    if header == ForwardedHeader::Forwarded {
+        let forwarded: Vec<&str> = headers
+            .get_all("forwarded")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         let mut hops = Vec::new();
         for element in forwarded.iter().flat_map(|v| v.split(',')) {
             let hop = element
@@ -278,6 +366,19 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        let a = ClientAddr("2001:db8:1:2:aaaa::1".parse().expect("ip"));
+        let b = ClientAddr("2001:db8:1:2:bbbb::9".parse().expect("ip"));
+        let c = ClientAddr("2001:db8:1:3::1".parse().expect("ip"));
+        assert_eq!(a.budget_key(), b.budget_key());
+        assert_ne!(a.budget_key(), c.budget_key());
+        assert_eq!(
+            ClientAddr("192.0.2.1".parse().expect("ip")).budget_key(),
+            "192.0.2.1"
+        );
+    }
+
+    #[test]
     fn forwarding_headers_count_only_from_trusted_peers() {
         let t = trusted(&["10.0.0.0/8"]);
         let h = headers(&[("x-forwarded-for", "198.51.100.7")]);
@@ -293,11 +394,24 @@ mod tests {
 
     #[test]
     fn the_rightmost_untrusted_hop_is_the_client() {
-        let t = trusted(&["10.0.0.0/8", "2001:db8::/32"]);
+        let nets = || {
+            ["10.0.0.0/8", "2001:db8::/32"]
+                .iter()
+                .map(|n| n.parse().expect("cidr"))
+                .collect()
+        };
+        let t = TrustedProxies::new(nets());
         let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
         // The client forged the first entry; the proxies appended the real ones.
         let h = headers(&[("x-forwarded-for", "1.1.1.1, 198.51.100.7, 10.0.0.5")]);
         assert_eq!(t.client(ip("10.0.0.1"), &h), ip("198.51.100.7"));
+        // A `Forwarded` the client sent itself is not read by an X-Forwarded-For set-up.
+        let h2 = headers(&[
+            ("forwarded", "for=6.6.6.6"),
+            ("x-forwarded-for", "198.51.100.7"),
+        ]);
+        assert_eq!(t.client(ip("10.0.0.1"), &h2), ip("198.51.100.7"));
+        let t = TrustedProxies::with_header(nets(), ForwardedHeader::Forwarded);
         let h = headers(&[(
             "forwarded",
             r#"for=1.1.1.1, for="[2001:db8:cafe::17]:4711";proto=https, for=192.0.2.60:80;by=10.0.0.1"#,
@@ -307,6 +421,7 @@ mod tests {
         let h = headers(&[("forwarded", "for=1.1.1.1, for=_hidden, for=10.0.0.9")]);
         assert_eq!(t.client(ip("10.0.0.1"), &h), ip("10.0.0.9"));
         // IPv4-mapped peers are compared as IPv4.
+        let t = TrustedProxies::new(nets());
         let h = headers(&[("x-forwarded-for", "198.51.100.8")]);
         assert_eq!(t.client(ip("::ffff:10.0.0.1"), &h), ip("198.51.100.8"));
     }

@@ -5,15 +5,20 @@ use std::net::IpAddr;
 use std::sync::LazyLock;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use oidc_bridge::server::TrustedProxies;
+use oidc_bridge::server::{ClientAddr, ForwardedHeader, TrustedProxies};
 
-static TRUSTED: LazyLock<TrustedProxies> = LazyLock::new(|| {
-    TrustedProxies::new(
-        ["10.0.0.0/8", "127.0.0.1/32", "2001:db8::/32"]
-            .iter()
-            .map(|n| n.parse().expect("cidr"))
-            .collect(),
-    )
+fn nets() -> Vec<ipnet::IpNet> {
+    ["10.0.0.0/8", "127.0.0.1/32", "2001:db8::/32"]
+        .iter()
+        .map(|n| n.parse().expect("cidr"))
+        .collect()
+}
+
+static TRUSTED: LazyLock<[TrustedProxies; 2]> = LazyLock::new(|| {
+    [
+        TrustedProxies::new(nets()),
+        TrustedProxies::with_header(nets(), ForwardedHeader::Forwarded),
+    ]
 });
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

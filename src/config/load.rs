@@ -65,6 +65,8 @@ const CLIENT: &[&str] = &[
 ];
 const SERVER: &[&str] = &[
     "trusted_proxies",
+    "forwarded_header",
+    "max_connections_per_address",
     "max_connections",
     "header_read_timeout",
     "request_timeout",
@@ -339,8 +341,29 @@ fn read_server(r: &mut Reader, v: Option<&Value>) -> ServerConfig {
         Some(n) => n.min(1_000_000) as usize,
         None => d.max_connections,
     };
+    let forwarded_header = match r.string(&o, "forwarded_header").as_deref() {
+        None | Some("x-forwarded-for") => ForwardedHeader::XForwardedFor,
+        Some("forwarded") => ForwardedHeader::Forwarded,
+        Some(other) => {
+            r.problem(
+                "server.forwarded_header",
+                format!("`{other}` is not x-forwarded-for or forwarded"),
+            );
+            ForwardedHeader::XForwardedFor
+        }
+    };
+    let max_connections_per_address = match r.u64(&o, "max_connections_per_address") {
+        Some(0) => {
+            r.problem("server.max_connections_per_address", "must be at least 1");
+            d.max_connections_per_address
+        }
+        Some(n) => n.min(1_000_000) as usize,
+        None => d.max_connections_per_address,
+    };
     ServerConfig {
         trusted_proxies,
+        forwarded_header,
+        max_connections_per_address,
         max_connections,
         header_read_timeout: positive(r, &o, "header_read_timeout", d.header_read_timeout),
         request_timeout: positive(r, &o, "request_timeout", d.request_timeout),

@@ -61,11 +61,26 @@ impl Default for DatabasePool {
     }
 }
 
+/// Which header the trusted proxies write the client address into.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (nginx, HAProxy, AWS ALB, GCP, Envoy, Traefik).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239).
+    Forwarded,
+}
+
 /// `server:`: limits of the listener and where client addresses come from.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Peers whose `Forwarded` / `X-Forwarded-For` headers are believed.
+    /// Peers whose forwarding header is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one header they write (`x-forwarded-for` or `forwarded`).
+    pub forwarded_header: ForwardedHeader,
+    /// Open connections one client address (an IPv6 /64) may hold; trusted proxies are
+    /// exempt.
+    pub max_connections_per_address: usize,
     /// Open connections at most; more wait in the kernel's accept queue.
     pub max_connections: usize,
     /// A connection must send a request's headers within this time, and an idle keep-alive
@@ -81,6 +96,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
+            max_connections_per_address: 256,
             max_connections: 4096,
             header_read_timeout: Seconds(10),
             request_timeout: Seconds(60),

@@ -129,6 +129,7 @@ impl Flows {
         pending: Option<AuthRequestRecord>,
         connector_id: &str,
         cookies: Vec<HeaderValue>,
+        charge: Option<crate::server::ClientAddr>,
     ) -> Result<Response, AuthorizeError> {
         let client = self
             .clients
@@ -140,7 +141,7 @@ impl Flows {
             .cloned()
             .ok_or_else(|| AuthorizeError::page("That sign-in option no longer exists."))?;
         req.upstream = None;
-        let (mut record, cookie) = self.pending(headers, &req, pending, None)?;
+        let (mut record, cookie) = self.pending(headers, &req, pending, None, charge)?;
         let mut cookies = cookies;
         cookies.extend(cookie);
         let state = format!("{}.{}", record.id, random_token(24));
@@ -216,7 +217,7 @@ pub async fn choose(
         }
         Ok(super::flow::Route::Connector(id)) => {
             flows
-                .start_upstream(&headers, req, Some(record), &id, Vec::new())
+                .start_upstream(&headers, req, Some(record), &id, Vec::new(), None)
                 .await
         }
         Ok(super::flow::Route::Chooser(_)) | Err(_) => {
@@ -390,7 +391,14 @@ pub async fn callback(
     let mut record = record;
     record.session_id = Some(session.id_hash.clone());
     flows
-        .proceed(&headers, req, Some(record), Some(session), vec![cookie])
+        .proceed(
+            &headers,
+            req,
+            Some(record),
+            Some(session),
+            vec![cookie],
+            None,
+        )
         .await
         .unwrap_or_else(|e| flows.fail(e))
 }

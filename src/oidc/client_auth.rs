@@ -5,10 +5,10 @@
 //!
 //! Cost is bounded: a keyed-digest secret costs microseconds; an argon2id `secret_hash` is
 //! verified at most once per request, through the bounded verifier (a full queue is a fast
-//! `503`). Failed authentications are counted per client address: past the budget, further
-//! *wrong* secrets from that address get `429` without any hashing. A correct secret whose
-//! check is cheap is never refused, so a client is not locked out by someone failing with
-//! its id from the same address.
+//! `503`). Failed authentications are counted per client address and client id (and per
+//! address over all clients, more generously): past the budget, every attempt under it gets
+//! `429` before any check, so the answer never tells a guesser that a secret was right.
+//! Someone failing with a client's id from another address does not touch that client.
 
 use std::sync::Arc;
 
@@ -25,10 +25,15 @@ use crate::config::AuthMethod;
 use crate::password::PasswordVerifier;
 use crate::server::ClientAddr;
 
-/// Failed client authentications allowed per client address.
-pub const FAILURES_PER_ADDRESS: Rule = Rule {
+/// Failed client authentications allowed per client address and client id.
+pub const FAILURES_PER_CLIENT_AND_ADDRESS: Rule = Rule {
     window: 300,
     limit: 20,
+};
+/// ... and per client address, over every client id (unknown ones included).
+pub const FAILURES_PER_ADDRESS: Rule = Rule {
+    window: 300,
+    limit: 100,
 };
 
 /// What client authentication needs: the clients, the argon2 verifier, the failure
@@ -88,6 +93,17 @@ fn has_percent_escape(s: &str) -> bool {
         .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
 }
 
+fn budget_keys(addr: ClientAddr, client_id: Option<&str>) -> Vec<(String, Rule)> {
+    let addr = addr.budget_key();
+    vec![
+        (
+            format!("client-auth:{addr}\n{}", client_id.unwrap_or("?")),
+            FAILURES_PER_CLIENT_AND_ADDRESS,
+        ),
+        (format!("client-auth:{addr}"), FAILURES_PER_ADDRESS),
+    ]
+}
+
 impl ClientAuth {
     fn throttled(&self, seconds: i64) -> OAuthError {
         OAuthError::new(
@@ -98,61 +114,55 @@ impl ClientAuth {
         .with_retry_after(seconds)
     }
 
-    /// Counts a failure from `addr`; the error to answer with.
-    fn failed(&self, addr: ClientAddr, fail: OAuthError) -> OAuthError {
-        let now = self.clock.now();
-        let key = vec![(format!("client-auth:{addr}"), FAILURES_PER_ADDRESS)];
-        match self.budgets.exhausted(&key[0].0, FAILURES_PER_ADDRESS, now) {
-            Some(wait) => self.throttled(wait),
-            None => {
-                self.budgets.record_failure(key, now);
-                fail
-            }
-        }
+    /// Reserves an attempt for `client_id` (`None`: an unknown one) from `addr`.
+    fn reserve(
+        &self,
+        addr: ClientAddr,
+        client_id: Option<&str>,
+    ) -> Result<super::throttle::Reservation<'_>, OAuthError> {
+        self.budgets
+            .reserve(budget_keys(addr, client_id), self.clock.now())
+            .map_err(|r| self.throttled(r.wait))
     }
 
-    /// Checks `decoded` (and `raw`, the Basic form as sent) against the client's secret.
+    /// Checks `decoded` (and `raw`, the Basic form as sent) against the client's secret,
+    /// under a reservation already taken.
     async fn check_secret(
         &self,
         client: &Client,
         decoded: &str,
         raw: Option<&str>,
-        addr: ClientAddr,
+        reservation: super::throttle::Reservation<'_>,
         fail: OAuthError,
     ) -> Result<(), OAuthError> {
         let mut needs_argon2 = false;
         for candidate in std::iter::once(decoded).chain(raw.filter(|r| *r != decoded)) {
             match client.cheap_check(candidate) {
-                CheapCheck::Match => return Ok(()),
+                CheapCheck::Match => {
+                    reservation.succeed(&[], self.clock.now());
+                    return Ok(());
+                }
                 CheapCheck::NoMatch => {}
                 CheapCheck::NeedsArgon2 => needs_argon2 = true,
             }
         }
         let Some(phc) = client.argon2_hash().filter(|_| needs_argon2) else {
-            return Err(self.failed(addr, fail));
+            reservation.fail(self.clock.now());
+            return Err(fail);
         };
-        let now = self.clock.now();
-        let reservation = self
-            .budgets
-            .reserve(
-                vec![(format!("client-auth:{addr}"), FAILURES_PER_ADDRESS)],
-                now,
-            )
-            .map_err(|wait| self.throttled(wait))?;
         let candidate = argon2_candidate(decoded, raw);
         match self.verifier.verify(candidate, phc).await {
             Ok(true) => {
-                self.budgets.settle(reservation, false, &[], now);
+                reservation.succeed(&[], self.clock.now());
                 client.remember_verified(candidate);
                 Ok(())
             }
             Ok(false) => {
-                self.budgets
-                    .settle(reservation, true, &[], self.clock.now());
+                reservation.fail(self.clock.now());
                 Err(fail)
             }
             Err(crate::password::Busy) => {
-                self.budgets.settle(reservation, false, &[], now);
+                reservation.release();
                 Err(OAuthError::new(
                     ErrorCode::TemporarilyUnavailable,
                     "the server is busy verifying secrets; try again shortly",
@@ -225,8 +235,20 @@ where
                 .with_basic_challenge(basic_used)
         };
 
-        let Some(client) = auth.registry.get(&id) else {
-            return Err(auth.failed(addr, fail()));
+        let client = auth.registry.get(&id);
+        // Every attempt that presents a secret, or names an unknown client, is counted, and
+        // refused unchecked once its budget is spent.
+        let counted = secret.is_some() || client.is_none();
+        let reservation = if counted {
+            Some(auth.reserve(addr, client.as_ref().map(|c| c.id()))?)
+        } else {
+            None
+        };
+        let Some(client) = client else {
+            if let Some(r) = reservation {
+                r.fail(auth.clock.now());
+            }
+            return Err(fail());
         };
         if !client.accepts_method(method) {
             tracing::debug!(
@@ -235,11 +257,14 @@ where
                 public = client.is_public(),
                 "client used an authentication method it may not use"
             );
-            return Err(auth.failed(addr, fail()));
+            if let Some(r) = reservation {
+                r.fail(auth.clock.now());
+            }
+            return Err(fail());
         }
-        if let Some(secret) = secret {
+        if let (Some(secret), Some(reservation)) = (secret, reservation) {
             let raw = raw_basic_secret.as_deref().filter(|_| basic_used);
-            auth.check_secret(&client, &secret, raw, addr, fail())
+            auth.check_secret(&client, &secret, raw, reservation, fail())
                 .await?;
         }
         Ok(Self {

@@ -80,7 +80,7 @@ pub async fn post(
     }
     req.consent_done = true;
     flows
-        .proceed(&headers, req, Some(record), Some(session), Vec::new())
+        .proceed(&headers, req, Some(record), Some(session), Vec::new(), None)
         .await
         .unwrap_or_else(|e| flows.fail(e))
 }

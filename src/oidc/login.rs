@@ -1,12 +1,12 @@
 //! `POST /login`: the local username and password form.
 //!
 //! Failed attempts are throttled before the password is checked (the attempt is reserved
-//! first, so concurrent guesses cannot all pass): five per username and address, twenty
-//! per username and thirty per address in fifteen minutes. A browser holding a device
-//! cookie from an earlier sign-in of that user is exempt from the last two, which an
-//! attacker can exhaust, and has five of its own, so a person on a browser they used before
-//! is never locked out by someone else's failures, and its password check is served ahead
-//! of strangers' when the hasher is saturated. See the README's "Security model".
+//! first, so concurrent guesses cannot all pass, and a cancelled attempt counts): five per
+//! username and address, twenty per username and thirty per address in fifteen minutes. A
+//! browser holding a device cookie from an earlier sign-in of that user counts against its
+//! own budget only (five), which nobody else can spend, so a person on a browser they used
+//! before is never locked out by someone else's failures; its password check is also served
+//! ahead of strangers' when the hasher is saturated. See the README's "Security model".
 
 use std::sync::Arc;
 
@@ -42,18 +42,19 @@ pub const PER_DEVICE: Rule = Rule {
 const MAX_USERNAME: usize = 255;
 const MAX_PASSWORD: usize = 1024;
 
-/// The budgets an attempt counts against.
+/// The budgets an attempt counts against: a known device's own, or else the
+/// username-and-address, username and address budgets.
 fn budget_keys(username: &str, addr: ClientAddr, device: Option<&str>) -> Vec<(String, Rule)> {
     let user = username.to_lowercase();
-    let mut keys = vec![(format!("login:ua:{user}\n{addr}"), PER_USER_AND_ADDRESS)];
+    let addr = addr.budget_key();
     match device {
-        Some(d) => keys.push((format!("login:d:{d}\n{user}"), PER_DEVICE)),
-        None => {
-            keys.push((format!("login:u:{user}"), PER_USER));
-            keys.push((format!("login:a:{addr}"), PER_ADDRESS));
-        }
+        Some(d) => vec![(format!("login:d:{d}\n{user}"), PER_DEVICE)],
+        None => vec![
+            (format!("login:ua:{user}\n{addr}"), PER_USER_AND_ADDRESS),
+            (format!("login:u:{user}"), PER_USER),
+            (format!("login:a:{addr}"), PER_ADDRESS),
+        ],
     }
-    keys
 }
 
 pub async fn post(
@@ -159,29 +160,36 @@ pub async fn post(
         .collect();
     let reservation = match flows.login_budgets.reserve(keys, now) {
         Ok(r) => r,
-        Err(wait) => {
+        Err(refusal) => {
             tracing::info!(
                 event = "login_throttled",
                 client_id = client.id(),
                 ip = %addr,
                 known_device = device.is_some(),
-                retry_after = wait,
-                "sign-in attempt refused: too many failures"
+                retry_after = refusal.wait,
+                busy = refusal.busy,
+                "sign-in attempt refused: too many failures or attempts at once"
             );
-            let minutes = (wait + 59) / 60;
+            let message = if refusal.busy {
+                "Too many sign-ins at once from your network. Try again in a few seconds."
+                    .to_string()
+            } else {
+                let minutes = (refusal.wait + 59) / 60;
+                format!(
+                    "Too many failed sign-in attempts. Try again in {minutes} minute{}.",
+                    if minutes == 1 { "" } else { "s" }
+                )
+            };
             let mut resp = flows.login_page(
                 &client,
                 &record,
                 &username,
-                Some(format!(
-                    "Too many failed sign-in attempts. Try again in {minutes} minute{}.",
-                    if minutes == 1 { "" } else { "s" }
-                )),
+                Some(message),
                 StatusCode::TOO_MANY_REQUESTS,
                 Vec::new(),
             );
             resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
+                .insert(header::RETRY_AFTER, HeaderValue::from(refusal.wait.max(1)));
             return resp;
         }
     };
@@ -194,15 +202,11 @@ pub async fn post(
     let identity = match flows.users.authenticate(&username, password, lane).await {
         Ok(Some(id)) => {
             let clear: Vec<&str> = clear.iter().map(String::as_str).collect();
-            flows
-                .login_budgets
-                .settle(reservation, false, &clear, flows.clock.now());
+            reservation.succeed(&clear, flows.clock.now());
             id
         }
         Ok(None) => {
-            flows
-                .login_budgets
-                .settle(reservation, true, &[], flows.clock.now());
+            reservation.fail(flows.clock.now());
             tracing::info!(
                 event = "login_failed",
                 client_id = client.id(),
@@ -219,7 +223,7 @@ pub async fn post(
             );
         }
         Err(crate::password::Busy) => {
-            flows.login_budgets.settle(reservation, false, &[], now);
+            reservation.release();
             let mut resp = flows.login_page(
                 &client,
                 &record,
@@ -270,7 +274,7 @@ async fn finish_login(
     let mut cookies = vec![cookie];
     cookies.extend(device_cookie);
     flows
-        .proceed(headers, req, Some(record), Some(session), cookies)
+        .proceed(headers, req, Some(record), Some(session), cookies, None)
         .await
         .unwrap_or_else(|e| flows.fail(e))
 }

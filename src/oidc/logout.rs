@@ -136,6 +136,9 @@ fn storage_failed(flows: &Flows, e: &crate::storage::StorageError) -> Response {
 }
 
 async fn handle(flows: &Flows, headers: &HeaderMap, p: Params, confirming: bool) -> Response {
+    if let Some(hint) = p.get("id_token_hint") {
+        flows.keys.reload_for_unknown_kid(hint, &flows.issuer).await;
+    }
     let checked = match check(flows, &p) {
         Ok(c) => c,
         Err(resp) => return resp,

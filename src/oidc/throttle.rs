@@ -32,25 +32,77 @@ pub struct Rule {
 }
 
 /// A set of failure counters.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Budgets {
     entries: Mutex<HashMap<String, Entry>>,
 }
 
-/// What an attempt reserved; settle it with [`Budgets::settle`].
+/// Why an attempt may not proceed now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// Seconds until it may.
+    pub wait: i64,
+    /// Only attempts still in flight stand in the way (not failures): a short wait.
+    pub busy: bool,
+}
+
+/// What an attempt reserved. Settle it with [`Reservation::succeed`], [`Reservation::fail`]
+/// or [`Reservation::release`]; dropped unsettled (the request was cancelled, the client
+/// went away mid-check) it counts as a failure, so a budget can never leak.
 #[derive(Debug)]
 #[must_use = "a reservation must be settled"]
-pub struct Reservation {
+pub struct Reservation<'a> {
+    budgets: &'a Budgets,
     keys: Vec<(String, Rule)>,
+    at: UnixTime,
+    settled: bool,
+}
+
+impl Reservation<'_> {
+    /// A success: clears the keys in `clear`, frees the others.
+    pub fn succeed(mut self, clear: &[&str], now: UnixTime) {
+        self.settled = true;
+        self.budgets
+            .settle(&self.keys, Outcome::Success(clear), now);
+    }
+
+    /// A failure counts against every key.
+    pub fn fail(mut self, now: UnixTime) {
+        self.settled = true;
+        self.budgets.settle(&self.keys, Outcome::Failure, now);
+    }
+
+    /// Neither (the check could not run): the reservation is simply freed.
+    pub fn release(mut self) {
+        self.settled = true;
+        self.budgets.settle(&self.keys, Outcome::Released, self.at);
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.budgets.settle(&self.keys, Outcome::Failure, self.at);
+        }
+    }
+}
+
+enum Outcome<'k> {
+    Success(&'k [&'k str]),
+    Failure,
+    Released,
 }
 
 impl Budgets {
-    /// Reserves one attempt under every `(key, rule)` at once. `Err(seconds)` when any key's
-    /// failures plus attempts in flight have reached its limit: how long until its window
-    /// ends.
-    pub fn reserve(&self, keys: Vec<(String, Rule)>, now: UnixTime) -> Result<Reservation, i64> {
+    /// Reserves one attempt under every `(key, rule)` at once, or says why not: a key whose
+    /// failures plus attempts in flight have reached its limit.
+    pub fn reserve(
+        &self,
+        keys: Vec<(String, Rule)>,
+        now: UnixTime,
+    ) -> Result<Reservation<'_>, Refusal> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let mut wait = None::<i64>;
+        let mut refusal = None::<Refusal>;
         for (k, rule) in &keys {
             if let Some(e) = entries.get_mut(k) {
                 if now >= e.start + rule.window {
@@ -58,13 +110,26 @@ impl Budgets {
                     e.failures = 0;
                 }
                 if e.failures + e.in_flight >= rule.limit {
-                    let w = (e.start + rule.window - now).max(1);
-                    wait = Some(wait.map_or(w, |x| x.max(w)));
+                    let r = if e.failures >= rule.limit {
+                        Refusal {
+                            wait: (e.start + rule.window - now).max(1),
+                            busy: false,
+                        }
+                    } else {
+                        Refusal {
+                            wait: 2,
+                            busy: true,
+                        }
+                    };
+                    refusal = Some(match refusal {
+                        Some(old) if !old.busy && (r.busy || old.wait >= r.wait) => old,
+                        _ => r,
+                    });
                 }
             }
         }
-        if let Some(w) = wait {
-            return Err(w);
+        if let Some(r) = refusal {
+            return Err(r);
         }
         if entries.len() + keys.len() > MAX_ENTRIES {
             Self::shrink(&mut entries, now);
@@ -77,26 +142,31 @@ impl Budgets {
             });
             e.in_flight += 1;
         }
-        Ok(Reservation { keys })
+        Ok(Reservation {
+            budgets: self,
+            keys,
+            at: now,
+            settled: false,
+        })
     }
 
-    /// Ends an attempt: a failure counts against every key; a success clears the keys in
-    /// `clear_on_success` and frees the others' reservation.
-    pub fn settle(&self, r: Reservation, failed: bool, clear_on_success: &[&str], now: UnixTime) {
+    fn settle(&self, keys: &[(String, Rule)], outcome: Outcome<'_>, now: UnixTime) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        for (k, rule) in &r.keys {
+        for (k, rule) in keys {
             let Some(e) = entries.get_mut(k) else {
                 continue;
             };
             e.in_flight = e.in_flight.saturating_sub(1);
-            if failed {
-                if now >= e.start + rule.window {
-                    e.start = now;
-                    e.failures = 0;
+            match outcome {
+                Outcome::Failure => {
+                    if now >= e.start + rule.window {
+                        e.start = now;
+                        e.failures = 0;
+                    }
+                    e.failures += 1;
                 }
-                e.failures += 1;
-            } else if clear_on_success.contains(&k.as_str()) {
-                e.failures = 0;
+                Outcome::Success(clear) if clear.contains(&k.as_str()) => e.failures = 0,
+                Outcome::Success(_) | Outcome::Released => {}
             }
             if e.failures == 0 && e.in_flight == 0 {
                 entries.remove(k);
@@ -158,18 +228,27 @@ mod tests {
         let b = Budgets::default();
         // Twenty attempts reserved before any has failed: only five may proceed.
         let mut held = Vec::new();
+        let mut busy = 0;
         for _ in 0..20 {
-            if let Ok(r) = b.reserve(vec![("u:bob".into(), FIVE)], 100) {
-                held.push(r);
+            match b.reserve(vec![("u:bob".into(), FIVE)], 100) {
+                Ok(r) => held.push(r),
+                Err(Refusal {
+                    busy: true,
+                    wait: 2,
+                }) => busy += 1,
+                Err(other) => panic!("{other:?}"),
             }
         }
-        assert_eq!(held.len(), 5);
+        assert_eq!((held.len(), busy), (5, 15), "in flight only: a short wait");
         for r in held {
-            b.settle(r, true, &[], 101);
+            r.fail(101);
         }
         assert_eq!(
             b.reserve(vec![("u:bob".into(), FIVE)], 102).err(),
-            Some(298)
+            Some(Refusal {
+                wait: 298,
+                busy: false
+            })
         );
         // The window ends; the budget is back.
         assert!(b.reserve(vec![("u:bob".into(), FIVE)], 400).is_ok());
@@ -182,15 +261,36 @@ mod tests {
             let r = b
                 .reserve(vec![("a".into(), FIVE), ("b".into(), FIVE)], 10)
                 .expect("allowed");
-            b.settle(r, true, &[], 10);
+            r.fail(10);
         }
         let r = b
             .reserve(vec![("a".into(), FIVE), ("b".into(), FIVE)], 10)
             .expect("allowed");
-        b.settle(r, false, &["a"], 10);
+        r.succeed(&["a"], 10);
         assert_eq!(b.exhausted("a", FIVE, 10), None);
         let r = b.reserve(vec![("b".into(), FIVE)], 10).expect("one left");
-        b.settle(r, true, &[], 10);
+        r.fail(10);
         assert!(b.exhausted("b", FIVE, 11).is_some());
+    }
+
+    #[test]
+    fn a_cancelled_attempt_counts_and_never_holds_the_budget() {
+        let b = Budgets::default();
+        for _ in 0..5 {
+            let r = b.reserve(vec![("u:al".into(), FIVE)], 10).expect("allowed");
+            drop(r); // the request went away mid-check
+        }
+        assert_eq!(
+            b.reserve(vec![("u:al".into(), FIVE)], 11).err(),
+            Some(Refusal {
+                wait: 299,
+                busy: false
+            }),
+            "counted as failures, not left in flight"
+        );
+        assert!(
+            b.reserve(vec![("u:al".into(), FIVE)], 311).is_ok(),
+            "and the window ends"
+        );
     }
 }

@@ -122,9 +122,9 @@ pub trait Storage: Send + Sync + 'static {
     /// redemption is still creating is born revoked.
     async fn mark_code_replayed(&self, code_hash: &str, now: UnixTime) -> Result<()>;
 
-    /// Creates a refresh family with its first token, in one transaction. With
-    /// `revoked_if_code_replayed`, the family is then revoked if that code was replayed
-    /// meanwhile (checked once the family is visible, so no replay can miss it).
+    /// Creates a refresh family with its first token, in one transaction. It is then revoked
+    /// if `revoked_if_code_replayed` was replayed meanwhile, or its session (`sid`) has
+    /// ended (checked once the family is visible, so no replay or logout can miss it).
     async fn create_refresh_family(
         &self,
         family: &RefreshFamilyRecord,

@@ -539,18 +539,21 @@ macro_rules! shared_storage {
                     .await?;
                 tx.commit().await?;
                 // Checked after the family is visible to everyone: a replay that marked the
-                // code before this sees no family to revoke, so it is revoked here; one that
-                // marks it after this finds the family and revokes it itself.
-                if let Some(code_hash) = revoked_if_code_replayed {
+                // code (or a logout that ended the session) before this found no family to
+                // revoke, so it is revoked here; one that comes after this finds the family
+                // and revokes it itself.
+                if revoked_if_code_replayed.is_some() || f.sid.is_some() {
                     let revoked = sqlx::query(
                         "UPDATE refresh_families SET revoked_at = $1
                           WHERE id = $2 AND revoked_at IS NULL
-                            AND EXISTS (SELECT 1 FROM auth_codes
-                                         WHERE code_hash = $3 AND replayed_at IS NOT NULL)",
+                            AND (EXISTS (SELECT 1 FROM auth_codes
+                                          WHERE code_hash = $3 AND replayed_at IS NOT NULL)
+                                 OR EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $4))",
                     )
                     .bind(f.created_at)
                     .bind(&f.id)
-                    .bind(code_hash)
+                    .bind(revoked_if_code_replayed)
+                    .bind(f.sid.as_deref().map(super::session_marker))
                     .execute(&self.pool)
                     .await?
                     .rows_affected();

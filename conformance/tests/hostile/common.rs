@@ -190,3 +190,28 @@ macro_rules! both {
         conformance::module!($name, start = $crate::common::start, |$op| $body);
     };
 }
+
+/// Runs `$body` once per backend, with the backend in hand (for tests that start their own
+/// provider); on PostgreSQL only when it is available (under `CI` its absence fails).
+#[macro_export]
+macro_rules! per_backend {
+    ($name:ident, |$backend:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run($backend: conformance::Backend) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run(conformance::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if conformance::postgres_schema().await.is_some() {
+                    run(conformance::Backend::Postgres).await
+                }
+            }
+        }
+    };
+}

@@ -103,8 +103,10 @@ async fn h1_one_verification_per_request_whatever_the_basic_encoding() {
     }
 }
 
-/// H1: failed client authentication is throttled per client address, and a correct secret
-/// is never refused because someone failed with that client id.
+/// H1: failed client authentication is throttled per client address (and client id), so
+/// someone failing with a client's id elsewhere never locks that client out; once a budget
+/// is spent every attempt under it is refused unchecked, so a 200 never tells a guesser
+/// that a secret was right.
 #[tokio::test]
 async fn h1_failed_client_authentication_is_throttled_per_address() {
     let op = start(Backend::Sqlite).await.expect("op");
@@ -118,22 +120,35 @@ async fn h1_failed_client_authentication_is_throttled_per_address() {
     let (status, headers, body) = cc(&op, "svc", "a-wrong-secret-000000", attacker).await;
     assert_eq!(status, 429, "{body}");
     assert!(headers.contains_key("retry-after"));
-    // The right secret from the same address still works, and from elsewhere too.
-    assert_eq!(cc(&op, "svc", &secret_of("svc"), attacker).await.0, 200);
+    assert_eq!(
+        cc(&op, "svc", &secret_of("svc"), attacker).await.0,
+        429,
+        "no oracle: the right secret is refused too from the spent budget"
+    );
+    // The client itself, elsewhere, is untouched; so is another client at that address.
     assert_eq!(
         cc(&op, "svc", &secret_of("svc"), "198.51.100.5").await.0,
         200
     );
-    // Another address has its own budget.
+    assert_eq!(cc(&op, "api", &secret_of("api"), attacker).await.0, 200);
+    // Another address has its own budget; unknown client ids count too.
     assert_eq!(
         cc(&op, "svc", "a-wrong-secret-000000", "198.51.100.5")
             .await
             .0,
         401
     );
-    // An unknown client id counts as well: no way around the budget.
+    for i in 0..20 {
+        let id = format!("nobody-{i}");
+        assert_eq!(
+            cc(&op, &id, "whatever-secret-0000", "198.51.100.6").await.0,
+            401
+        );
+    }
     assert_eq!(
-        cc(&op, "nobody", "whatever-secret-0000", attacker).await.0,
+        cc(&op, "nobody-x", "whatever-secret-0000", "198.51.100.6")
+            .await
+            .0,
         429
     );
 }
@@ -210,6 +225,28 @@ async fn m2_concurrent_guesses_cannot_exceed_the_budget() {
     let refused = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!(evaluated, 5, "{statuses:?}");
     assert_eq!(refused, 15, "{statuses:?}");
+}
+
+/// M2: an IPv6 attacker does not get a fresh budget per address of its /64.
+#[tokio::test]
+async fn m2_ipv6_addresses_share_their_64s_budget() {
+    let op = start(Backend::Sqlite).await.expect("op");
+    for i in 0..30 {
+        let addr = format!("2001:db8:7:7::{:x}", i + 1);
+        assert_eq!(
+            attempt(&op, &browser_at(&addr), &format!("nobody{i}"), "x").await,
+            401
+        );
+    }
+    assert_eq!(
+        attempt(&op, &browser_at("2001:db8:7:7:ffff::1"), "bob", "y").await,
+        429
+    );
+    assert_eq!(
+        attempt(&op, &browser_at("2001:db8:7:8::1"), "alice", ALICE_PASSWORD).await,
+        303,
+        "another /64"
+    );
 }
 
 /// M2 (b): behind the load balancer, thirty failures for thirty users locked out everyone,

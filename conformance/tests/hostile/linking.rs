@@ -89,12 +89,11 @@ async fn fed_login(
     (jwt_claims(&s(&t, "id_token")), ui)
 }
 
-/// H2: an address the upstream calls unverified, or one from a connector that is not the
-/// domain's authority, gave the attacker the victim's `sub` and rewrote the victim's claims.
-#[tokio::test]
-async fn h2_linking_by_email_cannot_take_an_account_over() {
+// H2: an address the upstream calls unverified, or one from a connector that is not the
+// domain's authority, gave the attacker the victim's `sub` and rewrote the victim's claims.
+crate::per_backend!(h2_linking_by_email_cannot_take_an_account_over, |backend| {
     let up = upstream("").await;
-    let op = Op::start_config(Backend::Sqlite, &fed_config(&up, ""))
+    let op = Op::start_config(backend, &fed_config(&up, ""))
         .await
         .expect("bridge");
     let okta = up.issuer_of("okta").expect("okta");
@@ -158,7 +157,7 @@ async fn h2_linking_by_email_cannot_take_an_account_over() {
             .any(|p| p.path == "connectors[1].verified_email_domains[0]"),
         "{err}"
     );
-}
+});
 
 /// M4: a Microsoft 365 group any user can create and call "Platform Team" became the
 /// `platform-team` of Backstage. Graph display names are now used only on request.
@@ -338,11 +337,12 @@ async fn l7_graph_paging_never_leaves_graph_url() {
     );
 }
 
-/// L10: an upstream that gave no refresh token was never asked again; a person disabled
-/// there kept refreshing here for the family's 30 days.
-#[tokio::test]
-async fn l10_without_an_upstream_refresh_token_a_stale_identity_must_sign_in_again() {
-    let up = MockIdp::builder()
+// L10: an upstream that gave no refresh token was never asked again; a person disabled
+// there kept refreshing here for the family's 30 days.
+crate::per_backend!(
+    l10_without_an_upstream_refresh_token_a_stale_identity_must_sign_in_again,
+    |backend| {
+        let up = MockIdp::builder()
         .host("localhost")
         .config_yaml(
             r#"
@@ -354,28 +354,74 @@ clients:
         .start()
         .await
         .expect("upstream");
+        let yaml = config(&format!(
+            "connectors:\n  - {{ id: plain, type: oidc, issuer: \"{}\", client_id: norefresh, client_secret: norefresh-secret-0123 }}\n",
+            up.issuer()
+        ));
+        let op = Op::start_config(backend, &yaml).await.expect("bridge");
+        let t = login(
+            &op,
+            &Browser::new_following(redirect_of("web2")),
+            "web2",
+            "openid",
+            &[("connector_id", "plain"), ("login_hint", "dana")],
+        )
+        .await;
+        let (status, fresh) = refresh(&op, "web2", &s(&t, "refresh_token")).await;
+        assert_eq!(status, 200, "still within groups_max_staleness: {fresh}");
+        op.clock.advance(16 * 60);
+        let (status, body) = refresh(&op, "web2", &s(&fresh, "refresh_token")).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{body}"
+        );
+    }
+);
+
+/// Two tabs refreshing a stale federated identity at once presented the upstream refresh
+/// token twice; an upstream that rotates (and has no grace window) took the second for
+/// theft, and the bridge then revoked its own family. One upstream refresh per family at a
+/// time: the second tab gets the first one's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_refreshes_of_a_stale_federated_identity_ask_upstream_once() {
+    let up = MockIdp::builder()
+        .host("localhost")
+        .config_yaml("tokens: { refresh_reuse_grace: 0s }\n")
+        .start()
+        .await
+        .expect("upstream");
     let yaml = config(&format!(
-        "connectors:\n  - {{ id: plain, type: oidc, issuer: \"{}\", client_id: norefresh, client_secret: norefresh-secret-0123 }}\n",
+        "connectors:\n  - {{ id: plain, type: oidc, issuer: \"{}\", client_id: mock-client, client_secret: mock-secret, groups_max_staleness: 1s }}\n",
         up.issuer()
     ));
-    let op = Op::start_config(Backend::Sqlite, &yaml)
-        .await
-        .expect("bridge");
+    let op = Arc::new(
+        Op::start_config(Backend::Sqlite, &yaml)
+            .await
+            .expect("bridge"),
+    );
     let t = login(
         &op,
         &Browser::new_following(redirect_of("web2")),
         "web2",
         "openid",
-        &[("connector_id", "plain"), ("login_hint", "dana")],
+        &[("connector_id", "plain"), ("login_hint", "erin")],
     )
     .await;
-    let (status, fresh) = refresh(&op, "web2", &s(&t, "refresh_token")).await;
-    assert_eq!(status, 200, "still within groups_max_staleness: {fresh}");
-    op.clock.advance(16 * 60);
-    let (status, body) = refresh(&op, "web2", &s(&fresh, "refresh_token")).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
+    op.clock.advance(5);
+    let rt = s(&t, "refresh_token");
+    let mut tabs = Vec::new();
+    for _ in 0..2 {
+        let (op, rt) = (op.clone(), rt.clone());
+        tabs.push(tokio::spawn(async move { refresh(&op, "web2", &rt).await }));
+    }
+    let mut successors = Vec::new();
+    for t in tabs {
+        let (status, body) = t.await.expect("join");
+        assert_eq!(status, 200, "{body}");
+        successors.push(s(&body, "refresh_token"));
+    }
+    assert_eq!(successors[0], successors[1], "one refresh, one successor");
+    let (status, body) = refresh(&op, "web2", &successors[0]).await;
+    assert_eq!(status, 200, "the family is alive: {body}");
 }

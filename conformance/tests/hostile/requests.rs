@@ -3,6 +3,40 @@
 
 use crate::common::*;
 
+/// M1: a client without a consent page gets no claim beyond its granted scopes, whatever
+/// `claims` asks.
+#[tokio::test]
+async fn m1_a_client_that_skips_consent_gets_only_what_its_granted_scopes_release() {
+    let op = start(Backend::Sqlite).await.expect("op");
+    let claims = json!({"id_token": {"email": null, "groups": null}, "userinfo": {"email": null}})
+        .to_string();
+    let t = login(
+        &op,
+        &Browser::new(),
+        "web2",
+        "openid",
+        &[("claims", &claims)],
+    )
+    .await;
+    let id = jwt_claims(&s(&t, "id_token"));
+    assert!(
+        id.get("email").is_none() && id.get("groups").is_none(),
+        "{id}"
+    );
+    let (_, ui) = op.userinfo(&s(&t, "access_token")).await;
+    assert!(ui.get("email").is_none(), "{ui}");
+    // Within its granted scopes, `claims` still places them.
+    let t = login(
+        &op,
+        &Browser::new(),
+        "web2",
+        "openid email",
+        &[("claims", &claims)],
+    )
+    .await;
+    assert_eq!(jwt_claims(&s(&t, "id_token"))["email"], "alice@example.com");
+}
+
 /// M1: a client limited to `openid profile` asked, through `claims`, for e-mail and groups;
 /// the consent page said only "Know who you are", and the tokens carried both.
 #[tokio::test]
@@ -38,28 +72,30 @@ async fn m1_the_claims_parameter_cannot_release_what_the_clients_scopes_do_not()
     );
 }
 
-/// M1: a claim asked for by name beyond the granted scopes is named on the consent page and
-/// released only after approval; a denied consent releases nothing.
-#[tokio::test]
-async fn m1_a_claim_asked_for_by_name_is_shown_and_consented_to() {
-    let op = start(Backend::Sqlite).await.expect("op");
-    let claims = json!({"id_token": {"email": {"essential": true}}}).to_string();
-    let b = Browser::new();
-    let t = login(&op, &b, "open", "openid", &[("claims", &claims)]).await;
-    let consent = b.consent_pages.lock().unwrap().join("\n");
-    assert!(consent.contains("Also see, by name: email"), "{consent}");
-    assert_eq!(jwt_claims(&s(&t, "id_token"))["email"], "alice@example.com");
-    // Remembered with the consent: the same request asks no more.
-    let again = Browser::new();
-    login(&op, &again, "open", "openid", &[("claims", &claims)]).await;
-    assert!(again.consent_pages.lock().unwrap().is_empty(), "remembered");
-    // A claim not consented to before asks again.
-    let name = json!({"id_token": {"name": null}}).to_string();
-    let third = Browser::new();
-    login(&op, &third, "open", "openid", &[("claims", &name)]).await;
-    let page = third.consent_pages.lock().unwrap().join("\n");
-    assert!(page.contains("Also see, by name: name"), "{page}");
-}
+// M1: a claim asked for by name beyond the granted scopes is named on the consent page and
+// released only after approval, which is remembered with the consent.
+crate::per_backend!(
+    m1_a_claim_asked_for_by_name_is_shown_and_consented_to,
+    |backend| {
+        let op = start(backend).await.expect("op");
+        let claims = json!({"id_token": {"email": {"essential": true}}}).to_string();
+        let b = Browser::new();
+        let t = login(&op, &b, "open", "openid", &[("claims", &claims)]).await;
+        let consent = b.consent_pages.lock().unwrap().join("\n");
+        assert!(consent.contains("Also see, by name: email"), "{consent}");
+        assert_eq!(jwt_claims(&s(&t, "id_token"))["email"], "alice@example.com");
+        // Remembered with the consent: the same request asks no more.
+        let again = Browser::new();
+        login(&op, &again, "open", "openid", &[("claims", &claims)]).await;
+        assert!(again.consent_pages.lock().unwrap().is_empty(), "remembered");
+        // A claim not consented to before asks again.
+        let name = json!({"id_token": {"name": null}}).to_string();
+        let third = Browser::new();
+        login(&op, &third, "open", "openid", &[("claims", &name)]).await;
+        let page = third.consent_pages.lock().unwrap().join("\n");
+        assert!(page.contains("Also see, by name: name"), "{page}");
+    }
+);
 
 /// M3: every `/authorize` stored up to 64 KB for 30 minutes, without limit.
 #[tokio::test]
@@ -95,46 +131,48 @@ async fn m3_oversized_authorization_parameters_are_refused() {
     );
 }
 
-/// M3: one address grew the database by 1 GB a minute. Now it may start
-/// `server.pending_requests_per_minute` (60 here) pending requests a minute; others are
-/// unaffected.
-#[tokio::test]
-async fn m3_one_address_cannot_grow_pending_requests_past_its_budget() {
-    let yaml = config("").replace(
-        "trusted_proxies: [127.0.0.1/32]",
-        "trusted_proxies: [127.0.0.1/32]\n  pending_requests_per_minute: 60",
-    );
-    let op = Op::start_config(Backend::Sqlite, &yaml).await.expect("op");
-    let b = Browser::new();
-    b.set_header("X-Forwarded-For", "203.0.113.50");
-    let mut refused = 0;
-    for _ in 0..100 {
-        let (url, _) = authorize_url(&op, "web2", "openid", &[("nonce", &"N".repeat(1000))]);
-        b.forget_cookies();
-        match b.request("GET", &url, None).await.status {
-            200 => {}
-            429 => refused += 1,
-            other => panic!("unexpected {other}"),
+// M3: one address grew the database by 1 GB a minute. Now it may start
+// `server.pending_requests_per_minute` (60 here) pending requests a minute; others are
+// unaffected.
+crate::per_backend!(
+    m3_one_address_cannot_grow_pending_requests_past_its_budget,
+    |backend| {
+        let yaml = config("").replace(
+            "trusted_proxies: [127.0.0.1/32]",
+            "trusted_proxies: [127.0.0.1/32]\n  pending_requests_per_minute: 60",
+        );
+        let op = Op::start_config(backend, &yaml).await.expect("op");
+        let b = Browser::new();
+        b.set_header("X-Forwarded-For", "203.0.113.50");
+        let mut refused = 0;
+        for _ in 0..100 {
+            let (url, _) = authorize_url(&op, "web2", "openid", &[("nonce", &"N".repeat(1000))]);
+            b.forget_cookies();
+            match b.request("GET", &url, None).await.status {
+                200 => {}
+                429 => refused += 1,
+                other => panic!("unexpected {other}"),
+            }
         }
+        assert_eq!(refused, 40);
+        assert_eq!(
+            op.state.storage.count_auth_requests().await.expect("count"),
+            60
+        );
+        let other = Browser::new();
+        other.set_header("X-Forwarded-For", "198.51.100.60");
+        let (url, _) = authorize_url(&op, "web2", "openid", &[]);
+        assert_eq!(other.request("GET", &url, None).await.status, 200);
+        op.clock.advance(61);
+        b.forget_cookies();
+        let (url, _) = authorize_url(&op, "web2", "openid", &[]);
+        assert_eq!(
+            b.request("GET", &url, None).await.status,
+            200,
+            "the budget refills"
+        );
     }
-    assert_eq!(refused, 40);
-    assert_eq!(
-        op.state.storage.count_auth_requests().await.expect("count"),
-        60
-    );
-    let other = Browser::new();
-    other.set_header("X-Forwarded-For", "198.51.100.60");
-    let (url, _) = authorize_url(&op, "web2", "openid", &[]);
-    assert_eq!(other.request("GET", &url, None).await.status, 200);
-    op.clock.advance(61);
-    b.forget_cookies();
-    let (url, _) = authorize_url(&op, "web2", "openid", &[]);
-    assert_eq!(
-        b.request("GET", &url, None).await.status,
-        200,
-        "the budget refills"
-    );
-}
+);
 
 /// I1: an access token was accepted as `id_token_hint`.
 #[tokio::test]

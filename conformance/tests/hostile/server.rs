@@ -130,6 +130,59 @@ async fn l5_slow_and_silent_connections_are_closed_and_do_not_hold_the_listener(
     );
 }
 
+/// L5: one host could hold every connection slot. Past its share, a client address's
+/// connections are closed at once; other addresses and trusted proxies are unaffected.
+#[tokio::test]
+async fn l5_one_address_cannot_hold_every_connection() {
+    let yaml = config("").replace(
+        "server:\n  trusted_proxies: [127.0.0.1/32]",
+        "server:\n  trusted_proxies: [10.9.9.9/32]\n  max_connections_per_address: 2",
+    );
+    let op = Op::start_config(Backend::Sqlite, &yaml).await.expect("op");
+    let addr = addr_of(&op);
+    let _a = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let _b = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let mut third = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .ok();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        third.read_to_end(&mut buf),
+    )
+    .await
+    .expect("closed, not left waiting");
+    assert!(
+        read.is_err() || buf.is_empty(),
+        "the third connection got an answer"
+    );
+    drop(_a);
+    drop(_b);
+    // The slots come back.
+    let mut ok = false;
+    for _ in 0..50 {
+        if http_client()
+            .get(op.url("/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(ok, "a connection is served again once the others closed");
+}
+
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 

@@ -64,6 +64,79 @@ both!(
     }
 );
 
+// L2: after redemption, anyone who saw a public client's code (and knows its public
+// client_id) revoked the victim's tokens by presenting it. Without the PKCE verifier the
+// presentation now revokes nothing; with it, it is a real replay.
+both!(l2_a_used_code_without_its_verifier_revokes_nothing, |op| {
+    let (url, verifier) = authorize_url(&op, "pub", "openid offline_access", &[]);
+    let code = Browser::new().authorize(&url).await.code();
+    let t = exchange(&op, "pub", &code, &verifier).await;
+    let replay = |v: Option<&str>| {
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("client_id", "pub".to_string()),
+            ("code", code.clone()),
+            ("redirect_uri", redirect_of("pub").to_string()),
+        ];
+        if let Some(v) = v {
+            form.push(("code_verifier", v.to_string()));
+        }
+        form
+    };
+    let send = |form: Vec<(&'static str, String)>| {
+        let op = &op;
+        async move {
+            let f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post_form(op, "/token", None, &[], &f).await.0
+        }
+    };
+    assert_eq!(send(replay(None)).await, 400);
+    assert_eq!(
+        send(replay(Some(
+            "wrong-verifier-wrong-verifier-wrong-verifier-0"
+        )))
+        .await,
+        400
+    );
+    assert_eq!(
+        op.userinfo(&s(&t, "access_token")).await.0,
+        200,
+        "nothing revoked"
+    );
+    assert_eq!(send(replay(Some(&verifier))).await, 400);
+    assert_eq!(
+        op.userinfo(&s(&t, "access_token")).await.0,
+        401,
+        "a real replay revokes"
+    );
+});
+
+// L9: a code issued before a logout and redeemed after it started a family that outlived
+// the logout.
+both!(
+    l9_a_code_redeemed_after_logout_issues_nothing_that_lasts,
+    |op| {
+        let b = Browser::new();
+        let (url, verifier) = authorize_url(&op, "web2", "openid offline_access", &[]);
+        let code = b.authorize(&url).await.code();
+        let page = b.request("GET", &op.url("/logout"), None).await;
+        let csrf = conformance::hidden(&page.body, "csrf").expect("confirmation page");
+        let form = vec![
+            ("confirm".to_string(), "yes".to_string()),
+            ("csrf".to_string(), csrf),
+        ];
+        assert_eq!(
+            b.request("POST", &op.url("/logout"), Some(&form))
+                .await
+                .status,
+            200
+        );
+        let t = exchange(&op, "web2", &code, &verifier).await;
+        assert_eq!(op.userinfo(&s(&t, "access_token")).await.0, 401);
+        assert_eq!(refresh(&op, "web2", &s(&t, "refresh_token")).await.0, 400);
+    }
+);
+
 // L3: a client named like a user got that user's profile at /userinfo.
 both!(l3_a_client_token_is_not_a_user_token, |op| {
     let (status, _, t) = token(

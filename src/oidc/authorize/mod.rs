@@ -132,6 +132,9 @@ impl Flows {
                 "The sign-in request is too large.",
             ));
         }
+        if let Some(hint) = params.get("id_token_hint") {
+            self.keys.reload_for_unknown_kid(hint, &self.issuer).await;
+        }
         let result = async {
             let (client, target) = request::trusted_target(&params, &self.clients)?;
             let mock_login = self.mock.as_ref().is_some_and(|m| m.mock_login);
@@ -143,12 +146,11 @@ impl Flows {
                 mock_login,
             )?;
             let session = self.current_session(headers).await?;
-            // Mock mode signs in headlessly without storing anything: a test tool on
-            // loopback, never charged.
-            if session.is_none() && !mock_login {
-                self.charge_pending(addr)?;
-            }
-            self.proceed(headers, req, None, session, Vec::new()).await
+            // A new pending row is charged to the address that asks for it (mock mode, a
+            // test tool on loopback, never).
+            let charge = (!mock_login).then_some(addr);
+            self.proceed(headers, req, None, session, Vec::new(), charge)
+                .await
         }
         .await;
         result.unwrap_or_else(|e| self.fail(e))
@@ -157,7 +159,7 @@ impl Flows {
     /// Counts a request that may store a pending row against its address's budget.
     fn charge_pending(&self, addr: ClientAddr) -> Result<(), AuthorizeError> {
         let now = self.clock.now();
-        let key = format!("pending:{addr}");
+        let key = format!("pending:{}", addr.budget_key());
         let rule = Rule {
             window: PENDING_WINDOW,
             limit: self.pending_per_minute,
@@ -173,7 +175,8 @@ impl Flows {
         Ok(())
     }
 
-    /// Decides what the request needs next (login, consent, or a code) and does it.
+    /// Decides what the request needs next (login, consent, or a code) and does it. A
+    /// pending row it has to create is charged to `charge` (the requesting address).
     pub async fn proceed(
         &self,
         headers: &HeaderMap,
@@ -181,6 +184,7 @@ impl Flows {
         pending: Option<AuthRequestRecord>,
         session: Option<SessionRecord>,
         mut cookies: Vec<HeaderValue>,
+        charge: Option<ClientAddr>,
     ) -> Result<Response, AuthorizeError> {
         let client = self
             .clients
@@ -238,11 +242,12 @@ impl Flows {
                 match self.route(&client, &req)? {
                     crate::federation::flow::Route::Connector(id) => {
                         return self
-                            .start_upstream(headers, req, pending, &id, cookies)
+                            .start_upstream(headers, req, pending, &id, cookies, charge)
                             .await;
                     }
                     crate::federation::flow::Route::Chooser(ids) => {
-                        let (record, cookie) = self.pending(headers, &req, pending, None)?;
+                        let (record, cookie) =
+                            self.pending(headers, &req, pending, None, charge)?;
                         self.storage.put_auth_request(&record).await?;
                         cookies.extend(cookie);
                         return Ok(self.chooser_page(
@@ -257,7 +262,7 @@ impl Flows {
                     crate::federation::flow::Route::Local => {}
                 }
             }
-            let (record, cookie) = self.pending(headers, &req, pending, None)?;
+            let (record, cookie) = self.pending(headers, &req, pending, None, charge)?;
             self.storage.put_auth_request(&record).await?;
             cookies.extend(cookie);
             let username = req
@@ -293,8 +298,13 @@ impl Flows {
                         "the user must approve this application",
                     ));
                 }
-                let (record, cookie) =
-                    self.pending(headers, &req, pending, Some(session.id_hash.clone()))?;
+                let (record, cookie) = self.pending(
+                    headers,
+                    &req,
+                    pending,
+                    Some(session.id_hash.clone()),
+                    charge,
+                )?;
                 self.storage.put_auth_request(&record).await?;
                 cookies.extend(cookie);
                 return Ok(self.consent_page(&client, &record, &session, &req, cookies));
@@ -311,13 +321,15 @@ impl Flows {
         Ok(resp)
     }
 
-    /// The stored form of a pending request, created or updated, plus a binding cookie to set.
+    /// The stored form of a pending request, created or updated, plus a binding cookie to
+    /// set. A new one is charged to `charge`'s budget first.
     pub(crate) fn pending(
         &self,
         headers: &HeaderMap,
         req: &AuthRequest,
         existing: Option<AuthRequestRecord>,
         session_id: Option<String>,
+        charge: Option<ClientAddr>,
     ) -> Result<(AuthRequestRecord, Option<HeaderValue>), AuthorizeError> {
         let json = serde_json::to_string(req).map_err(|e| AuthorizeError::internal(&e))?;
         let now = self.clock.now();
@@ -325,6 +337,9 @@ impl Flows {
             r.request = json;
             r.session_id = session_id.or(r.session_id);
             return Ok((r, None));
+        }
+        if let Some(addr) = charge {
+            self.charge_pending(addr)?;
         }
         let (binding_hash, cookie) = match read_cookie(headers, &self.cookies.binding) {
             Some(v) => (hash_value(v), None),

@@ -332,7 +332,12 @@ pub fn parse(
         None => None,
         Some(text) => match serde_json::from_str::<Value>(text) {
             Ok(v @ Value::Object(_)) if any_claim => Some(v),
-            Ok(v @ Value::Object(_)) => requestable_claims(&v, client),
+            // A client without a consent page gets nothing beyond what its granted scopes
+            // release: nobody is asked.
+            Ok(v @ Value::Object(_)) if client.config.skip_consent => {
+                requestable_claims(&v, client, Some(&scope))
+            }
+            Ok(v @ Value::Object(_)) => requestable_claims(&v, client, None),
             _ => return Err(err("invalid_request", "claims must be a JSON object")),
         },
     };
@@ -374,10 +379,17 @@ pub fn parse(
 /// ask for releases. Anything else is ignored, as §5.5 allows. What remains is shown on the
 /// consent page and released only with the user's approval (or for a `skip_consent`
 /// client, which is trusted with its scopes).
-pub fn requestable_claims(claims: &Value, client: &Client) -> Option<Value> {
-    let allowed_scope = |s: &str| match &client.config.scopes {
-        Some(list) => list.iter().any(|a| a == s),
-        None => SUPPORTED_SCOPES.contains(&s),
+///
+/// With `granted`, only what those scopes release (a client that skips consent).
+pub fn requestable_claims(
+    claims: &Value,
+    client: &Client,
+    granted: Option<&[String]>,
+) -> Option<Value> {
+    let allowed_scope = |s: &str| match (granted, &client.config.scopes) {
+        (Some(g), _) => g.iter().any(|a| a == s),
+        (None, Some(list)) => list.iter().any(|a| a == s),
+        (None, None) => SUPPORTED_SCOPES.contains(&s),
     };
     let releasable = |name: &str| {
         name == "sub"

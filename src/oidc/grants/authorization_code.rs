@@ -3,7 +3,8 @@
 //! gets `invalid_grant` and revokes everything it issued (RFC 6749 §4.1.2).
 //!
 //! A code presented by another client is left untouched, so that seeing a code is not
-//! enough to burn it. What a redemption will issue (the access token's id, the refresh
+//! enough to burn it; a used PKCE-bound code presented without its verifier revokes
+//! nothing either. What a redemption will issue (the access token's id, the refresh
 //! family's id) is recorded with the redemption itself, and a family is created revoked if
 //! the code was replayed meanwhile: a replay that races the first redemption still revokes
 //! everything it issues.
@@ -48,6 +49,25 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     {
         Redemption::First(r) => r,
         Redemption::Again(r) => {
+            // A PKCE-bound code replayed without its verifier proves only that someone saw
+            // the code (any public client_id is enough to get here): refused, nothing
+            // revoked.
+            let proves_possession = match serde_json::from_str::<Grant>(&r.grant) {
+                Ok(g) => match (&g.code_challenge, req.params.get("code_verifier")) {
+                    (Some(challenge), Some(verifier)) => pkce_matches(challenge, verifier),
+                    (Some(_), None) => false,
+                    (None, _) => true,
+                },
+                Err(_) => true,
+            };
+            if !proves_possession {
+                tracing::warn!(
+                    event = "code_replayed_without_verifier",
+                    client_id = client.id(),
+                    "a used authorization code was presented without its PKCE verifier; nothing revoked"
+                );
+                return Err(bad());
+            }
             // A replay: whoever holds this code is not to be trusted with what it issued.
             grants.storage.mark_code_replayed(&code_hash, now).await?;
             if let Some(family) = &r.family_id {

@@ -65,6 +65,8 @@ impl std::fmt::Debug for TokenResponse {
 pub struct Grants {
     /// Seals the response that carried a rotated refresh token's successor.
     pub sealer: crate::keys::Sealer,
+    /// One upstream refresh per family at a time (see `refresh_token.rs`).
+    pub upstream_locks: UpstreamLocks,
     pub tokens: Arc<TokenService>,
     pub keys: Arc<KeyManager>,
     pub storage: Arc<dyn Storage>,
@@ -75,6 +77,12 @@ pub struct Grants {
     pub federation: Arc<crate::federation::Federation>,
 }
 
+/// Per-family locks, kept only while someone holds one.
+#[derive(Default)]
+pub struct UpstreamLocks(
+    std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>>,
+);
+
 /// What [`Grants::issue`] produced besides the response.
 pub struct IssuedTokens {
     pub response: TokenResponse,
@@ -83,6 +91,22 @@ pub struct IssuedTokens {
 }
 
 impl Grants {
+    /// The lock of refresh family `id`'s upstream refresh.
+    pub fn upstream_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self
+            .upstream_locks
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(lock) = map.get(id).and_then(std::sync::Weak::upgrade) {
+            return lock;
+        }
+        map.retain(|_, w| w.strong_count() > 0);
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        map.insert(id.to_string(), Arc::downgrade(&lock));
+        lock
+    }
+
     pub async fn exchange(&self, req: ClientRequest) -> Result<TokenResponse, OAuthError> {
         if !self.keys.wait_active().await {
             return Err(OAuthError::new(

@@ -20,6 +20,11 @@ fn bad(why: &'static str) -> OAuthError {
     OAuthError::invalid_grant(why)
 }
 
+/// Whether the family's identity came through a connector (cheap: no full parse).
+fn family_is_federated(family: &RefreshFamilyRecord) -> bool {
+    family.grant.contains("\"upstream_session\"")
+}
+
 /// A token rotated before: inside the grace window, the response its rotation gave; after
 /// it, reuse (the family is revoked).
 async fn rotated_again(
@@ -69,12 +74,29 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     let hash = Grants::refresh_hash(client.id(), presented);
     let now = grants.clock.now();
 
-    let Some((token, family)) = grants.storage.get_refresh_token(&hash).await? else {
+    let Some((mut token, mut family)) = grants.storage.get_refresh_token(&hash).await? else {
         return Err(bad("the refresh token is invalid"));
     };
     if token.rotated_at.is_some() {
         return rotated_again(grants, client, &token, &family).await;
     }
+    // A federated identity may be refreshed upstream: one request per family at a time on
+    // this node, so that concurrent tabs do not present the upstream refresh token twice (an
+    // upstream with rotation would take that for theft). The one that waited answers as a
+    // retry of the first.
+    let _single_flight = if family_is_federated(&family) {
+        let guard = grants.upstream_lock(&family.id).lock_owned().await;
+        match grants.storage.get_refresh_token(&hash).await? {
+            Some((t, f)) if t.rotated_at.is_some() => {
+                return rotated_again(grants, client, &t, &f).await;
+            }
+            Some((t, f)) => (token, family) = (t, f),
+            None => return Err(bad("the refresh token is invalid")),
+        }
+        Some(guard)
+    } else {
+        None
+    };
     if family.revoked_at.is_some() {
         return Err(bad("the refresh token was revoked"));
     }
@@ -140,6 +162,13 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
                 );
             }
             Err(e) => {
+                // Another node may have refreshed this family (and the upstream token) first:
+                // then this is a retry, not a refusal.
+                if let Some((t, f)) = grants.storage.get_refresh_token(&hash).await?
+                    && t.rotated_at.is_some()
+                {
+                    return rotated_again(grants, client, &t, &f).await;
+                }
                 grants
                     .storage
                     .revoke_refresh_family(&family.id, now)
