@@ -32,15 +32,16 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             headers.append(HeaderName::from_static(name), v);
         }
     }
-    for peer in ["10.1.2.3", "203.0.113.9", "2001:db8::1", "::ffff:10.0.0.1"] {
-        let peer: IpAddr = peer.parse().expect("ip");
-        let client = TRUSTED.client(peer, &headers);
-        if !TRUSTED
-            .client(peer, &HeaderMap::new())
-            .eq(&peer.to_canonical())
-        {
-            panic!("no header: the peer itself");
+    for trusted in TRUSTED.iter() {
+        for peer in ["10.1.2.3", "203.0.113.9", "2001:db8::1", "::ffff:10.0.0.1"] {
+            let peer: IpAddr = peer.parse().expect("ip");
+            let client = trusted.client(peer, &headers);
+            assert_eq!(
+                trusted.client(peer, &HeaderMap::new()),
+                peer.to_canonical(),
+                "no header: the peer itself"
+            );
+            let _ = ClientAddr(client).budget_key();
         }
-        let _ = client;
     }
 });
