@@ -230,7 +230,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
 }
 
 async fn mock(args: MockArgs) -> anyhow::Result<ExitCode> {
-    use crate::mock::server::{MockOptions, MockServer, load_or_create_key_file};
+    use crate::app::mock_mode::{MockOptions, MockServer, load_or_create_key_file};
     let mut config = load(args.config.as_deref())?;
     config.listen = args.listen;
     let key = match &args.key_file {

@@ -11,7 +11,6 @@ pub mod keys;
 pub mod mock;
 pub mod model;
 pub mod oidc;
-pub mod ops;
 pub mod password;
 pub mod secret;
 pub mod server;

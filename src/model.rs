@@ -92,7 +92,7 @@ pub struct SessionRecord {
 pub struct AuthCodeRecord {
     pub code_hash: String,
     pub client_id: String,
-    /// What the code grants, as JSON (`oidc::grants::Grant`).
+    /// What the code grants, as JSON (`oidc::grant::Grant`).
     pub grant: String,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,

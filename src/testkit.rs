@@ -26,9 +26,9 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
+use crate::app::mock_mode::{MockIssuer, MockOptions, MockServer};
 pub use crate::mock::faults::{Effect, Rule};
 pub use crate::mock::mint::{Defect, MintRequest};
-use crate::mock::server::{MockIssuer, MockOptions, MockServer};
 pub use crate::mock::state::QueuedLogin;
 
 use crate::clock::AdjustableClock;

@@ -113,6 +113,14 @@ impl Config {
         from_yaml_str("{}", &|_| None).expect("empty config is valid")
     }
 
+    /// The issuer's path (`""` for an issuer at the root of its host): every route and asset
+    /// is under it.
+    pub fn issuer_path(&self) -> String {
+        url::Url::parse(&self.issuer)
+            .map(|u| u.path().trim_end_matches('/').to_string())
+            .unwrap_or_default()
+    }
+
     /// The longest time any token we sign can stay valid: how long a retired key must stay
     /// in JWKS.
     pub fn longest_signed_token_lifetime(&self) -> Seconds {

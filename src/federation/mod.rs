@@ -209,4 +209,3 @@ impl Federation {
         Ok(Some(fresh))
     }
 }
-pub mod flow;

@@ -12,7 +12,7 @@ pub mod seal;
 mod state;
 
 use state::build_jwks;
-pub use state::{KeyInfo, KeyMeta, KeyState, describe};
+pub use state::{KeyInfo, KeyMeta, KeyState, LoadedKey, describe};
 
 use std::sync::{Arc, RwLock};
 
@@ -56,14 +56,6 @@ pub struct KeyPolicy {
     pub retain_for: Seconds,
 }
 
-/// A key parsed once at load: signer and verifier ready for the hot path.
-pub struct LoadedKey {
-    pub meta: KeyMeta,
-    public_jwk: serde_json::Value,
-    signer: Signer,
-    verifier: Verifier,
-}
-
 /// The keys known at one moment, with JWKS serialised once.
 struct KeySet {
     /// Sorted by `activates_at`, then `kid`.
@@ -84,13 +76,6 @@ pub struct KeyManager {
     forced_reload: std::sync::Mutex<Option<UnixTime>>,
     /// Bumped whenever the key set changes, so callers can wait for the first key.
     changed: tokio::sync::watch::Sender<u64>,
-}
-
-impl std::ops::Deref for LoadedKey {
-    type Target = KeyMeta;
-    fn deref(&self) -> &KeyMeta {
-        &self.meta
-    }
 }
 
 fn unverified_part(token: &str, i: usize) -> Option<serde_json::Value> {

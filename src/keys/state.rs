@@ -5,10 +5,25 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use serde::Serialize;
 
-use super::LoadedKey;
+use super::generate::{Signer, Verifier};
 use crate::clock::UnixTime;
 use crate::config::{Seconds, SigningAlgorithm};
 use crate::model::SigningKeyRecord;
+
+/// A key parsed once at load: signer and verifier ready for the hot path.
+pub struct LoadedKey {
+    pub meta: KeyMeta,
+    pub(super) public_jwk: serde_json::Value,
+    pub(super) signer: Signer,
+    pub(super) verifier: Verifier,
+}
+
+impl std::ops::Deref for LoadedKey {
+    type Target = KeyMeta;
+    fn deref(&self) -> &KeyMeta {
+        &self.meta
+    }
+}
 
 /// What the states are computed from.
 #[derive(Debug, Clone)]

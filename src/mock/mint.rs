@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::control::Control;
-use crate::oidc::grants::Grant;
+use crate::oidc::grant::Grant;
 use crate::oidc::id_token::{self, IdTokenRequest};
 use crate::oidc::tokens::AccessTokenRequest;
 use crate::secret::b64url;

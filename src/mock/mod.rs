@@ -12,4 +12,3 @@ pub mod state;
 pub const BUILTIN_CLIENT_ID: &str = "mock-client";
 pub const BUILTIN_CLIENT_SECRET: &str = "mock-secret";
 pub mod graph;
-pub mod server;

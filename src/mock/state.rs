@@ -143,7 +143,7 @@ impl MockState {
     pub fn for_serve(config: &crate::config::Config) -> Arc<Self> {
         Arc::new(Self {
             issuer: config.issuer.clone(),
-            base: crate::app::issuer_path(config),
+            base: config.issuer_path(),
             clock: AdjustableClock::new(),
             faults: Faults::default(),
             requests: Mutex::new(RequestLog::default()),

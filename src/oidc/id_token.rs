@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::grants::Grant;
+use super::grant::Grant;
 use crate::clock::UnixTime;
 use crate::config::SigningAlgorithm;
 use crate::keys::{KeyError, KeyManager};

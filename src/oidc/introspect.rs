@@ -50,7 +50,7 @@ pub async fn post(
         Some(_) => json!({ "active": false }),
         None => match tokens.live_refresh_token(token, req.client.id()).await? {
             Some((family, exp)) => {
-                let grant: Option<crate::oidc::grants::Grant> =
+                let grant: Option<crate::oidc::grant::Grant> =
                     serde_json::from_str(&family.grant).ok();
                 json!({
                     "active": true,

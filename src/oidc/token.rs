@@ -14,7 +14,7 @@ pub async fn post(
     State(grants): State<Arc<Grants>>,
     req: ClientRequest,
 ) -> Result<Response, OAuthError> {
-    let mut resp = Json(grants.exchange(req).await?).into_response();
+    let mut resp = Json(super::grants::exchange(&grants, req).await?).into_response();
     no_store(&mut resp);
     Ok(resp)
 }

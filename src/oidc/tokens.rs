@@ -94,6 +94,12 @@ pub struct TokenService {
 
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
+/// Refresh tokens are stored under a hash that includes the client id, so a token presented
+/// by another client is simply unknown, and the owner's token stays intact.
+pub fn refresh_hash(client_id: &str, token: &str) -> String {
+    crate::secret::sha256_b64url(format!("{client_id}\n{token}").as_bytes())
+}
+
 impl TokenService {
     pub fn new(
         issuer: String,
@@ -184,7 +190,7 @@ impl TokenService {
         token: &str,
         client_id: &str,
     ) -> Result<Option<(crate::model::RefreshFamilyRecord, UnixTime)>, StorageError> {
-        let hash = crate::oidc::grants::Grants::refresh_hash(client_id, token);
+        let hash = refresh_hash(client_id, token);
         let Some((t, f)) = self.storage.get_refresh_token(&hash).await? else {
             return Ok(None);
         };
@@ -209,7 +215,7 @@ impl TokenService {
         let client_id = client.id();
         let now = self.clock.now();
         let Some(claims) = self.decode_access_token(token) else {
-            let hash = crate::oidc::grants::Grants::refresh_hash(client_id, token);
+            let hash = refresh_hash(client_id, token);
             if let Some((t, family)) = self.storage.get_refresh_token(&hash).await? {
                 self.storage
                     .revoke_refresh_family(&t.family_id, now)

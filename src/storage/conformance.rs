@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::Storage;
+use super::api::{Storage, StorageError};
 use crate::config::SigningAlgorithm;
 use crate::model::{
     AuthCodeRecord, AuthRequestRecord, ClientRecord, CodeIssuance, Redemption, RefreshFamilyRecord,
@@ -31,6 +31,7 @@ pub const CHECKS: &[&str] = &[
     "family_revocation_revokes_its_access_tokens",
     "ending_a_session_revokes_what_it_issued",
     "identities_round_trip",
+    "duplicate_records_are_conflicts",
 ];
 
 /// Runs the named check. Panics (fails the test) on any deviation.
@@ -53,6 +54,7 @@ pub async fn run(name: &str, s: Arc<dyn Storage>) {
         "family_revocation_revokes_its_access_tokens" => family_revocation(&*s).await,
         "ending_a_session_revokes_what_it_issued" => end_session(&*s).await,
         "identities_round_trip" => identities_round_trip(&*s).await,
+        "duplicate_records_are_conflicts" => duplicate_records(&*s).await,
         other => panic!("unknown conformance check {other}"),
     }
 }
@@ -526,11 +528,10 @@ pub async fn failed_rotation(s: &dyn Storage) {
     // The successor cannot be written (its hash collides): the old token must not be
     // marked rotated either, so that a retry succeeds instead of looking like reuse.
     let collide = refresh("taken", "f3", "j3b");
-    assert!(
-        s.rotate_refresh_token("r3a", &collide, b"resp", 10)
-            .await
-            .is_err()
-    );
+    assert!(matches!(
+        s.rotate_refresh_token("r3a", &collide, b"resp", 10).await,
+        Err(StorageError::Conflict(_))
+    ));
     let (t, _) = s
         .get_refresh_token("r3a")
         .await
@@ -649,4 +650,29 @@ pub async fn identities_round_trip(s: &dyn Storage) {
         s.get_identity("u1").await.expect("get").as_deref(),
         Some(r#"{"sub":"u1","name":"N"}"#)
     );
+}
+
+/// A second record under the same key is a typed conflict, not a database failure.
+pub async fn duplicate_records(s: &dyn Storage) {
+    s.insert_auth_code(&code("dup", "web"))
+        .await
+        .expect("insert");
+    assert!(matches!(
+        s.insert_auth_code(&code("dup", "web")).await,
+        Err(StorageError::Conflict(_))
+    ));
+    let session = SessionRecord {
+        id_hash: "h-dup".into(),
+        sid: "sid-dup".into(),
+        sub: "alice".into(),
+        identity: "{}".into(),
+        auth_time: 1,
+        created_at: 1,
+        expires_at: 1_000,
+    };
+    s.create_session(&session).await.expect("session");
+    assert!(matches!(
+        s.create_session(&session).await,
+        Err(StorageError::Conflict(_))
+    ));
 }

@@ -3,7 +3,7 @@
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{PoolOptions, Result};
+use super::api::{PoolOptions, Result};
 use crate::clock::UnixTime;
 use crate::model::{
     AuthCodeRecord, AuthRequestRecord, ClientRecord, CodeIssuance, Redemption, RefreshFamilyRecord,

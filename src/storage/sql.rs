@@ -14,7 +14,7 @@ macro_rules! shared_storage {
         mod rows {
             use sqlx::Row as _;
 
-            use super::super::{Result, alg};
+            use super::super::api::{Result, alg};
             use crate::model::{
                 AuthCodeRecord, AuthRequestRecord, ClientRecord, RefreshFamilyRecord,
                 RefreshTokenRecord, SessionRecord, SigningKeyRecord,
@@ -123,7 +123,7 @@ macro_rules! shared_storage {
              ON CONFLICT (jti) DO NOTHING";
 
         #[async_trait::async_trait]
-        impl super::Storage for $ty {
+        impl super::api::Storage for $ty {
             async fn ping(&self) -> Result<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
@@ -240,7 +240,7 @@ macro_rules! shared_storage {
             }
 
             async fn is_access_token_revoked(&self, jti: &str, sid: Option<&str>) -> Result<bool> {
-                let marker = sid.map(super::session_marker);
+                let marker = sid.map(super::api::session_marker);
                 let found = sqlx::query("SELECT jti FROM revoked_tokens WHERE jti = $1 OR jti = $2")
                     .bind(jti)
                     .bind(marker)
@@ -379,7 +379,7 @@ macro_rules! shared_storage {
                     "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2)
                      ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at",
                 )
-                .bind(super::session_marker(sid))
+                .bind(super::api::session_marker(sid))
                 .bind(marker_expires_at)
                 .execute(&mut *tx)
                 .await?;
@@ -553,7 +553,7 @@ macro_rules! shared_storage {
                     .bind(f.created_at)
                     .bind(&f.id)
                     .bind(revoked_if_code_replayed)
-                    .bind(f.sid.as_deref().map(super::session_marker))
+                    .bind(f.sid.as_deref().map(super::api::session_marker))
                     .execute(&self.pool)
                     .await?
                     .rows_affected();

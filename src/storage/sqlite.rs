@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-use super::{PoolOptions, Result};
+use super::api::{PoolOptions, Result};
 use crate::clock::UnixTime;
 use crate::model::{
     AuthCodeRecord, AuthRequestRecord, ClientRecord, CodeIssuance, Redemption, RefreshFamilyRecord,

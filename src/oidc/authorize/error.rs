@@ -4,8 +4,24 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::request::{ErrorTarget, ResponseMode};
+use serde::{Deserialize, Serialize};
+
 use crate::web;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+/// Where errors may be sent once the client and redirect URI are trusted.
+#[derive(Debug, Clone)]
+pub struct ErrorTarget {
+    pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+}
 
 #[derive(Debug)]
 pub enum AuthorizeError {

@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod request;
+pub mod upstream;
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ pub use error::{AuthorizeError, respond_to_client};
 pub use request::{AuthRequest, Prompt};
 
 use super::clients::{Client, ClientRegistry};
-use super::grants::Grant;
+use super::grant::Grant;
 use super::identity::LocalUsers;
 use super::params::{HtmlForm, Params};
 use super::session::{Cookies, DeviceCookies, hash_value, new_secret, read_cookie};
@@ -240,12 +241,12 @@ impl Flows {
             }
             if !self.federation.is_empty() && !self.mock.as_ref().is_some_and(|m| m.mock_login) {
                 match self.route(&client, &req)? {
-                    crate::federation::flow::Route::Connector(id) => {
+                    upstream::Route::Connector(id) => {
                         return self
                             .start_upstream(headers, req, pending, &id, cookies, charge)
                             .await;
                     }
-                    crate::federation::flow::Route::Chooser(ids) => {
+                    upstream::Route::Chooser(ids) => {
                         let (record, cookie) =
                             self.pending(headers, &req, pending, None, charge)?;
                         self.storage.put_auth_request(&record).await?;
@@ -259,7 +260,7 @@ impl Flows {
                             cookies,
                         ));
                     }
-                    crate::federation::flow::Route::Local => {}
+                    upstream::Route::Local => {}
                 }
             }
             let (record, cookie) = self.pending(headers, &req, pending, None, charge)?;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::AuthorizeError;
+pub use super::error::{ErrorTarget, ResponseMode};
 use crate::config::GrantType;
 use crate::oidc::clients::{Client, ClientRegistry};
 use crate::oidc::params::Params;
@@ -54,13 +55,6 @@ pub const SUPPORTED_SCOPES: &[&str] = &[
     "groups",
     "offline_access",
 ];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResponseMode {
-    Query,
-    FormPost,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -116,14 +110,6 @@ impl AuthRequest {
             state: self.state.clone(),
         }
     }
-}
-
-/// Where errors may be sent once the client and redirect URI are trusted.
-#[derive(Debug, Clone)]
-pub struct ErrorTarget {
-    pub redirect_uri: String,
-    pub response_mode: ResponseMode,
-    pub state: Option<String>,
 }
 
 /// Checks the client and redirect URI; an untrusted one is an error page, never a redirect.

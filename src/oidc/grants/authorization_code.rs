@@ -9,11 +9,12 @@
 //! the code was replayed meanwhile: a replay that races the first redemption still revokes
 //! everything it issues.
 
-use super::{Grant, Grants, TokenResponse, audit_issued};
+use super::issue::{Grants, TokenResponse, audit_issued};
 use crate::config::GrantType;
 use crate::model::{CodeIssuance, Redemption};
 use crate::oidc::client_auth::ClientRequest;
 use crate::oidc::error::OAuthError;
+use crate::oidc::grant::Grant;
 use crate::secret::{ct_eq, random_token, sha256, sha256_b64url};
 
 fn pkce_matches(challenge: &str, verifier: &str) -> bool {

@@ -1,7 +1,7 @@
 //! The `client_credentials` grant (RFC 6749 §4.4): a confidential client gets a JWT access
 //! token (RFC 9068) about itself: `sub` is its client_id.
 
-use super::{Grants, TokenResponse, check_scope};
+use super::issue::{Grants, TokenResponse, check_scope};
 use crate::oidc::client_auth::ClientRequest;
 use crate::oidc::error::OAuthError;
 use crate::oidc::tokens::AccessTokenRequest;
@@ -10,7 +10,7 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     let client = &req.client;
     if client.is_public() {
         return Err(OAuthError::new(
-            super::ErrorCode::UnauthorizedClient,
+            crate::oidc::error::ErrorCode::UnauthorizedClient,
             "client_credentials needs a confidential client",
         ));
     }
@@ -37,7 +37,7 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
             jti: None,
         })
         .map_err(|e| OAuthError::internal(&e))?;
-    super::audit_issued(
+    super::issue::audit_issued(
         "token_issued",
         "client_credentials",
         client.id(),

@@ -1,358 +1,44 @@
 //! The token endpoint's grants (RFC 6749 §4): the client is already authenticated; each
-//! grant checks what it needs and issues tokens through [`Grants::issue`].
+//! grant checks what it needs and issues tokens through [`Grants::issue`] (`issue.rs`).
 
 mod authorization_code;
 mod client_credentials;
+mod issue;
 mod refresh_token;
 
-use std::sync::Arc;
+pub use issue::{Grants, IssuedTokens, TokenResponse, UpstreamLocks, audit_issued, check_scope};
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use crate::config::GrantType;
+use crate::oidc::client_auth::ClientRequest;
+use crate::oidc::error::{ErrorCode, OAuthError};
 
-use super::client_auth::ClientRequest;
-use super::clients::Client;
-use super::error::{ErrorCode, OAuthError};
-use super::id_token;
-use super::identity::{Identity, LocalUsers};
-use super::tokens::{AccessTokenRequest, TokenService};
-use crate::clock::{Clock, UnixTime};
-use crate::config::{GrantType, TokenLifetimes};
-use crate::keys::KeyManager;
-use crate::model::{RefreshFamilyRecord, RefreshTokenRecord};
-use crate::secret::{random_token, sha256_b64url};
-use crate::storage::Storage;
-
-/// What an authorization grants: stored with the code, then with the refresh family.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Grant {
-    pub sub: String,
-    pub client_id: String,
-    pub scope: Vec<String>,
-    pub redirect_uri: String,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
-    pub auth_time: UnixTime,
-    pub sid: Option<String>,
-    /// The `claims` request parameter.
-    pub claims: Option<Value>,
-    pub identity: Identity,
-}
-
-/// A successful token response (RFC 6749 §5.1).
-#[derive(Serialize, Deserialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub token_type: String,
-    pub expires_in: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
-}
-
-impl std::fmt::Debug for TokenResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenResponse")
-            .field("expires_in", &self.expires_in)
-            .field("scope", &self.scope)
-            .finish_non_exhaustive()
+/// Runs the grant a token request names.
+pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenResponse, OAuthError> {
+    if !grants.keys.wait_active().await {
+        return Err(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "no signing key is available yet",
+        ));
     }
-}
-
-pub struct Grants {
-    /// Seals the response that carried a rotated refresh token's successor.
-    pub sealer: crate::keys::Sealer,
-    /// One upstream refresh per family at a time (see `refresh_token.rs`).
-    pub upstream_locks: UpstreamLocks,
-    pub tokens: Arc<TokenService>,
-    pub keys: Arc<KeyManager>,
-    pub storage: Arc<dyn Storage>,
-    pub clock: Arc<dyn Clock>,
-    pub users: Arc<LocalUsers>,
-    pub lifetimes: TokenLifetimes,
-    pub persona: crate::mock::persona::Persona,
-    pub federation: Arc<crate::federation::Federation>,
-}
-
-/// Per-family locks, kept only while someone holds one.
-#[derive(Default)]
-pub struct UpstreamLocks(
-    std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>>,
-);
-
-/// What [`Grants::issue`] produced besides the response.
-pub struct IssuedTokens {
-    pub response: TokenResponse,
-    pub access_jti: String,
-    pub access_exp: UnixTime,
-}
-
-impl Grants {
-    /// The lock of refresh family `id`'s upstream refresh.
-    pub fn upstream_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self
-            .upstream_locks
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(lock) = map.get(id).and_then(std::sync::Weak::upgrade) {
-            return lock;
-        }
-        map.retain(|_, w| w.strong_count() > 0);
-        let lock = Arc::new(tokio::sync::Mutex::new(()));
-        map.insert(id.to_string(), Arc::downgrade(&lock));
-        lock
+    let grant_type = req.params.require("grant_type")?;
+    let grant = GrantType::parse(grant_type).ok_or_else(|| {
+        OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!(
+                "grant_type `{}` is not supported",
+                grant_type.chars().take(64).collect::<String>()
+            ),
+        )
+    })?;
+    if !req.client.allows_grant(grant) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this client may not use the {} grant", grant.as_str()),
+        ));
     }
-
-    pub async fn exchange(&self, req: ClientRequest) -> Result<TokenResponse, OAuthError> {
-        if !self.keys.wait_active().await {
-            return Err(OAuthError::new(
-                ErrorCode::TemporarilyUnavailable,
-                "no signing key is available yet",
-            ));
-        }
-        let grant_type = req.params.require("grant_type")?;
-        let grant = GrantType::parse(grant_type).ok_or_else(|| {
-            OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                format!(
-                    "grant_type `{}` is not supported",
-                    grant_type.chars().take(64).collect::<String>()
-                ),
-            )
-        })?;
-        if !req.client.allows_grant(grant) {
-            return Err(OAuthError::new(
-                ErrorCode::UnauthorizedClient,
-                format!("this client may not use the {} grant", grant.as_str()),
-            ));
-        }
-        match grant {
-            GrantType::ClientCredentials => client_credentials::exchange(self, req).await,
-            GrantType::AuthorizationCode => authorization_code::exchange(self, req).await,
-            GrantType::RefreshToken => refresh_token::exchange(self, req).await,
-        }
+    match grant {
+        GrantType::ClientCredentials => client_credentials::exchange(grants, req).await,
+        GrantType::AuthorizationCode => authorization_code::exchange(grants, req).await,
+        GrantType::RefreshToken => refresh_token::exchange(grants, req).await,
     }
-
-    /// `aud` of a user's access token: the client's configured audiences plus this issuer,
-    /// so that the token also works at userinfo.
-    pub fn user_token_audience(&self, client: &Client) -> Vec<String> {
-        let mut aud = client.config.audience.clone();
-        if !aud.is_empty() && !aud.contains(&self.tokens.issuer) {
-            aud.push(self.tokens.issuer.clone());
-        }
-        aud
-    }
-
-    pub fn access_lifetime(&self, client: &Client) -> i64 {
-        client
-            .config
-            .tokens
-            .access_token
-            .unwrap_or(self.lifetimes.access_token)
-            .get()
-    }
-
-    /// Issues an access token and an ID token for `grant`. `nonce` goes in only on the code
-    /// exchange (OIDC Core §12.2: a refreshed ID token has none). `jti`: the access token's
-    /// id, when it had to be recorded before the token existed.
-    pub fn issue(
-        &self,
-        client: &Client,
-        grant: &Grant,
-        include_nonce: bool,
-        jti: Option<String>,
-    ) -> Result<IssuedTokens, OAuthError> {
-        let lifetime = self.access_lifetime(client);
-        let scope = grant.scope.join(" ");
-        // What this client may see of the groups.
-        let mut grant = grant.clone();
-        grant.identity.groups =
-            crate::federation::groups::for_client(&grant.identity.groups, &client.config.groups);
-        let grant = &grant;
-        let shaped = self
-            .persona
-            .shape(&grant.identity, client.id(), &grant.scope);
-        let access = self
-            .tokens
-            .issue_access_token(AccessTokenRequest {
-                client_id: client.id(),
-                sub: &shaped.sub,
-                scope: Some(&scope),
-                audience: self.user_token_audience(client),
-                lifetime,
-                auth_time: Some(grant.auth_time),
-                sid: grant.sid.as_deref(),
-                userinfo_claims: grant
-                    .claims
-                    .as_ref()
-                    .and_then(|c| c.get("userinfo"))
-                    .and_then(|u| u.as_object())
-                    .map(|o| o.keys().cloned().collect()),
-                extra: shaped.access_token.clone(),
-                issued_at: None,
-                jti,
-            })
-            .map_err(|e| OAuthError::internal(&e))?;
-        let id_token = if grant.scope.iter().any(|s| s == "openid") {
-            let id_lifetime = client
-                .config
-                .tokens
-                .id_token
-                .unwrap_or(self.lifetimes.id_token)
-                .get();
-            Some(
-                id_token::sign(
-                    &self.keys,
-                    &id_token::IdTokenRequest {
-                        issuer: &self.tokens.issuer,
-                        client_id: client.id(),
-                        grant,
-                        now: self.clock.now(),
-                        lifetime: id_lifetime,
-                        include_nonce,
-                        access_token: &access.token,
-                        shaped: &shaped,
-                        groups_always: client.config.groups.always,
-                    },
-                )
-                .map_err(|e| OAuthError::internal(&e))?,
-            )
-        } else {
-            None
-        };
-        Ok(IssuedTokens {
-            access_jti: access.claims.jti.clone(),
-            access_exp: access.claims.exp,
-            response: TokenResponse {
-                access_token: access.token,
-                token_type: "Bearer".into(),
-                expires_in: lifetime,
-                scope: Some(scope),
-                refresh_token: None,
-                id_token,
-            },
-        })
-    }
-
-    /// Refresh tokens are stored under a hash that includes the client id, so a token
-    /// presented by another client is simply unknown, and the owner's token stays intact.
-    pub fn refresh_hash(client_id: &str, token: &str) -> String {
-        sha256_b64url(format!("{client_id}\n{token}").as_bytes())
-    }
-
-    fn idle_lifetime(&self, client: &Client) -> i64 {
-        client
-            .config
-            .tokens
-            .refresh_token_idle
-            .unwrap_or(self.lifetimes.refresh_token_idle)
-            .get()
-    }
-
-    pub fn absolute_lifetime(&self, client: &Client) -> i64 {
-        client
-            .config
-            .tokens
-            .refresh_token_absolute
-            .unwrap_or(self.lifetimes.refresh_token_absolute)
-            .get()
-    }
-
-    /// Starts refresh family `family_id` for `grant` with its first token, in one storage
-    /// call; the family is revoked at once if `code_hash` was replayed meanwhile. Returns the
-    /// token.
-    pub async fn new_family(
-        &self,
-        client: &Client,
-        grant: &Grant,
-        family_id: &str,
-        access: (&str, UnixTime),
-        code_hash: Option<&str>,
-    ) -> Result<String, OAuthError> {
-        let now = self.clock.now();
-        let family = RefreshFamilyRecord {
-            id: family_id.to_string(),
-            client_id: client.id().to_string(),
-            sub: grant.sub.clone(),
-            grant: serde_json::to_string(grant).map_err(|e| OAuthError::internal(&e))?,
-            created_at: now,
-            absolute_expires_at: now + self.absolute_lifetime(client),
-            revoked_at: None,
-            sid: grant.sid.clone(),
-        };
-        let (token, first) = self.refresh_token(client, &family, access);
-        self.storage
-            .create_refresh_family(&family, &first, code_hash)
-            .await?;
-        Ok(token)
-    }
-
-    /// A new refresh token of `family`, and its record, not yet stored.
-    pub fn refresh_token(
-        &self,
-        client: &Client,
-        family: &RefreshFamilyRecord,
-        (access_jti, access_exp): (&str, UnixTime),
-    ) -> (String, RefreshTokenRecord) {
-        let now = self.clock.now();
-        let token = random_token(32);
-        let record = RefreshTokenRecord {
-            token_hash: Self::refresh_hash(client.id(), &token),
-            family_id: family.id.clone(),
-            created_at: now,
-            idle_expires_at: (now + self.idle_lifetime(client)).min(family.absolute_expires_at),
-            rotated_at: None,
-            access_jti: Some(access_jti.to_string()),
-            access_exp: Some(access_exp),
-            successor_response: None,
-        };
-        (token, record)
-    }
-}
-
-/// Validates a requested `scope` against what the client may have (RFC 6749 §3.3).
-pub fn check_scope(requested: Option<&str>, allowed: &[String]) -> Result<Vec<String>, OAuthError> {
-    let Some(requested) = requested else {
-        return Ok(Vec::new());
-    };
-    let mut granted = Vec::new();
-    for s in requested.split(' ').filter(|s| !s.is_empty()) {
-        if !allowed.iter().any(|a| a == s) {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidScope,
-                format!(
-                    "scope `{}` is not allowed for this client",
-                    s.chars().take(64).collect::<String>()
-                ),
-            ));
-        }
-        if !granted.iter().any(|g| g == s) {
-            granted.push(s.to_string());
-        }
-    }
-    Ok(granted)
-}
-
-/// An audit line for tokens issued: client, subject, hashed token id, lifetime.
-pub fn audit_issued(
-    event: &str,
-    grant_type: &str,
-    client_id: &str,
-    sub: &str,
-    jti: &str,
-    expires_in: i64,
-) {
-    tracing::info!(
-        event,
-        grant_type,
-        client_id,
-        sub,
-        jti_hash = %sha256_b64url(jti.as_bytes()),
-        expires_in,
-        "tokens issued"
-    );
 }

@@ -8,13 +8,14 @@
 //! (concurrent tabs, a retry after a lost response) gets that same response, successor
 //! included, so the family never forks; presented later, it revokes the whole family.
 
-use super::{Grant, Grants, TokenResponse, audit_issued, check_scope};
+use super::issue::{Grants, TokenResponse, audit_issued, check_scope};
 use crate::federation::LoginError;
 use crate::federation::upstream::UpstreamError;
 use crate::model::{Redemption, RefreshFamilyRecord, RefreshTokenRecord};
 use crate::oidc::client_auth::ClientRequest;
 use crate::oidc::clients::Client;
 use crate::oidc::error::OAuthError;
+use crate::oidc::grant::Grant;
 
 fn bad(why: &'static str) -> OAuthError {
     OAuthError::invalid_grant(why)

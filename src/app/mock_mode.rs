@@ -1,5 +1,6 @@
-//! Assembling mock mode: the root issuer plus each `mock.issuers` entry, every one with its
-//! own in-memory storage, keys, clock, faults and users, on one listener.
+//! Assembling mock mode (a composition root, so the app's job): the root issuer plus each
+//! `mock.issuers` entry, every one with its own in-memory storage, keys, clock, faults and
+//! users, on one listener.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,18 +11,18 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use super::control::{self, Control};
-use super::graph::{self, Graph};
-use super::inspect::inspect;
-use super::persona::{Persona, guid};
-use super::state::MockState;
-use super::{BUILTIN_CLIENT_ID, BUILTIN_CLIENT_SECRET};
 use crate::app::{self, AppState, Options, StartError};
 use crate::clock::AdjustableClock;
 use crate::config::{
     ClientConfig, ClientTokenLifetimes, Config, DatabaseUrl, GrantType, MockUserConfig,
     PersonaKind, SigningAlgorithm,
 };
+use crate::mock::control::{self, Control};
+use crate::mock::graph::{self, Graph};
+use crate::mock::inspect::inspect;
+use crate::mock::persona::{Persona, guid};
+use crate::mock::state::MockState;
+use crate::mock::{BUILTIN_CLIENT_ID, BUILTIN_CLIENT_SECRET};
 use crate::storage::{SqliteStorage, Storage};
 
 /// The built-in confidential client: any redirect URI, every grant, no consent page.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::FromRef;
-use axum::routing::get;
+
 use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
@@ -32,7 +32,11 @@ use crate::password::PasswordVerifier;
 use crate::secret::ClientSecretKey;
 use crate::server::TrustedProxies;
 use crate::storage::{Storage, StorageError};
-use crate::{oidc, ops};
+pub mod mock_mode;
+pub mod ops;
+mod router;
+
+pub use router::{MAX_BODY, finish, issuer_routes, router};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -273,7 +277,7 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
     });
     let flows = Arc::new(Flows {
         issuer: config.issuer.clone(),
-        base: issuer_path(config),
+        base: config.issuer_path(),
         storage: storage.clone(),
         clients: clients.clone(),
         keys: keys.clone(),
@@ -312,61 +316,6 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         userinfo,
         discovery: Discovery::build(config),
     })
-}
-
-/// The issuer's path (`""` for an issuer at the root of its host).
-pub fn issuer_path(config: &Config) -> String {
-    url::Url::parse(&config.issuer)
-        .map(|u| u.path().trim_end_matches('/').to_string())
-        .unwrap_or_default()
-}
-
-/// The router: OIDC routes under the issuer's path, probes at the root.
-pub fn router(config: &Config, state: AppState) -> Router {
-    finish(issuer_routes(config, state.clone()), state)
-}
-
-/// One issuer's routes, under its path, with its state applied.
-pub fn issuer_routes(config: &Config, state: AppState) -> Router {
-    let oidc = oidc::routes().method_not_allowed_fallback(ops::method_not_allowed);
-    let path = issuer_path(config);
-    let routes = if path.is_empty() {
-        oidc
-    } else {
-        Router::new().nest(&path, oidc)
-    };
-    routes.with_state(state)
-}
-
-/// The largest body any endpoint's extractor reads (forms cap themselves lower).
-pub const MAX_BODY: usize = 1024 * 1024;
-
-/// The whole server: `routes` (one or more issuers), probes at the root answered from
-/// `probe_state`, JSON for unknown paths, request logging, the client address, body caps,
-/// and a panic guard.
-pub fn finish(routes: Router, probe_state: AppState) -> Router {
-    let trusted = probe_state.trusted_proxies.clone();
-    let probes = Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .with_state(probe_state);
-    routes
-        .merge(probes)
-        .method_not_allowed_fallback(ops::method_not_allowed)
-        .fallback(ops::not_found)
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(ops::log_requests))
-        .layer(axum::middleware::from_fn_with_state(
-            trusted,
-            crate::server::resolve_client,
-        ))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| {
-                axum::response::IntoResponse::into_response(oidc::error::OAuthError::internal(
-                    &"a request handler panicked",
-                ))
-            },
-        ))
 }
 
 /// Background work: keys reloaded, rotated and pruned every `period`; expired codes,

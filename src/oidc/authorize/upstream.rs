@@ -11,10 +11,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::LoginError;
-use super::upstream::UpstreamError;
+use super::{AuthRequest, AuthorizeError, Flows, respond_to_client};
+use crate::federation::LoginError;
+use crate::federation::upstream::UpstreamError;
 use crate::model::AuthRequestRecord;
-use crate::oidc::authorize::{AuthRequest, AuthorizeError, Flows, respond_to_client};
 use crate::oidc::clients::Client;
 use crate::oidc::params::{HtmlForm, Params};
 use crate::oidc::session::{hash_value, read_cookie};
@@ -204,7 +204,7 @@ pub async fn choose(
         ));
     };
     let result = match flows.route(&client, &req) {
-        Ok(super::flow::Route::Local) => {
+        Ok(Route::Local) => {
             let username = req.login_hint.clone().unwrap_or_default();
             return flows.login_page(
                 &client,
@@ -215,12 +215,12 @@ pub async fn choose(
                 Vec::new(),
             );
         }
-        Ok(super::flow::Route::Connector(id)) => {
+        Ok(Route::Connector(id)) => {
             flows
                 .start_upstream(&headers, req, Some(record), &id, Vec::new(), None)
                 .await
         }
-        Ok(super::flow::Route::Chooser(_)) | Err(_) => {
+        Ok(Route::Chooser(_)) | Err(_) => {
             return flows.page(
                 StatusCode::BAD_REQUEST,
                 "Sign-in error",

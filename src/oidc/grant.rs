@@ -1,0 +1,24 @@
+//! What an authorization grants (`Grant`): stored with the code, then with the refresh
+//! family, and read back by every later grant. Plain data; its JSON is a stored contract.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::identity::Identity;
+use crate::clock::UnixTime;
+
+/// What an authorization grants.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Grant {
+    pub sub: String,
+    pub client_id: String,
+    pub scope: Vec<String>,
+    pub redirect_uri: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: UnixTime,
+    pub sid: Option<String>,
+    /// The `claims` request parameter.
+    pub claims: Option<Value>,
+    pub identity: Identity,
+}
