@@ -168,11 +168,8 @@ impl MockIdp {
     /// Mints tokens at the root issuer, as `POST /mock/tokens` does.
     pub async fn mint(&self, req: MintRequest) -> Result<Value, String> {
         let root = self.root();
-        let control = crate::mock::control::Control {
-            mock: root.mock.clone(),
-            app: root.state.clone(),
-            publish_ahead: crate::config::Seconds(0),
-        };
+        let control =
+            crate::app::control(&root.state, root.mock.clone(), crate::config::Seconds(0));
         crate::mock::mint::mint(&control, req)
             .await
             .map_err(|(status, msg)| format!("{status}: {msg}"))

@@ -98,8 +98,19 @@ pub struct LoginView<'a> {
     pub request_id: &'a str,
     pub csrf: &'a str,
     pub username: &'a str,
-    /// Mock mode: any username, password ignored, optional groups and claims.
-    pub mock: bool,
+    /// A line above the form (the mock: any username signs in).
+    pub note: Option<&'static str>,
+    pub password_required: bool,
+    /// More inputs the password connector asks for.
+    pub fields: Vec<LoginField>,
+}
+
+/// One more text input on the login form.
+pub struct LoginField {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub hint: Option<&'static str>,
+    pub placeholder: Option<&'static str>,
 }
 
 #[derive(Template)]

@@ -8,7 +8,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             // What start-up derives from a valid config must not panic either.
             let _ = config.longest_signed_token_lifetime();
             let _ = oidc_bridge::app::key_policy(&config);
-            let _ = oidc_bridge::app::issuer_path(&config);
+            let _ = config.issuer_path();
             let _ = oidc_bridge::server::Limits::from(&config.server);
         }
     }

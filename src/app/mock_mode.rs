@@ -17,7 +17,7 @@ use crate::config::{
     ClientConfig, ClientTokenLifetimes, Config, DatabaseUrl, GrantType, MockUserConfig,
     PersonaKind, SigningAlgorithm,
 };
-use crate::mock::control::{self, Control};
+use crate::mock::control;
 use crate::mock::graph::{self, Graph};
 use crate::mock::inspect::inspect;
 use crate::mock::persona::{Persona, guid};
@@ -216,7 +216,7 @@ impl MockServer {
                 clock: clock.clone(),
                 storage: Some(storage),
                 key_maintenance: Duration::from_secs(30),
-                persona: plan.persona.clone(),
+                shape: Arc::new(plan.persona.clone()),
                 mock: Some(mock.clone()),
                 keys_in_background: key.is_none(),
                 initial_key: key,
@@ -227,11 +227,11 @@ impl MockServer {
                 .layer(axum::middleware::from_fn_with_state(mock.clone(), inspect));
             routes = routes
                 .merge(inspected)
-                .merge(control::routes(Arc::new(Control {
-                    mock: mock.clone(),
-                    app: state.clone(),
-                    publish_ahead: cfg.signing.publish_ahead,
-                })));
+                .merge(control::routes(Arc::new(app::control(
+                    &state,
+                    mock.clone(),
+                    cfg.signing.publish_ahead,
+                ))));
             if let (Some(mount), Persona::Azure { graph_url, .. }) =
                 (&plan.graph_mount, &plan.persona)
             {

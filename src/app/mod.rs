@@ -10,21 +10,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::FromRef;
 
 use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Seconds};
+use crate::federation::{ConnectorRegistry, LocalConnector, OidcConnector};
 use crate::keys::seal::{KeySource, resolve_key};
 use crate::keys::{KeyError, KeyManager, KeyPolicy, Sealer};
+use crate::mock::connector::MockConnector;
+use crate::mock::state::MockState;
 use crate::oidc::authorize::Flows;
 use crate::oidc::client_auth::ClientAuth;
 use crate::oidc::clients::{ClientRegistry, sync_from_config};
 use crate::oidc::discovery::Discovery;
 use crate::oidc::grants::Grants;
-use crate::oidc::identity::LocalUsers;
 use crate::oidc::session::{Cookies, DeviceCookies};
+use crate::oidc::shape::{PlainShape, TokenShape};
 use crate::oidc::throttle::Budgets;
 use crate::oidc::tokens::TokenService;
 use crate::oidc::userinfo::Userinfo;
@@ -35,46 +37,10 @@ use crate::storage::{Storage, StorageError};
 pub mod mock_mode;
 pub mod ops;
 mod router;
+mod state;
 
 pub use router::{MAX_BODY, finish, issuer_routes, router};
-
-#[derive(Clone)]
-pub struct AppState {
-    pub storage: Arc<dyn Storage>,
-    pub keys: Arc<KeyManager>,
-    pub clients: Arc<ClientRegistry>,
-    pub client_auth: Arc<ClientAuth>,
-    pub verifier: Arc<PasswordVerifier>,
-    pub trusted_proxies: TrustedProxies,
-    pub tokens: Arc<TokenService>,
-    pub grants: Arc<Grants>,
-    pub flows: Arc<Flows>,
-    pub userinfo: Arc<Userinfo>,
-    pub discovery: Discovery,
-}
-
-macro_rules! sub_state {
-    ($($field:ident: $ty:ty),* $(,)?) => {$(
-        impl FromRef<AppState> for $ty {
-            fn from_ref(s: &AppState) -> Self {
-                s.$field.clone()
-            }
-        }
-    )*};
-}
-
-sub_state!(
-    storage: Arc<dyn Storage>,
-    keys: Arc<KeyManager>,
-    clients: Arc<ClientRegistry>,
-    client_auth: Arc<ClientAuth>,
-    trusted_proxies: TrustedProxies,
-    tokens: Arc<TokenService>,
-    grants: Arc<Grants>,
-    flows: Arc<Flows>,
-    userinfo: Arc<Userinfo>,
-    discovery: Discovery,
-);
+pub use state::AppState;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -98,10 +64,10 @@ pub struct Options {
     pub storage: Option<Arc<dyn Storage>>,
     /// How often keys are reloaded, rotated and pruned.
     pub key_maintenance: Duration,
-    /// How tokens are shaped (mock personas); `Plain` for a real provider.
-    pub persona: crate::mock::persona::Persona,
+    /// How tokens are shaped (mock personas); [`PlainShape`] for a real provider.
+    pub shape: Arc<dyn TokenShape>,
     /// Mock mode's per-issuer state; `None` for a real provider.
-    pub mock: Option<Arc<crate::mock::state::MockState>>,
+    pub mock: Option<Arc<MockState>>,
     /// Make the first signing key in the background (mock mode starts in milliseconds).
     pub keys_in_background: bool,
     /// A key to use instead of generating one (`mock --key-file`).
@@ -114,7 +80,7 @@ impl Default for Options {
             clock: Arc::new(SystemClock),
             storage: None,
             key_maintenance: Duration::from_secs(30),
-            persona: crate::mock::persona::Persona::Plain,
+            shape: Arc::new(PlainShape),
             mock: None,
             keys_in_background: false,
             initial_key: None,
@@ -176,12 +142,6 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
     for w in &config.warnings {
         tracing::warn!(key = %w.path, "{}", w.message);
     }
-    let federation = Arc::new(crate::federation::Federation::new(
-        &config.connectors,
-        &config.issuer,
-        sealer.clone(),
-        options.clock.clone(),
-    )?);
     let storage = match &options.storage {
         Some(s) => {
             s.migrate().await?;
@@ -254,15 +214,20 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         storage.clone(),
         max_access_lifetime,
     ));
-    let users = {
-        let list = config.users.clone();
-        let verifier = verifier.clone();
-        Arc::new(
-            tokio::task::spawn_blocking(move || LocalUsers::new(&list, verifier))
-                .await
-                .map_err(|e| StartError::EncryptionKey(format!("preparing users: {e}")))?,
+    let connectors = Arc::new(
+        connectors(
+            config,
+            options,
+            ConnectorParts {
+                sealer: &sealer,
+                verifier: &verifier,
+                clients: &clients,
+                storage: &storage,
+            },
         )
-    };
+        .await?,
+    );
+    let mock_login = options.mock.as_ref().is_some_and(|m| m.mock_login);
     let grants = Arc::new(Grants {
         sealer: sealer.clone(),
         upstream_locks: Default::default(),
@@ -270,10 +235,9 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         keys: keys.clone(),
         storage: storage.clone(),
         clock: clock.clone(),
-        users: users.clone(),
         lifetimes: config.tokens.clone(),
-        persona: options.persona.clone(),
-        federation: federation.clone(),
+        shape: options.shape.clone(),
+        connectors: connectors.clone(),
     });
     let flows = Arc::new(Flows {
         issuer: config.issuer.clone(),
@@ -282,7 +246,6 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         clients: clients.clone(),
         keys: keys.clone(),
         clock: clock.clone(),
-        users: users.clone(),
         lifetimes: config.tokens.clone(),
         cookies: Cookies::new(&config.issuer, config.tokens.session.get()),
         login_budgets: Budgets::default(),
@@ -290,15 +253,18 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         pending_budgets: Budgets::default(),
         pending_per_minute: config.server.pending_requests_per_minute,
         max_access_lifetime,
-        mock: options.mock.clone(),
-        federation: federation.clone(),
+        connectors: connectors.clone(),
+        // Mock logins: a test author chose every claim a user has, and a test tool on
+        // loopback is not charged for the pending requests it starts.
+        any_claims: mock_login,
+        charge_pending: !mock_login,
     });
     let userinfo = Arc::new(Userinfo {
         tokens: tokens.clone(),
         clients: clients.clone(),
-        users,
+        connectors,
         storage: storage.clone(),
-        persona: options.persona.clone(),
+        shape: options.shape.clone(),
     });
     Ok(AppState {
         storage,
@@ -316,6 +282,73 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         userinfo,
         discovery: Discovery::build(config),
     })
+}
+
+/// What the connectors are built from, besides the config.
+struct ConnectorParts<'a> {
+    sealer: &'a Sealer,
+    verifier: &'a Arc<PasswordVerifier>,
+    clients: &'a Arc<ClientRegistry>,
+    storage: &'a Arc<dyn Storage>,
+}
+
+/// The connectors of one issuer: the configured upstreams, the local users, and in mock mode
+/// the mock connector (its form in front of the local one, its silent logins with
+/// `mock.auto_login`, and its refresh for what it signed in or minted).
+async fn connectors(
+    config: &Config,
+    options: &Options,
+    parts: ConnectorParts<'_>,
+) -> Result<ConnectorRegistry, StartError> {
+    let mut registry = ConnectorRegistry::new();
+    for c in &config.connectors {
+        registry.add_upstream(Arc::new(OidcConnector::new(
+            c.clone(),
+            &config.issuer,
+            parts.sealer.clone(),
+            options.clock.clone(),
+        )?));
+    }
+    let local = {
+        let list = config.users.clone();
+        let verifier = parts.verifier.clone();
+        // Plain-text development passwords are hashed once, off the runtime.
+        tokio::task::spawn_blocking(move || LocalConnector::new(&list, verifier))
+            .await
+            .map_err(|e| StartError::EncryptionKey(format!("preparing users: {e}")))?
+    };
+    registry.set_password(Arc::new(local));
+    if let Some(mock) = &options.mock {
+        let connector = Arc::new(MockConnector::new(
+            mock.clone(),
+            parts.clients.clone(),
+            parts.storage.clone(),
+        ));
+        registry.set_other_refresh(connector.clone());
+        if mock.mock_login {
+            registry.replace_password_form(connector.clone());
+            if mock.auto_login {
+                registry.set_silent(connector);
+            }
+        }
+    }
+    Ok(registry)
+}
+
+/// The control API's handles on one issuer.
+pub fn control(
+    state: &AppState,
+    mock: Arc<MockState>,
+    publish_ahead: Seconds,
+) -> crate::mock::state::Control {
+    crate::mock::state::Control {
+        mock,
+        keys: state.keys.clone(),
+        clients: state.clients.clone(),
+        storage: state.storage.clone(),
+        grants: state.grants.clone(),
+        publish_ahead,
+    }
 }
 
 /// Background work: keys reloaded, rotated and pruned every `period`; expired codes,
@@ -369,8 +402,8 @@ impl Application {
         listener: TcpListener,
         mut options: Options,
     ) -> Result<Self, StartError> {
-        let control = if config.mock.control_api && options.mock.is_none() {
-            let mock = crate::mock::state::MockState::for_serve(config);
+        let control_state = if config.mock.control_api && options.mock.is_none() {
+            let mock = MockState::for_serve(config);
             options.clock = mock.clock.clone();
             options.mock = Some(mock.clone());
             Some(mock)
@@ -380,7 +413,7 @@ impl Application {
         let state = build_state(config, &options).await?;
         let maintenance = spawn_maintenance(&state, options.key_maintenance);
         let mut routes = issuer_routes(config, state.clone());
-        if let Some(mock) = control {
+        if let Some(mock) = control_state {
             tracing::warn!(
                 "MOCK CONTROL API ENABLED at {}/mock/: anyone with the admin token can mint tokens,                  move the clock and inject faults. For staging only, never production.",
                 config.issuer
@@ -390,13 +423,11 @@ impl Application {
                     mock.clone(),
                     crate::mock::inspect::inspect,
                 ))
-                .merge(crate::mock::control::routes(Arc::new(
-                    crate::mock::control::Control {
-                        mock,
-                        app: state.clone(),
-                        publish_ahead: config.signing.publish_ahead,
-                    },
-                )));
+                .merge(crate::mock::control::routes(Arc::new(control(
+                    &state,
+                    mock,
+                    config.signing.publish_ahead,
+                ))));
         }
         Ok(Self {
             listener,

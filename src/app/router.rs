@@ -5,7 +5,8 @@
 use axum::Router;
 use axum::routing::{get, post};
 
-use super::{AppState, ops};
+use super::ops;
+use super::state::AppState;
 use crate::config::Config;
 use crate::oidc::{
     authorize, consent, discovery, error::OAuthError, introspect, login, logout, revoke, token,

@@ -2,8 +2,10 @@
 
 use serde_json::Value;
 
+use super::duration::Seconds;
+use super::parties::*;
 use super::tree::{Obj, Problem, Reader, index, join};
-use super::*;
+use crate::secret::SecretString;
 
 pub(super) fn read_client_groups(r: &mut Reader, v: Option<&Value>, path: &str) -> ClientGroups {
     let o = r.obj(v, path, &["include", "max", "always"]);

@@ -6,10 +6,15 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::connectors::{read_client_groups, read_connector};
+use super::checks::{is_loopback_host, positive};
+use super::clients_section::{read_client, read_user};
+use super::connectors::read_connector;
+use super::duration::Seconds;
 use super::mock_section::read_mock;
-use super::tree::{Obj, Problem, Problems, Reader, index, join};
-use super::*;
+use super::parties::*;
+use super::server_section::{read_database, read_server};
+use super::settings::*;
+use super::tree::{Problem, Problems, Reader, index, join};
 
 const TOP: &[&str] = &[
     "issuer",
@@ -38,50 +43,14 @@ const TOKENS: &[&str] = &[
     "refresh_reuse_grace",
     "session",
 ];
-const CLIENT_TOKENS: &[&str] = &[
-    "access_token",
-    "id_token",
-    "refresh_token_idle",
-    "refresh_token_absolute",
-];
-const CLIENT: &[&str] = &[
-    "id",
-    "name",
-    "secret",
-    "secret_hash",
-    "redirect_uris",
-    "post_logout_redirect_uris",
-    "grant_types",
-    "token_endpoint_auth_method",
-    "scopes",
-    "audience",
-    "require_pkce",
-    "skip_consent",
-    "tokens",
-    "allowed_connectors",
-    "groups",
-    "logout_revokes_session",
-    "resource_server_for",
-];
-const SERVER: &[&str] = &[
-    "trusted_proxies",
-    "forwarded_header",
-    "max_connections_per_address",
-    "max_connections",
-    "header_read_timeout",
-    "request_timeout",
-    "pending_requests_per_minute",
-];
-const DATABASE: &[&str] = &["url", "acquire_timeout", "max_connections"];
-const USER: &[&str] = &[
-    "username",
-    "password_hash",
-    "password",
-    "email",
-    "email_verified",
-    "name",
-    "groups",
-];
+
+impl Config {
+    /// The built-in defaults, as if the file were empty.
+    pub fn defaults() -> Self {
+        #[allow(clippy::expect_used)] // an empty document always loads
+        from_yaml_str("{}", &|_| None).expect("empty config is valid")
+    }
+}
 
 /// Reads and validates a config file, expanding `${VAR}` from the process environment.
 pub fn load_file(path: &Path) -> Result<Config, Problems> {
@@ -269,115 +238,6 @@ fn read_config(r: &mut Reader, root: &Value) -> Config {
     }
 }
 
-/// `database`: a URL, or a mapping with `url`, `acquire_timeout` and `max_connections`.
-fn read_database(r: &mut Reader, v: Option<&Value>) -> (DatabaseUrl, DatabasePool) {
-    let default_url = || DatabaseUrl::new("sqlite://oidc-bridge.db");
-    match v {
-        None | Some(Value::Null) => (default_url(), DatabasePool::default()),
-        Some(Value::String(s)) => {
-            check_database(r, "database", s);
-            (DatabaseUrl::new(s.clone()), DatabasePool::default())
-        }
-        Some(v) => {
-            let o = r.obj(Some(v), "database", DATABASE);
-            let url = match r.string(&o, "url") {
-                Some(s) => {
-                    check_database(r, "database.url", &s);
-                    DatabaseUrl::new(s)
-                }
-                None => default_url(),
-            };
-            let acquire_timeout = match r.duration(&o, "acquire_timeout") {
-                Some(d) if d.get() < 1 => {
-                    r.problem("database.acquire_timeout", "must be at least 1s");
-                    Seconds(2)
-                }
-                Some(d) => d,
-                None => Seconds(2),
-            };
-            let max_connections = r.u64(&o, "max_connections").map(|n| {
-                if !(1..=1000).contains(&n) {
-                    r.problem("database.max_connections", "must be between 1 and 1000");
-                }
-                n.clamp(1, 1000) as u32
-            });
-            (
-                url,
-                DatabasePool {
-                    acquire_timeout,
-                    max_connections,
-                },
-            )
-        }
-    }
-}
-
-fn read_server(r: &mut Reader, v: Option<&Value>) -> ServerConfig {
-    let o = r.obj(v, "server", SERVER);
-    let d = ServerConfig::default();
-    let mut trusted_proxies = Vec::new();
-    for (i, text) in r
-        .strings(&o, "trusted_proxies")
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        let parsed = text
-            .parse::<ipnet::IpNet>()
-            .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
-        match parsed {
-            Ok(net) => trusted_proxies.push(net.trunc()),
-            Err(_) => r.problem(
-                index("server.trusted_proxies", i),
-                format!("`{text}` is not an IP address or CIDR block such as 10.0.0.0/8"),
-            ),
-        }
-    }
-    let max_connections = match r.u64(&o, "max_connections") {
-        Some(0) => {
-            r.problem("server.max_connections", "must be at least 1");
-            d.max_connections
-        }
-        Some(n) => n.min(1_000_000) as usize,
-        None => d.max_connections,
-    };
-    let forwarded_header = match r.string(&o, "forwarded_header").as_deref() {
-        None | Some("x-forwarded-for") => ForwardedHeader::XForwardedFor,
-        Some("forwarded") => ForwardedHeader::Forwarded,
-        Some(other) => {
-            r.problem(
-                "server.forwarded_header",
-                format!("`{other}` is not x-forwarded-for or forwarded"),
-            );
-            ForwardedHeader::XForwardedFor
-        }
-    };
-    let max_connections_per_address = match r.u64(&o, "max_connections_per_address") {
-        Some(0) => {
-            r.problem("server.max_connections_per_address", "must be at least 1");
-            d.max_connections_per_address
-        }
-        Some(n) => n.min(1_000_000) as usize,
-        None => d.max_connections_per_address,
-    };
-    ServerConfig {
-        trusted_proxies,
-        forwarded_header,
-        max_connections_per_address,
-        max_connections,
-        header_read_timeout: positive(r, &o, "header_read_timeout", d.header_read_timeout),
-        request_timeout: positive(r, &o, "request_timeout", d.request_timeout),
-        pending_requests_per_minute: match r.u64(&o, "pending_requests_per_minute") {
-            Some(0) => {
-                r.problem("server.pending_requests_per_minute", "must be at least 1");
-                d.pending_requests_per_minute
-            }
-            Some(n) => n.min(1_000_000) as u32,
-            None => d.pending_requests_per_minute,
-        },
-    }
-}
-
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -398,15 +258,6 @@ fn fallback_config() -> Config {
         source: None,
         warnings: Vec::new(),
     }
-}
-
-/// True for hosts that never leave the machine, where plain `http` is acceptable.
-pub fn is_loopback_host(host: &str) -> bool {
-    host == "localhost"
-        || host == "[::1]"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn check_issuer(r: &mut Reader, s: &str) {
@@ -434,17 +285,6 @@ fn check_issuer(r: &mut Reader, s: &str) {
             "must use https; plain http is allowed only for 127.0.0.1, ::1 and localhost",
         ),
         other => r.problem("issuer", format!("scheme `{other}` is not http or https")),
-    }
-}
-
-fn check_database(r: &mut Reader, path: &str, s: &str) {
-    let ok =
-        s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://");
-    if !ok {
-        r.problem(
-            path,
-            "must be sqlite://FILE, sqlite::memory: or postgres://USER:PASS@HOST/DB",
-        );
     }
 }
 
@@ -490,17 +330,6 @@ fn read_signing(r: &mut Reader, v: Option<&Value>) -> SigningConfig {
     }
 }
 
-fn positive(r: &mut Reader, o: &Obj<'_>, key: &str, default: Seconds) -> Seconds {
-    match r.duration(o, key) {
-        Some(d) if d.get() <= 0 => {
-            r.problem(o.key_path(key), "must be longer than 0s");
-            default
-        }
-        Some(d) => d,
-        None => default,
-    }
-}
-
 fn read_tokens(r: &mut Reader, v: Option<&Value>) -> TokenLifetimes {
     let o = r.obj(v, "tokens", TOKENS);
     let t = TokenLifetimes {
@@ -519,193 +348,6 @@ fn read_tokens(r: &mut Reader, v: Option<&Value>) -> TokenLifetimes {
         );
     }
     t
-}
-
-fn check_uri(r: &mut Reader, path: String, uri: &str) {
-    match url::Url::parse(uri) {
-        Ok(u) if u.fragment().is_some() => {
-            r.problem(path, "must not contain a fragment (RFC 6749 §3.1.2)")
-        }
-        Ok(u) if u.scheme() == "http" && !u.host_str().is_some_and(is_loopback_host) => {
-            r.problem(path, "uses plain http on a non-loopback host; use https")
-        }
-        Ok(_) => {}
-        Err(_) => r.problem(path, format!("`{uri}` is not an absolute URI")),
-    }
-}
-
-fn read_client(r: &mut Reader, v: &Value, path: &str) -> Option<ClientConfig> {
-    let o = r.obj(Some(v), path, CLIENT);
-    if !o.is_present() {
-        return None;
-    }
-    let id = r.required_string(&o, "id");
-    let secret = r.string(&o, "secret").map(SecretString::new);
-    let secret_hash = r.string(&o, "secret_hash");
-    if let Some(h) = &secret_hash
-        && !crate::secret::is_argon2id_phc(h)
-    {
-        r.problem(
-            o.key_path("secret_hash"),
-            "is not an argon2id PHC string; make one with `oidc-bridge hash-password`",
-        );
-    }
-    if secret.is_some() && secret_hash.is_some() {
-        r.problem(
-            o.key_path("secret_hash"),
-            "give `secret` or `secret_hash`, not both",
-        );
-    }
-    // A client is confidential when it has either.
-    let secret = secret.or_else(|| secret_hash.as_ref().map(|_| SecretString::new("")));
-    if let Some(s) = &secret
-        && s.expose().len() < 16
-        && secret_hash.is_none()
-    {
-        r.problem(o.key_path("secret"), "must be at least 16 characters");
-    }
-    let redirect_uris = r.strings(&o, "redirect_uris").unwrap_or_default();
-    for (i, u) in redirect_uris.iter().enumerate() {
-        check_uri(r, index(&o.key_path("redirect_uris"), i), u);
-    }
-    let post_logout_redirect_uris = r
-        .strings(&o, "post_logout_redirect_uris")
-        .unwrap_or_default();
-    for (i, u) in post_logout_redirect_uris.iter().enumerate() {
-        check_uri(r, index(&o.key_path("post_logout_redirect_uris"), i), u);
-    }
-    let grant_types = match r.strings(&o, "grant_types") {
-        Some(list) => list
-            .iter()
-            .enumerate()
-            .filter_map(|(i, g)| {
-                let parsed = GrantType::parse(g);
-                if parsed.is_none() {
-                    r.problem(
-                        index(&o.key_path("grant_types"), i),
-                        format!(
-                            "`{g}` is not one of authorization_code, refresh_token, client_credentials"
-                        ),
-                    );
-                }
-                parsed
-            })
-            .collect(),
-        None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-    };
-    let token_endpoint_auth_method = r.string(&o, "token_endpoint_auth_method").and_then(|m| {
-        let parsed = match m.as_str() {
-            "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
-            "client_secret_post" => Some(AuthMethod::ClientSecretPost),
-            "none" => Some(AuthMethod::None),
-            _ => None,
-        };
-        if parsed.is_none() {
-            r.problem(
-                o.key_path("token_endpoint_auth_method"),
-                format!("`{m}` is not one of client_secret_basic, client_secret_post, none"),
-            );
-        }
-        parsed
-    });
-    match (&secret, token_endpoint_auth_method) {
-        (Some(_), Some(AuthMethod::None)) => r.problem(
-            o.key_path("token_endpoint_auth_method"),
-            "is `none` but the client has a secret",
-        ),
-        (None, Some(m)) if m != AuthMethod::None => r.problem(
-            o.key_path("secret"),
-            format!("is required for token_endpoint_auth_method {}", m.as_str()),
-        ),
-        _ => {}
-    }
-    if secret.is_none() && grant_types.contains(&GrantType::ClientCredentials) {
-        r.problem(
-            o.key_path("grant_types"),
-            "client_credentials needs a confidential client: add `secret`",
-        );
-    }
-    if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
-        r.problem(
-            o.key_path("redirect_uris"),
-            "is required for the authorization_code grant",
-        );
-    }
-    let require_pkce = r.bool(&o, "require_pkce").unwrap_or(true);
-    if !require_pkce && secret.is_none() {
-        r.problem(
-            o.key_path("require_pkce"),
-            "may be false only for confidential clients (those with a secret)",
-        );
-    }
-    let t = r.obj(o.get("tokens"), &o.key_path("tokens"), CLIENT_TOKENS);
-    let tokens = ClientTokenLifetimes {
-        access_token: r.duration(&t, "access_token"),
-        id_token: r.duration(&t, "id_token"),
-        refresh_token_idle: r.duration(&t, "refresh_token_idle"),
-        refresh_token_absolute: r.duration(&t, "refresh_token_absolute"),
-    };
-    Some(ClientConfig {
-        id: id?,
-        name: r.string(&o, "name"),
-        secret,
-        secret_hash,
-        any_redirect_uri: false,
-        redirect_uris,
-        post_logout_redirect_uris,
-        grant_types,
-        token_endpoint_auth_method,
-        scopes: r.strings(&o, "scopes"),
-        audience: r.strings(&o, "audience").unwrap_or_default(),
-        require_pkce,
-        skip_consent: r.bool(&o, "skip_consent").unwrap_or(false),
-        tokens,
-        allowed_connectors: r.strings(&o, "allowed_connectors").unwrap_or_default(),
-        groups: read_client_groups(r, o.get("groups"), &o.key_path("groups")),
-        logout_revokes_session: r.bool(&o, "logout_revokes_session").unwrap_or(true),
-        resource_server_for: r.strings(&o, "resource_server_for").unwrap_or_default(),
-    })
-}
-
-fn read_user(r: &mut Reader, v: &Value, path: &str) -> Option<UserConfig> {
-    let o = r.obj(Some(v), path, USER);
-    if !o.is_present() {
-        return None;
-    }
-    let username = r.required_string(&o, "username");
-    if let Some(u) = &username
-        && (u.len() > 255 || !u.bytes().all(|b| (0x21..=0x7e).contains(&b)))
-    {
-        r.problem(
-            o.key_path("username"),
-            "must be at most 255 printable ASCII characters without spaces: it becomes the ID token `sub`",
-        );
-    }
-    let password_hash = r.string(&o, "password_hash");
-    if let Some(h) = &password_hash
-        && !crate::secret::is_argon2id_phc(h)
-    {
-        r.problem(
-            o.key_path("password_hash"),
-            "is not an argon2id PHC string; make one with `oidc-bridge hash-password`",
-        );
-    }
-    let password = r.string(&o, "password").map(SecretString::new);
-    if password_hash.is_none() && password.is_none() {
-        r.problem(
-            o.key_path("password_hash"),
-            "is required (or `password`, for development only)",
-        );
-    }
-    Some(UserConfig {
-        username: username?,
-        password_hash,
-        password,
-        email: r.string(&o, "email"),
-        email_verified: r.bool(&o, "email_verified").unwrap_or(true),
-        name: r.string(&o, "name"),
-        groups: r.strings(&o, "groups").unwrap_or_default(),
-    })
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
+use super::parties::*;
 use super::tree::{Reader, index};
-use super::*;
+use crate::secret::SecretString;
 
 const MOCK: &[&str] = &[
     "control_api",

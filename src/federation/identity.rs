@@ -23,8 +23,8 @@
 
 use serde_json::{Map, Value, json};
 
+use super::connector::Identity;
 use crate::config::{ConnectorConfig, ConnectorKind};
-use crate::oidc::identity::Identity;
 use crate::secret::sha256_b64url;
 
 fn text(claims: &Value, key: &str) -> Option<String> {

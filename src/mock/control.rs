@@ -16,16 +16,9 @@ use serde_json::{Value, json};
 
 use super::faults::Rule;
 use super::mint::{MintRequest, mint};
-use super::state::{MockState, QueuedLogin};
-use crate::app::AppState;
+use super::state::{Control, QueuedLogin};
 use crate::clock::rfc3339;
 use crate::config::{ClientTokenLifetimes, Seconds};
-
-pub struct Control {
-    pub mock: Arc<MockState>,
-    pub app: AppState,
-    pub publish_ahead: Seconds,
-}
 
 type C = State<Arc<Control>>;
 
@@ -167,7 +160,7 @@ async fn clock_set(State(c): C, body: Bytes) -> Response {
     if let Some(a) = req.advance_seconds {
         clock.advance(a);
     }
-    if let Err(e) = c.app.keys.refresh().await {
+    if let Err(e) = c.keys.refresh().await {
         tracing::warn!(error = %e, "key refresh after a clock change failed");
     }
     tracing::info!(event = "mock_clock", offset = clock.offset(), frozen = ?clock.frozen_at(), "mock clock changed");
@@ -190,7 +183,7 @@ async fn rotate(State(c): C, body: Bytes) -> Response {
     if ahead.get() < 0 {
         return error(400, "publish_ahead must be 0 or more seconds");
     }
-    match c.app.keys.rotate(ahead).await {
+    match c.keys.rotate(ahead).await {
         Ok(Some(kid)) => ok(json!({
             "kid": kid,
             "signs_from": rfc3339(c.mock.clock.current() + ahead.get()),
@@ -323,7 +316,7 @@ async fn lifetimes(State(c): C, Path(id): Path<String>, body: Bytes) -> Response
         );
     }
     let mut applied = ClientTokenLifetimes::default();
-    let found = c.app.clients.update(&id, |cfg| {
+    let found = c.clients.update(&id, |cfg| {
         let t = &mut cfg.tokens;
         t.access_token = req.access_token.map(Seconds).or(t.access_token);
         t.id_token = req.id_token.map(Seconds).or(t.id_token);
@@ -353,7 +346,7 @@ async fn sessions_revoke(State(c): C, body: Bytes) -> Response {
         Ok(r) => r,
         Err(e) => return e,
     };
-    match c.app.storage.delete_sessions(req.sub.as_deref()).await {
+    match c.storage.delete_sessions(req.sub.as_deref()).await {
         Ok(n) => ok(json!({ "revoked": n })),
         Err(e) => error(503, e.to_string()),
     }
@@ -369,9 +362,9 @@ async fn reset(State(c): C) -> Response {
         .unwrap_or_else(|e| e.into_inner())
         .clear();
     for (id, t) in &m.initial_lifetimes {
-        c.app.clients.update(id, |cfg| cfg.tokens = t.clone());
+        c.clients.update(id, |cfg| cfg.tokens = t.clone());
     }
-    if let Err(e) = c.app.storage.delete_sessions(None).await {
+    if let Err(e) = c.storage.delete_sessions(None).await {
         return error(503, e.to_string());
     }
     tracing::info!(event = "mock_reset", "mock issuer reset");
@@ -425,7 +418,6 @@ async fn user_put(State(c): C, Path(username): Path<String>, body: Bytes) -> Res
         Err(e) => return error(500, e.to_string()),
     };
     if let Err(e) = c
-        .app
         .storage
         .put_identity(&identity.sub, &json, c.mock.clock.current())
         .await

@@ -13,7 +13,8 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::persona::Persona;
-use crate::oidc::identity::Identity;
+use crate::federation::Identity;
+use crate::oidc::shape::TokenShape;
 use crate::oidc::tokens::TokenService;
 use crate::storage::Storage;
 

@@ -4,10 +4,9 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::control::Control;
+use super::state::Control;
 use crate::oidc::grant::Grant;
-use crate::oidc::id_token::{self, IdTokenRequest};
-use crate::oidc::tokens::AccessTokenRequest;
+use crate::oidc::grants::Overrides;
 use crate::secret::b64url;
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -56,7 +55,7 @@ fn spoil(control: &Control, token: &str, defect: Defect) -> Result<String, Strin
         .and_then(|v| v.as_object().cloned())
         .ok_or("bad header")?;
     let mut claims = decode(p).ok_or("bad payload")?;
-    let keys = &control.app.keys;
+    let keys = &control.keys;
     let resign = |header: &Map<String, Value>, claims: &Value| {
         keys.sign_with_header(header, claims)
             .map_err(|e| e.to_string())
@@ -99,19 +98,8 @@ fn spoil(control: &Control, token: &str, defect: Defect) -> Result<String, Strin
     }
 }
 
-pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, (u16, String)> {
-    let app = &control.app;
-    if !app.keys.wait_active().await {
-        return Err((503, "no signing key is available yet".into()));
-    }
-    let client_id = req
-        .client_id
-        .clone()
-        .unwrap_or_else(|| super::BUILTIN_CLIENT_ID.into());
-    let client = app
-        .clients
-        .get(&client_id)
-        .ok_or_else(|| (400, format!("unknown client_id `{client_id}`")))?;
+/// The identity, client and scope a mint request names.
+fn grant_of(control: &Control, req: &MintRequest, client_id: &str, iat: i64) -> Grant {
     let username = req.sub.clone().unwrap_or_else(|| "user".into());
     let mut identity = control
         .mock
@@ -119,7 +107,7 @@ pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, (u16, St
     if let Some(sub) = &req.sub {
         identity.sub = sub.clone();
     }
-    let scope: Vec<String> = req
+    let scope = req
         .scope
         .as_deref()
         .unwrap_or("openid profile email")
@@ -127,28 +115,10 @@ pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, (u16, St
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
-    let now = control.mock.clock.current();
-    let mut lifetime = req
-        .expires_in
-        .unwrap_or_else(|| app.grants.access_lifetime(&client));
-    let mut iat = now + req.iat_offset.unwrap_or(0);
-    match req.defect {
-        Some(Defect::Expired) => {
-            lifetime = lifetime.abs().max(1);
-            iat = now - lifetime - 60;
-        }
-        Some(Defect::NotYetValid) => iat = now + 3600,
-        _ => {}
-    }
-    let identity_json = serde_json::to_string(&identity).map_err(|e| (500, e.to_string()))?;
-    app.storage
-        .put_identity(&identity.sub, &identity_json, now)
-        .await
-        .map_err(|e| (503, e.to_string()))?;
-    let grant = Grant {
+    Grant {
         sub: identity.sub.clone(),
-        client_id: client_id.clone(),
-        scope: scope.clone(),
+        client_id: client_id.to_string(),
+        scope,
         redirect_uri: String::new(),
         nonce: None,
         code_challenge: None,
@@ -156,55 +126,65 @@ pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, (u16, St
         sid: None,
         claims: None,
         identity,
-    };
-    let mut shaped = app
-        .grants
-        .persona
-        .shape(&grant.identity, &client_id, &scope);
-    if req.defect == Some(Defect::NotYetValid) {
-        shaped.id_token.insert("nbf".into(), json!(iat));
-        shaped.access_token.insert("nbf".into(), json!(iat));
     }
-    let scope_text = scope.join(" ");
-    let access = app
-        .tokens
-        .issue_access_token(AccessTokenRequest {
-            client_id: &client_id,
-            sub: &shaped.sub,
-            scope: Some(&scope_text),
-            audience: app.grants.user_token_audience(&client),
-            lifetime,
-            auth_time: Some(iat),
-            sid: None,
-            userinfo_claims: None,
-            extra: shaped.access_token.clone(),
-            issued_at: Some(iat),
-            jti: None,
-        })
-        .map_err(|e| (500, e.to_string()))?;
-    let id_token = id_token::sign(
-        &app.keys,
-        &IdTokenRequest {
-            issuer: &app.tokens.issuer,
-            client_id: &client_id,
-            grant: &grant,
-            now: iat,
-            lifetime,
-            include_nonce: false,
-            access_token: &access.token,
-            shaped: &shaped,
-            groups_always: client.config.groups.always,
-        },
-    )
-    .map_err(|e| (500, e.to_string()))?;
+}
+
+/// Mints through the OP's own issuance (with the request's time and lifetime), stores the
+/// identity so that userinfo and refresh find it, then spoils the result for a defect.
+pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, (u16, String)> {
+    if !control.keys.wait_active().await {
+        return Err((503, "no signing key is available yet".into()));
+    }
+    let client_id = req
+        .client_id
+        .clone()
+        .unwrap_or_else(|| super::BUILTIN_CLIENT_ID.into());
+    let client = control
+        .clients
+        .get(&client_id)
+        .ok_or_else(|| (400, format!("unknown client_id `{client_id}`")))?;
+    let now = control.mock.clock.current();
+    let mut overrides = Overrides {
+        lifetime: Some(
+            req.expires_in
+                .unwrap_or_else(|| control.grants.access_lifetime(&client)),
+        ),
+        issued_at: Some(now + req.iat_offset.unwrap_or(0)),
+        claims: Map::new(),
+        id_token_always: true,
+    };
+    match req.defect {
+        Some(Defect::Expired) => {
+            let lifetime = overrides.lifetime.unwrap_or(1).abs().max(1);
+            overrides.lifetime = Some(lifetime);
+            overrides.issued_at = Some(now - lifetime - 60);
+        }
+        Some(Defect::NotYetValid) => {
+            overrides.issued_at = Some(now + 3600);
+            overrides.claims.insert("nbf".into(), json!(now + 3600));
+        }
+        _ => {}
+    }
+    let iat = overrides.issued_at.unwrap_or(now);
+    let grant = grant_of(control, &req, &client_id, iat);
+    let identity_json = serde_json::to_string(&grant.identity).map_err(|e| (500, e.to_string()))?;
+    control
+        .storage
+        .put_identity(&grant.sub, &identity_json, now)
+        .await
+        .map_err(|e| (503, e.to_string()))?;
+    let issued = control
+        .grants
+        .issue_with(&client, &grant, false, None, &overrides)
+        .map_err(|e| (500, e.description.to_string()))?;
     let refresh_token = if client.allows_grant(crate::config::GrantType::RefreshToken) {
-        let token = app
+        let token = control
             .grants
             .new_family(
                 &client,
                 &grant,
                 &crate::secret::random_token(16),
-                (&access.claims.jti, access.claims.exp),
+                (&issued.access_jti, issued.access_exp),
                 None,
             )
             .await
@@ -213,25 +193,27 @@ pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, (u16, St
     } else {
         None
     };
-    let (mut id_token, mut access_token) = (id_token, access.token);
+    let mut response = issued.response;
     if let Some(d) = req.defect {
-        id_token = spoil(control, &id_token, d).map_err(|e| (500, e))?;
-        access_token = spoil(control, &access_token, d).map_err(|e| (500, e))?;
+        if let Some(id_token) = &response.id_token {
+            response.id_token = Some(spoil(control, id_token, d).map_err(|e| (500, e))?);
+        }
+        response.access_token = spoil(control, &response.access_token, d).map_err(|e| (500, e))?;
     }
     crate::oidc::grants::audit_issued(
         "token_minted",
         "mock",
         &client_id,
-        &shaped.sub,
-        &access.claims.jti,
-        lifetime,
+        &grant.sub,
+        &issued.access_jti,
+        response.expires_in,
     );
     Ok(json!({
-        "id_token": id_token,
-        "access_token": access_token,
+        "id_token": response.id_token,
+        "access_token": response.access_token,
         "refresh_token": refresh_token,
         "token_type": "Bearer",
-        "expires_in": lifetime,
-        "scope": scope_text,
+        "expires_in": response.expires_in,
+        "scope": response.scope,
     }))
 }

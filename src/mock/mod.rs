@@ -1,8 +1,12 @@
-//! Mock IdP mode: the same server, token code and storage as `serve`, with a mock login, a
-//! control API under `{issuer}/mock/`, and personas that look like Okta and Entra ID.
+//! Mock IdP mode: a connector (`connector.rs`: the any-username form, silent logins, refresh
+//! from the latest stored claims), a token shape (`persona.rs`: Okta and Entra ID), and a
+//! control plane under `{issuer}/mock/` (clock, faults, queued logins, minting). The app
+//! assembles it (`app/mock_mode.rs`); the OP never names it.
 
+pub mod connector;
 pub mod control;
 pub mod faults;
+pub mod graph;
 pub mod inspect;
 pub mod mint;
 pub mod persona;
@@ -11,4 +15,3 @@ pub mod state;
 /// The client every mock issuer has: it accepts any redirect URI.
 pub const BUILTIN_CLIENT_ID: &str = "mock-client";
 pub const BUILTIN_CLIENT_SECRET: &str = "mock-secret";
-pub mod graph;

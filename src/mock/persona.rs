@@ -11,7 +11,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::oidc::identity::Identity;
+use crate::federation::Identity;
+use crate::oidc::shape::{Shaped, TokenShape};
 use crate::secret::{b64url, sha256};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,17 +29,6 @@ pub enum Persona {
         /// Where the Graph-like API is served, e.g. `http://127.0.0.1:8080/azure/graph`.
         graph_url: String,
     },
-}
-
-/// Per-token claims a persona adds or replaces.
-#[derive(Debug, Default)]
-pub struct Shaped {
-    /// The `sub` put in tokens (and returned by userinfo).
-    pub sub: String,
-    pub id_token: Map<String, Value>,
-    pub access_token: Map<String, Value>,
-    /// ID-token claims to leave out (e.g. `groups` on overage).
-    pub drop: Vec<&'static str>,
 }
 
 /// A stable identifier derived from `seed`, in an alphabet of `[0-9A-Za-z]`.
@@ -94,14 +84,13 @@ impl Persona {
             _ => name.to_string(),
         }
     }
+}
 
+impl TokenShape for Persona {
     /// Claims for tokens issued to `client_id` for `identity` (whose `sub` is the persona's
     /// own key: the Okta user id, or the Azure object id).
-    pub fn shape(&self, identity: &Identity, client_id: &str, scopes: &[String]) -> Shaped {
-        let mut s = Shaped {
-            sub: identity.sub.clone(),
-            ..Shaped::default()
-        };
+    fn shape(&self, identity: &Identity, client_id: &str, scopes: &[String]) -> Shaped {
+        let mut s = Shaped::plain(identity);
         match self {
             Self::Plain => {}
             Self::Okta { org_id } => {
@@ -187,7 +176,7 @@ impl Persona {
     }
 
     /// The identity key inside an access token: the Azure `oid`, else `sub`.
-    pub fn identity_key<'a>(&self, sub: &'a str, extra: &'a Map<String, Value>) -> &'a str {
+    fn identity_key<'a>(&self, sub: &'a str, extra: &'a Map<String, Value>) -> &'a str {
         match self {
             Self::Azure { .. } => extra.get("oid").and_then(Value::as_str).unwrap_or(sub),
             _ => sub,

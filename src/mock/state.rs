@@ -10,8 +10,12 @@ use serde_json::{Map, Value, json};
 use super::faults::Faults;
 use super::persona::Persona;
 use crate::clock::AdjustableClock;
-use crate::config::{ClientTokenLifetimes, MockUserConfig};
-use crate::oidc::identity::Identity;
+use crate::config::{ClientTokenLifetimes, MockUserConfig, Seconds};
+use crate::federation::Identity;
+use crate::keys::KeyManager;
+use crate::oidc::clients::ClientRegistry;
+use crate::oidc::grants::Grants;
+use crate::storage::Storage;
 
 /// An identity queued by `POST /mock/next-login` for the next login that matches.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -39,6 +43,17 @@ pub struct RecordedRequest {
     pub endpoint: String,
     pub client_id: Option<String>,
     pub params: Map<String, Value>,
+}
+
+/// What the control API may touch: the mock's own state, and narrow handles on the
+/// issuer's keys, clients, storage and issuance.
+pub struct Control {
+    pub mock: Arc<MockState>,
+    pub keys: Arc<KeyManager>,
+    pub clients: Arc<ClientRegistry>,
+    pub storage: Arc<dyn Storage>,
+    pub grants: Arc<Grants>,
+    pub publish_ahead: Seconds,
 }
 
 pub struct MockState {

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::identity::Identity;
 use crate::clock::UnixTime;
+use crate::federation::Identity;
 
 /// What an authorization grants.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -2,11 +2,12 @@
 
 use serde_json::{Map, Value, json};
 
+use super::claims::claims_for;
 use super::grant::Grant;
+use super::shape::Shaped;
 use crate::clock::UnixTime;
 use crate::config::SigningAlgorithm;
 use crate::keys::{KeyError, KeyManager};
-use crate::mock::persona::Shaped;
 use crate::secret::b64url;
 
 /// `at_hash`: the left half of the hash of the access token, with the hash that goes with
@@ -29,7 +30,7 @@ pub struct IdTokenRequest<'a> {
     /// Only on the code exchange (OIDC Core §12.2).
     pub include_nonce: bool,
     pub access_token: &'a str,
-    /// The persona's subject and claims (mock mode); plain otherwise.
+    /// The token shape's subject and claims.
     pub shaped: &'a Shaped,
     /// The client asked for `groups` in every ID token.
     pub groups_always: bool,
@@ -46,7 +47,7 @@ pub fn sign(keys: &KeyManager, r: &IdTokenRequest<'_>) -> Result<String, KeyErro
         scopes.push("groups".into());
     }
     let requested = grant.claims.as_ref().and_then(|c| c.get("id_token"));
-    for (k, v) in grant.identity.claims_for(&scopes, requested) {
+    for (k, v) in claims_for(&grant.identity, &scopes, requested) {
         claims.insert(k, v);
     }
     for k in &r.shaped.drop {

@@ -1,6 +1,7 @@
-//! `POST /login`: the local username and password form.
+//! `POST /login`: the username and password form, checked by the issuer's password
+//! connector (the local users; in mock mode the mock's any-username form).
 //!
-//! Failed attempts are throttled before the password is checked (the attempt is reserved
+//! When the connector does a real password check, failed attempts are throttled before the password is checked (the attempt is reserved
 //! first, so concurrent guesses cannot all pass, and a cancelled attempt counts): five per
 //! username and address, twenty per username and thirty per address in fifteen minutes. A
 //! browser holding a device cookie from an earlier sign-in of that user counts against its
@@ -18,6 +19,8 @@ use super::authorize::{AuthorizeError, Flows};
 use super::params::HtmlForm;
 use super::session::read_cookie;
 use super::throttle::Rule;
+use crate::federation::{Identity, LoginFailure, LoginForm, PasswordConnector};
+use crate::password::Lane;
 use crate::server::ClientAddr;
 
 const WINDOW: i64 = 900;
@@ -57,6 +60,13 @@ fn budget_keys(username: &str, addr: ClientAddr, device: Option<&str>) -> Vec<(S
     }
 }
 
+/// What a sign-in attempt came to.
+enum Attempt {
+    SignedIn(Identity, Option<HeaderValue>),
+    /// The page to show instead.
+    Page(Response),
+}
+
 pub async fn post(
     State(flows): State<Arc<Flows>>,
     addr: ClientAddr,
@@ -76,81 +86,113 @@ pub async fn post(
             "The application is no longer registered.",
         ));
     };
+    let Some(connector) = flows.connectors.password().cloned() else {
+        return flows.page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in error",
+            "Signing in with a username and password is not available here.",
+        );
+    };
     let username = form.get("username").unwrap_or("").trim().to_string();
-    let password = form.get("password").unwrap_or("");
-    let now = flows.clock.now();
-
-    if let Some(mock) = flows.mock.as_ref().filter(|m| m.mock_login) {
-        let claims = match form
-            .get("claims")
-            .map(serde_json::from_str::<serde_json::Value>)
-        {
-            None => serde_json::Map::new(),
-            Some(Ok(serde_json::Value::Object(m))) => m,
-            Some(_) => {
-                return flows.login_page(
-                    &client,
-                    &record,
-                    &username,
-                    Some(
-                        "Extra claims must be a JSON object, like {\"department\": \"QA\"}.".into(),
-                    ),
-                    StatusCode::BAD_REQUEST,
-                    Vec::new(),
-                );
-            }
-        };
-        if username.is_empty()
-            || username.len() > 255
-            || !username.bytes().all(|b| (0x21..=0x7e).contains(&b))
-        {
-            return flows.login_page(
-                &client,
-                &record,
-                &username,
-                Some("Enter a username of printable ASCII characters, without spaces.".into()),
-                StatusCode::BAD_REQUEST,
-                Vec::new(),
-            );
-        }
-        let groups = form.get("groups").map(|g| {
-            g.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        });
-        if flows.clients.get(&username).is_some() {
-            // A client's own tokens have its id as `sub`: no user may share it.
-            return flows.login_page(
-                &client,
-                &record,
-                &username,
-                Some("That username is taken by an application here; choose another.".into()),
-                StatusCode::BAD_REQUEST,
-                Vec::new(),
-            );
-        }
-        let identity = match mock.take_queued(Some(&username), client.id()) {
-            Some(q) => mock.queued_identity(&q, &username),
-            None => mock.identity(&username, groups, &claims),
-        };
-        return finish_login(&flows, &headers, record, req, &client, identity, None).await;
-    }
-
-    if username.is_empty() || username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
+    let field = |name: &str| form.get(name);
+    let login = LoginForm {
+        username: &username,
+        password: form.get("password").unwrap_or(""),
+        field: &field,
+        client_id: client.id(),
+        lane: Lane::Ordinary,
+    };
+    let page = |message: String, status: StatusCode| {
+        flows.login_page(
+            &client,
+            &record,
+            &username,
+            Some(message),
+            status,
+            Vec::new(),
+        )
+    };
+    let throttled = connector.prompt().throttled;
+    if throttled && out_of_bounds(&username, login.password) {
+        // Refused unhashed, as a wrong password.
+        let shown: String = username.chars().take(MAX_USERNAME).collect();
         return flows.login_page(
             &client,
             &record,
-            &username.chars().take(MAX_USERNAME).collect::<String>(),
+            &shown,
             Some("Wrong username or password.".into()),
             StatusCode::UNAUTHORIZED,
             Vec::new(),
         );
     }
-    let device = read_cookie(&headers, &flows.cookies.device)
-        .and_then(|v| flows.devices.check(v, &username, now));
-    let keys = budget_keys(&username, addr, device.as_deref());
+    let attempt = if throttled {
+        throttled_login(&flows, &headers, addr, &*connector, login, &page).await
+    } else {
+        match connector.login(&login).await {
+            Ok(identity) => Attempt::SignedIn(identity, None),
+            Err(failure) => Attempt::Page(failure_page(failure, &page)),
+        }
+    };
+    match attempt {
+        Attempt::SignedIn(identity, device_cookie) => {
+            finish_login(
+                &flows,
+                &headers,
+                record,
+                req,
+                &client,
+                identity,
+                device_cookie,
+            )
+            .await
+        }
+        Attempt::Page(resp) => resp,
+    }
+}
+
+fn out_of_bounds(username: &str, password: &str) -> bool {
+    username.is_empty() || username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD
+}
+
+/// The page for a failed sign-in (other than too many attempts).
+fn failure_page(
+    failure: LoginFailure,
+    page: &(dyn Fn(String, StatusCode) -> Response + Sync),
+) -> Response {
+    match failure {
+        LoginFailure::WrongCredentials => page(
+            "Wrong username or password.".into(),
+            StatusCode::UNAUTHORIZED,
+        ),
+        LoginFailure::Invalid(why) => page(why, StatusCode::BAD_REQUEST),
+        LoginFailure::Busy => {
+            let mut resp = page(
+                "The sign-in service is very busy right now. Wait a few seconds and try again."
+                    .into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            resp
+        }
+    }
+}
+
+/// A password check under the sign-in budgets: the attempt is reserved before the check,
+/// a known device waits in the priority lane, and a success earns a device cookie.
+async fn throttled_login(
+    flows: &Flows,
+    headers: &HeaderMap,
+    addr: ClientAddr,
+    connector: &dyn PasswordConnector,
+    mut login: LoginForm<'_>,
+    page: &(dyn Fn(String, StatusCode) -> Response + Sync),
+) -> Attempt {
+    let username = login.username;
+    let now = flows.clock.now();
+    let device = read_cookie(headers, &flows.cookies.device)
+        .and_then(|v| flows.devices.check(v, username, now));
+    let keys = budget_keys(username, addr, device.as_deref());
     // A success clears this address's and this device's count for the user, never the
     // per-user or per-address counts a distributed attacker is building.
     let clear: Vec<String> = keys
@@ -163,96 +205,63 @@ pub async fn post(
         Err(refusal) => {
             tracing::info!(
                 event = "login_throttled",
-                client_id = client.id(),
+                client_id = login.client_id,
                 ip = %addr,
                 known_device = device.is_some(),
                 retry_after = refusal.wait,
                 busy = refusal.busy,
                 "sign-in attempt refused: too many failures or attempts at once"
             );
-            let message = if refusal.busy {
-                "Too many sign-ins at once from your network. Try again in a few seconds."
-                    .to_string()
-            } else {
-                let minutes = (refusal.wait + 59) / 60;
-                format!(
-                    "Too many failed sign-in attempts. Try again in {minutes} minute{}.",
-                    if minutes == 1 { "" } else { "s" }
-                )
-            };
-            let mut resp = flows.login_page(
-                &client,
-                &record,
-                &username,
-                Some(message),
-                StatusCode::TOO_MANY_REQUESTS,
-                Vec::new(),
-            );
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(refusal.wait.max(1)));
-            return resp;
+            return Attempt::Page(throttled_page(&refusal, page));
         }
     };
     // A browser that proved this user signed in there before waits in the priority lane.
-    let lane = if device.is_some() {
-        crate::password::Lane::Priority
-    } else {
-        crate::password::Lane::Ordinary
-    };
-    let identity = match flows.users.authenticate(&username, password, lane).await {
-        Ok(Some(id)) => {
+    if device.is_some() {
+        login.lane = Lane::Priority;
+    }
+    match connector.login(&login).await {
+        Ok(identity) => {
             let clear: Vec<&str> = clear.iter().map(String::as_str).collect();
             reservation.succeed(&clear, flows.clock.now());
-            id
+            let cookie = flows
+                .cookies
+                .set_device(&flows.devices.issue(username, flows.clock.now()));
+            Attempt::SignedIn(identity, Some(cookie))
         }
-        Ok(None) => {
+        Err(LoginFailure::Busy) => {
+            reservation.release();
+            Attempt::Page(failure_page(LoginFailure::Busy, page))
+        }
+        Err(failure) => {
             reservation.fail(flows.clock.now());
             tracing::info!(
                 event = "login_failed",
-                client_id = client.id(),
+                client_id = login.client_id,
                 ip = %addr,
                 "wrong username or password"
             );
-            return flows.login_page(
-                &client,
-                &record,
-                &username,
-                Some("Wrong username or password.".into()),
-                StatusCode::UNAUTHORIZED,
-                Vec::new(),
-            );
+            Attempt::Page(failure_page(failure, page))
         }
-        Err(crate::password::Busy) => {
-            reservation.release();
-            let mut resp = flows.login_page(
-                &client,
-                &record,
-                &username,
-                Some(
-                    "The sign-in service is very busy right now. Wait a few seconds and try again."
-                        .into(),
-                ),
-                StatusCode::SERVICE_UNAVAILABLE,
-                Vec::new(),
-            );
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
-            return resp;
-        }
+    }
+}
+
+fn throttled_page(
+    refusal: &crate::oidc::throttle::Refusal,
+    page: &(dyn Fn(String, StatusCode) -> Response + Sync),
+) -> Response {
+    let message = if refusal.busy {
+        "Too many sign-ins at once from your network. Try again in a few seconds.".to_string()
+    } else {
+        let minutes = (refusal.wait + 59) / 60;
+        format!(
+            "Too many failed sign-in attempts. Try again in {minutes} minute{}.",
+            if minutes == 1 { "" } else { "s" }
+        )
     };
-    let device_cookie = flows
-        .cookies
-        .set_device(&flows.devices.issue(&username, flows.clock.now()));
-    finish_login(
-        &flows,
-        &headers,
-        record,
-        req,
-        &client,
-        identity,
-        Some(device_cookie),
-    )
-    .await
+    let mut resp = page(message, StatusCode::TOO_MANY_REQUESTS);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(refusal.wait.max(1)));
+    resp
 }
 
 async fn finish_login(
@@ -261,7 +270,7 @@ async fn finish_login(
     mut record: crate::model::AuthRequestRecord,
     mut req: super::authorize::AuthRequest,
     client: &super::clients::Client,
-    identity: super::identity::Identity,
+    identity: Identity,
     device_cookie: Option<HeaderValue>,
 ) -> Response {
     let (session, cookie) = match flows.start_session(headers, &identity).await {

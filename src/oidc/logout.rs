@@ -158,7 +158,7 @@ async fn handle(flows: &Flows, headers: &HeaderMap, p: Params, confirming: bool)
         && p.get("csrf")
             .is_some_and(|c| ct_eq(c.as_bytes(), csrf.as_bytes()));
     if !confirmed {
-        let username = serde_json::from_str::<super::identity::Identity>(&session.identity)
+        let username = serde_json::from_str::<crate::federation::Identity>(&session.identity)
             .ok()
             .and_then(|i| i.preferred_username);
         return web::render(

@@ -2,6 +2,7 @@
 //! lists them is the app's (`app/router.rs`).
 
 pub mod authorize;
+pub mod claims;
 pub mod client_auth;
 pub mod clients;
 pub mod consent;
@@ -10,13 +11,13 @@ pub mod error;
 pub mod grant;
 pub mod grants;
 pub mod id_token;
-pub mod identity;
 pub mod introspect;
 pub mod login;
 pub mod logout;
 pub mod params;
 pub mod revoke;
 pub mod session;
+pub mod shape;
 pub mod throttle;
 pub mod token;
 pub mod tokens;

@@ -9,16 +9,19 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::identity::LocalUsers;
+use super::claims::claims_for;
 use super::params::Params;
+use super::shape::TokenShape;
 use super::tokens::TokenService;
+use crate::federation::{ConnectorRegistry, Identity};
 
 pub struct Userinfo {
     pub tokens: Arc<TokenService>,
     pub clients: Arc<super::clients::ClientRegistry>,
-    pub users: Arc<LocalUsers>,
+    /// Where a connector keeps the current identity (local users).
+    pub connectors: Arc<ConnectorRegistry>,
     pub storage: Arc<dyn crate::storage::Storage>,
-    pub persona: crate::mock::persona::Persona,
+    pub shape: Arc<dyn TokenShape>,
 }
 
 impl Userinfo {
@@ -26,9 +29,9 @@ impl Userinfo {
     async fn identity(
         &self,
         claims: &super::tokens::AccessTokenClaims,
-    ) -> Result<Option<super::identity::Identity>, crate::storage::StorageError> {
-        let key = self.persona.identity_key(&claims.sub, &claims.extra);
-        if let Some(id) = self.users.identity(key) {
+    ) -> Result<Option<Identity>, crate::storage::StorageError> {
+        let key = self.shape.identity_key(&claims.sub, &claims.extra);
+        if let Some(id) = self.connectors.lookup(key) {
             return Ok(Some(id));
         }
         Ok(self
@@ -207,7 +210,7 @@ pub async fn handle(State(ui): State<Arc<Userinfo>>, req: Request) -> Response {
     if client.config.groups.always && !scopes.iter().any(|s| s == "groups") {
         scopes.push("groups".into());
     }
-    let mut body = identity.claims_for(&scopes, requested.as_ref());
+    let mut body = claims_for(&identity, &scopes, requested.as_ref());
     // The same `sub` as the ID token (a persona may make it per-client).
     body.insert("sub".into(), serde_json::Value::String(claims.sub.clone()));
     let mut resp = Json(body).into_response();

@@ -1,6 +1,6 @@
 //! Integration tests: the real server over HTTP, real SQLite and PostgreSQL.
 
-// mod architecture;
+mod architecture;
 mod backstage;
 mod bad_input;
 mod cli;

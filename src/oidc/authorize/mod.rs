@@ -6,6 +6,10 @@
 //! the browser by a cookie; the login and consent forms carry its id and token.
 
 pub mod error;
+mod finish;
+mod flows;
+mod pages;
+mod pending;
 pub mod request;
 pub mod upstream;
 
@@ -16,56 +20,18 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 pub use error::{AuthorizeError, respond_to_client};
+pub use flows::Flows;
+pub use pages::{consent_items, extra_claims};
+pub use pending::PENDING_WINDOW;
 pub use request::{AuthRequest, Prompt};
 
-use super::clients::{Client, ClientRegistry};
-use super::grant::Grant;
-use super::identity::LocalUsers;
+use super::clients::Client;
 use super::params::{HtmlForm, Params};
-use super::session::{Cookies, DeviceCookies, hash_value, new_secret, read_cookie};
-use super::throttle::{Budgets, Rule};
-use crate::clock::Clock;
-use crate::config::TokenLifetimes;
-use crate::keys::KeyManager;
-use crate::model::{AuthCodeRecord, AuthRequestRecord, SessionRecord};
-use crate::secret::{ct_eq, random_token, sha256_b64url};
+use super::session::{hash_value, read_cookie};
+use crate::federation::Route;
+use crate::model::{AuthRequestRecord, SessionRecord};
 use crate::server::ClientAddr;
-use crate::storage::Storage;
 use crate::web;
-
-/// How long a login or consent page stays usable.
-const PENDING_LIFETIME: i64 = 900;
-
-/// How long the pending-request budget's window is: `server.pending_requests_per_minute`
-/// per address in it. With requests capped at 16 KiB (a stored row holds under 8 KiB) and
-/// rows purged 15 minutes after they were created (at most 5 more until the purge runs),
-/// one address can hold at most 20 × that many rows: 120 a minute ≈ 19 MB.
-pub const PENDING_WINDOW: i64 = 60;
-
-pub struct Flows {
-    pub issuer: String,
-    /// The issuer's path, which prefixes every route and asset.
-    pub base: String,
-    pub storage: Arc<dyn Storage>,
-    pub clients: Arc<ClientRegistry>,
-    pub keys: Arc<KeyManager>,
-    pub clock: Arc<dyn Clock>,
-    pub users: Arc<LocalUsers>,
-    pub lifetimes: TokenLifetimes,
-    pub cookies: Cookies,
-    /// Failed sign-ins, per username, address and device (see `login.rs`).
-    pub login_budgets: Budgets,
-    pub devices: DeviceCookies,
-    /// Pending requests started, per address, and how many a minute.
-    pub pending_budgets: Budgets,
-    pub pending_per_minute: u32,
-    /// The longest any access token lives (how long logout keeps refusing a session's).
-    pub max_access_lifetime: i64,
-    /// Mock mode: a login page that takes any username, and headless auto-login.
-    pub mock: Option<Arc<crate::mock::state::MockState>>,
-    /// Upstream IdPs.
-    pub federation: Arc<crate::federation::Federation>,
-}
 
 impl Flows {
     pub fn fail(&self, e: AuthorizeError) -> Response {
@@ -138,42 +104,21 @@ impl Flows {
         }
         let result = async {
             let (client, target) = request::trusted_target(&params, &self.clients)?;
-            let mock_login = self.mock.as_ref().is_some_and(|m| m.mock_login);
             let req = request::parse(
                 &params,
                 &client,
                 &target,
                 |t| self.hint_sub(t, Some(client.id())),
-                mock_login,
+                self.any_claims,
             )?;
             let session = self.current_session(headers).await?;
-            // A new pending row is charged to the address that asks for it (mock mode, a
-            // test tool on loopback, never).
-            let charge = (!mock_login).then_some(addr);
+            // A new pending row is charged to the address that asks for it.
+            let charge = self.charge_pending.then_some(addr);
             self.proceed(headers, req, None, session, Vec::new(), charge)
                 .await
         }
         .await;
         result.unwrap_or_else(|e| self.fail(e))
-    }
-
-    /// Counts a request that may store a pending row against its address's budget.
-    fn charge_pending(&self, addr: ClientAddr) -> Result<(), AuthorizeError> {
-        let now = self.clock.now();
-        let key = format!("pending:{}", addr.budget_key());
-        let rule = Rule {
-            window: PENDING_WINDOW,
-            limit: self.pending_per_minute,
-        };
-        if let Some(wait) = self.pending_budgets.exhausted(&key, rule, now) {
-            tracing::info!(ip = %addr, retry_after = wait, "authorization requests throttled");
-            return Err(AuthorizeError::page_with(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many sign-in attempts from your network. Wait a minute and try again.",
-            ));
-        }
-        self.pending_budgets.record_failure(vec![(key, rule)], now);
-        Ok(())
     }
 
     /// Decides what the request needs next (login, consent, or a code) and does it. A
@@ -192,126 +137,50 @@ impl Flows {
             .get(&req.client_id)
             .ok_or_else(|| AuthorizeError::page("The application is no longer registered."))?;
         let now = self.clock.now();
-        let target = req.target();
-        let session = session.filter(|s| s.expires_at > now);
-
         let mut req = req;
-        let mut session = session;
-        let stale = |req: &AuthRequest, s: &SessionRecord| {
-            req.max_age.is_some_and(|m| now - s.auth_time > m)
-                || req.hint_sub.as_deref().is_some_and(|h| h != s.sub)
-        };
-        let needs_login = |req: &AuthRequest, session: &Option<SessionRecord>| match session {
-            None => true,
-            Some(s) => {
-                !req.login_done
-                    && (req.has_prompt(Prompt::Login)
-                        || req.has_prompt(Prompt::SelectAccount)
-                        || stale(req, s))
-            }
-        };
-        // Mock mode, headless: a queued identity, or the user named by login_hint, signs in
-        // without a page.
-        if needs_login(&req, &session)
-            && !req.has_prompt(Prompt::None)
-            && let Some(mock) = self.mock.as_ref().filter(|m| m.auto_login && m.mock_login)
-        {
-            let queued = mock.take_queued(req.login_hint.as_deref(), client.id());
-            let identity = match (&queued, &req.login_hint) {
-                (Some(q), hint) => Some(mock.queued_identity(q, hint.as_deref().unwrap_or("user"))),
-                (None, Some(hint)) => Some(mock.identity(hint, None, &Default::default())),
-                (None, None) => None,
-            };
-            if let Some(identity) = identity {
+        let mut session = session.filter(|s| s.expires_at > now);
+        if self.needs_login(&req, &session) && !req.has_prompt(Prompt::None) {
+            // A connector may sign the person in without a page (the mock's queued logins).
+            if let Some(identity) = self
+                .connectors
+                .silent_login(req.login_hint.as_deref(), client.id())
+            {
                 let (s, cookie) = self.start_session(headers, &identity).await?;
-                tracing::info!(event = "login", client_id = client.id(), sub = %s.sub, mock = true, "mock auto-login");
+                tracing::info!(event = "login", client_id = client.id(), sub = %s.sub, silent = true, "signed in without a page");
                 cookies.push(cookie);
                 session = Some(s);
                 req.login_done = true;
             }
         }
-        let needs_login = needs_login(&req, &session);
-        if needs_login {
-            if req.has_prompt(Prompt::None) {
-                return Err(AuthorizeError::redirect(
-                    &target,
-                    "login_required",
-                    "the user must sign in",
-                ));
-            }
-            if !self.federation.is_empty() && !self.mock.as_ref().is_some_and(|m| m.mock_login) {
-                match self.route(&client, &req)? {
-                    upstream::Route::Connector(id) => {
-                        return self
-                            .start_upstream(headers, req, pending, &id, cookies, charge)
-                            .await;
-                    }
-                    upstream::Route::Chooser(ids) => {
-                        let (record, cookie) =
-                            self.pending(headers, &req, pending, None, charge)?;
-                        self.storage.put_auth_request(&record).await?;
-                        cookies.extend(cookie);
-                        return Ok(self.chooser_page(
-                            &client,
-                            &record,
-                            &ids,
-                            None,
-                            StatusCode::OK,
-                            cookies,
-                        ));
-                    }
-                    upstream::Route::Local => {}
-                }
-            }
-            let (record, cookie) = self.pending(headers, &req, pending, None, charge)?;
-            self.storage.put_auth_request(&record).await?;
-            cookies.extend(cookie);
-            let username = req
-                .login_hint
-                .clone()
-                .or(req.hint_sub.clone())
-                .unwrap_or_default();
-            return Ok(self.login_page(&client, &record, &username, None, StatusCode::OK, cookies));
+        if self.needs_login(&req, &session) {
+            return self
+                .ask_login(headers, &client, req, pending, cookies, charge)
+                .await;
         }
         let Some(session) = session else {
             return Err(AuthorizeError::page(
                 "Your session ended. Please sign in again.",
             ));
         };
-
-        // prompt=consent asks even a skip_consent client's user (OIDC Core §3.1.2.1).
-        let must_ask = req.has_prompt(Prompt::Consent);
-        if (!client.config.skip_consent || must_ask) && !req.consent_done {
-            let granted = if client.config.skip_consent {
-                Vec::new()
-            } else {
-                self.storage
-                    .get_consent(&session.sub, client.id())
-                    .await?
-                    .unwrap_or_default()
-            };
-            let covered = consent_items(&req).iter().all(|s| granted.contains(s));
-            if must_ask || !covered {
-                if req.has_prompt(Prompt::None) {
-                    return Err(AuthorizeError::redirect(
-                        &target,
-                        "consent_required",
-                        "the user must approve this application",
-                    ));
-                }
-                let (record, cookie) = self.pending(
-                    headers,
-                    &req,
-                    pending,
-                    Some(session.id_hash.clone()),
-                    charge,
-                )?;
-                self.storage.put_auth_request(&record).await?;
-                cookies.extend(cookie);
-                return Ok(self.consent_page(&client, &record, &session, &req, cookies));
+        if self.needs_consent(&client, &req, &session).await? {
+            if req.has_prompt(Prompt::None) {
+                return Err(AuthorizeError::redirect(
+                    &req.target(),
+                    "consent_required",
+                    "the user must approve this application",
+                ));
             }
+            let (record, cookie) = self.pending(
+                headers,
+                &req,
+                pending,
+                Some(session.id_hash.clone()),
+                charge,
+            )?;
+            self.storage.put_auth_request(&record).await?;
+            cookies.extend(cookie);
+            return Ok(self.consent_page(&client, &record, &session, &req, cookies));
         }
-
         if let Some(p) = pending {
             self.storage.delete_auth_request(&p.id).await?;
         }
@@ -322,236 +191,91 @@ impl Flows {
         Ok(resp)
     }
 
-    /// The stored form of a pending request, created or updated, plus a binding cookie to
-    /// set. A new one is charged to `charge`'s budget first.
-    pub(crate) fn pending(
+    /// Whether the person must sign in (again) for this request.
+    fn needs_login(&self, req: &AuthRequest, session: &Option<SessionRecord>) -> bool {
+        let now = self.clock.now();
+        let Some(s) = session else {
+            return true;
+        };
+        let stale = req.max_age.is_some_and(|m| now - s.auth_time > m)
+            || req.hint_sub.as_deref().is_some_and(|h| h != s.sub);
+        !req.login_done
+            && (req.has_prompt(Prompt::Login) || req.has_prompt(Prompt::SelectAccount) || stale)
+    }
+
+    /// Whether the consent page must be shown: `prompt=consent` (even for a `skip_consent`
+    /// client, OIDC Core §3.1.2.1), or what the request asks is not yet consented to.
+    async fn needs_consent(
+        &self,
+        client: &Client,
+        req: &AuthRequest,
+        session: &SessionRecord,
+    ) -> Result<bool, AuthorizeError> {
+        let must_ask = req.has_prompt(Prompt::Consent);
+        if (client.config.skip_consent && !must_ask) || req.consent_done {
+            return Ok(false);
+        }
+        if must_ask {
+            return Ok(true);
+        }
+        let granted = self
+            .storage
+            .get_consent(&session.sub, client.id())
+            .await?
+            .unwrap_or_default();
+        Ok(!consent_items(req).iter().all(|s| granted.contains(s)))
+    }
+
+    /// Sends the person to sign in: to the connector the request routes to, to the chooser,
+    /// or to the password form.
+    async fn ask_login(
         &self,
         headers: &HeaderMap,
-        req: &AuthRequest,
-        existing: Option<AuthRequestRecord>,
-        session_id: Option<String>,
+        client: &Client,
+        req: AuthRequest,
+        pending: Option<AuthRequestRecord>,
+        mut cookies: Vec<HeaderValue>,
         charge: Option<ClientAddr>,
-    ) -> Result<(AuthRequestRecord, Option<HeaderValue>), AuthorizeError> {
-        let json = serde_json::to_string(req).map_err(|e| AuthorizeError::internal(&e))?;
-        let now = self.clock.now();
-        if let Some(mut r) = existing {
-            r.request = json;
-            r.session_id = session_id.or(r.session_id);
-            return Ok((r, None));
-        }
-        if let Some(addr) = charge {
-            self.charge_pending(addr)?;
-        }
-        let (binding_hash, cookie) = match read_cookie(headers, &self.cookies.binding) {
-            Some(v) => (hash_value(v), None),
-            None => {
-                let (v, h) = new_secret();
-                (h, Some(self.cookies.set_binding(&v)))
-            }
-        };
-        Ok((
-            AuthRequestRecord {
-                id: random_token(16),
-                client_id: req.client_id.clone(),
-                request: json,
-                csrf: random_token(24),
-                binding_hash,
-                session_id,
-                created_at: now,
-                expires_at: now + PENDING_LIFETIME,
-            },
-            cookie,
-        ))
-    }
-
-    /// Loads a pending request posted back by a form, checking expiry, CSRF token and the
-    /// browser-binding cookie.
-    pub async fn load_pending(
-        &self,
-        headers: &HeaderMap,
-        form: &Params,
-    ) -> Result<(AuthRequestRecord, AuthRequest), Response> {
-        let expired = || {
-            self.page(
-                StatusCode::BAD_REQUEST,
-                "Sign-in expired",
-                "This sign-in page has expired. Go back to the application and start again.",
-            )
-        };
-        let forged = || {
-            self.page(
-                StatusCode::FORBIDDEN,
-                "Sign-in refused",
-                "The form could not be verified (missing or wrong CSRF token). Go back to the application and start again.",
-            )
-        };
-        let id = form.get("request").ok_or_else(expired)?;
-        let record = match self.storage.get_auth_request(id).await {
-            Ok(Some(r)) if r.expires_at > self.clock.now() => r,
-            Ok(_) => return Err(expired()),
-            Err(e) => return Err(self.fail(AuthorizeError::internal(&e))),
-        };
-        let csrf_ok = form
-            .get("csrf")
-            .is_some_and(|c| ct_eq(c.as_bytes(), record.csrf.as_bytes()));
-        let bound = read_cookie(headers, &self.cookies.binding)
-            .is_some_and(|v| ct_eq(hash_value(v).as_bytes(), record.binding_hash.as_bytes()));
-        if !csrf_ok || !bound {
-            return Err(forged());
-        }
-        let req: AuthRequest = serde_json::from_str(&record.request)
-            .map_err(|e| self.fail(AuthorizeError::internal(&e)))?;
-        Ok((record, req))
-    }
-
-    pub fn login_page(
-        &self,
-        client: &Client,
-        record: &AuthRequestRecord,
-        username: &str,
-        error: Option<String>,
-        status: StatusCode,
-        cookies: Vec<HeaderValue>,
-    ) -> Response {
-        let mut resp = web::render(
-            status,
-            &web::LoginView {
-                assets: &self.base,
-                action: format!("{}/login", self.base),
-                client_name: client.display_name(),
-                error,
-                request_id: &record.id,
-                csrf: &record.csrf,
-                username,
-                mock: self.mock.as_ref().is_some_and(|m| m.mock_login),
-            },
-        );
-        for c in cookies {
-            resp.headers_mut().append(header::SET_COOKIE, c);
-        }
-        resp
-    }
-
-    fn consent_page(
-        &self,
-        client: &Client,
-        record: &AuthRequestRecord,
-        session: &SessionRecord,
-        req: &AuthRequest,
-        cookies: Vec<HeaderValue>,
-    ) -> Response {
-        let username = serde_json::from_str::<super::identity::Identity>(&session.identity)
-            .ok()
-            .and_then(|i| i.preferred_username)
-            .unwrap_or_else(|| session.sub.clone());
-        let mut resp = web::render(
-            StatusCode::OK,
-            &web::ConsentView {
-                assets: &self.base,
-                action: format!("{}/consent", self.base),
-                client_name: client.display_name(),
-                username: &username,
-                scopes: req.scope.iter().map(|s| web::describe_scope(s)).collect(),
-                claims: extra_claims(req),
-                request_id: &record.id,
-                csrf: &record.csrf,
-            },
-        );
-        for c in cookies {
-            resp.headers_mut().append(header::SET_COOKIE, c);
-        }
-        resp
-    }
-
-    async fn issue_code(
-        &self,
-        client: &Client,
-        req: &AuthRequest,
-        session: &SessionRecord,
     ) -> Result<Response, AuthorizeError> {
-        let identity =
-            serde_json::from_str(&session.identity).map_err(|e| AuthorizeError::internal(&e))?;
-        let grant = Grant {
-            sub: session.sub.clone(),
-            client_id: client.id().to_string(),
-            scope: req.scope.clone(),
-            redirect_uri: req.redirect_uri.clone(),
-            nonce: req.nonce.clone(),
-            code_challenge: req.code_challenge.clone(),
-            auth_time: session.auth_time,
-            sid: Some(session.sid.clone()),
-            claims: req.claims.clone(),
-            identity,
-        };
-        let code = random_token(32);
-        let now = self.clock.now();
-        self.storage
-            .insert_auth_code(&AuthCodeRecord {
-                code_hash: sha256_b64url(code.as_bytes()),
-                client_id: client.id().to_string(),
-                grant: serde_json::to_string(&grant).map_err(|e| AuthorizeError::internal(&e))?,
-                created_at: now,
-                expires_at: now + self.lifetimes.authorization_code.get(),
-                redeemed_at: None,
-                family_id: None,
-                access_jti: None,
-                access_exp: None,
-                replayed_at: None,
-            })
-            .await?;
-        Ok(respond_to_client(
-            &self.issuer,
-            &req.target(),
-            &[("code", &code)],
-        ))
-    }
-
-    /// Starts a session for `identity`, replacing the browser's previous one.
-    pub async fn start_session(
-        &self,
-        headers: &HeaderMap,
-        identity: &super::identity::Identity,
-    ) -> Result<(SessionRecord, HeaderValue), crate::storage::StorageError> {
-        if let Some(old) = read_cookie(headers, &self.cookies.session) {
-            self.storage.delete_session(&hash_value(old)).await?;
+        if req.has_prompt(Prompt::None) {
+            return Err(AuthorizeError::redirect(
+                &req.target(),
+                "login_required",
+                "the user must sign in",
+            ));
         }
-        let (value, id_hash) = new_secret();
-        let now = self.clock.now();
-        let session = SessionRecord {
-            id_hash,
-            sid: random_token(16),
-            sub: identity.sub.clone(),
-            identity: serde_json::to_string(identity).unwrap_or_else(|_| "{}".into()),
-            auth_time: now,
-            created_at: now,
-            expires_at: now + self.lifetimes.session.get(),
-        };
-        self.storage.create_session(&session).await?;
-        self.storage
-            .put_identity(&session.sub, &session.identity, now)
-            .await?;
-        Ok((session, self.cookies.set_session(&value)))
-    }
-}
-
-/// What a consent covers: the scopes, plus `claim:NAME` for each claim the `claims`
-/// parameter asks for beyond what those scopes release.
-pub fn consent_items(req: &AuthRequest) -> Vec<String> {
-    let mut items = req.scope.clone();
-    items.extend(extra_claims(req).into_iter().map(|c| format!("claim:{c}")));
-    items
-}
-
-/// Claims the `claims` parameter asks for that the granted scopes do not release.
-pub fn extra_claims(req: &AuthRequest) -> Vec<String> {
-    request::requested_claim_names(req.claims.as_ref())
-        .into_iter()
-        .filter(|c| {
-            !req.scope
-                .iter()
-                .any(|s| super::identity::scope_claims(s).contains(&c.as_str()))
+        let route = self
+            .connectors
+            .route(
+                &client.config.allowed_connectors,
+                req.connector_id.as_deref(),
+                req.login_hint.as_deref(),
+            )
+            .map_err(|e| {
+                AuthorizeError::redirect(&req.target(), "invalid_request", &e.to_string())
+            })?;
+        if let Route::Connector(id) = &route {
+            return self
+                .start_upstream(headers, req, pending, id, cookies, charge)
+                .await;
+        }
+        let (record, cookie) = self.pending(headers, &req, pending, None, charge)?;
+        self.storage.put_auth_request(&record).await?;
+        cookies.extend(cookie);
+        Ok(match route {
+            Route::Chooser(ids) => {
+                self.chooser_page(client, &record, &ids, None, StatusCode::OK, cookies)
+            }
+            _ => {
+                let username = req
+                    .login_hint
+                    .clone()
+                    .or(req.hint_sub.clone())
+                    .unwrap_or_default();
+                self.login_page(client, &record, &username, None, StatusCode::OK, cookies)
+            }
         })
-        .collect()
+    }
 }
 
 pub async fn get(

@@ -381,7 +381,7 @@ pub fn requestable_claims(
         name == "sub"
             || SUPPORTED_SCOPES
                 .iter()
-                .any(|s| allowed_scope(s) && crate::oidc::identity::scope_claims(s).contains(&name))
+                .any(|s| allowed_scope(s) && crate::oidc::claims::scope_claims(s).contains(&name))
     };
     let mut out = serde_json::Map::new();
     for member in ["userinfo", "id_token"] {

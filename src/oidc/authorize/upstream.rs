@@ -11,9 +11,11 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{AuthRequest, AuthorizeError, Flows, respond_to_client};
-use crate::federation::LoginError;
+use super::error::{AuthorizeError, respond_to_client};
+use super::flows::Flows;
+use super::request::AuthRequest;
 use crate::federation::upstream::UpstreamError;
+use crate::federation::{ConnectorError, PendingUpstream, RedirectConnector, Route};
 use crate::model::AuthRequestRecord;
 use crate::oidc::clients::Client;
 use crate::oidc::params::{HtmlForm, Params};
@@ -21,66 +23,7 @@ use crate::oidc::session::{hash_value, read_cookie};
 use crate::secret::{ct_eq, random_token};
 use crate::web;
 
-/// Where a login should go.
-pub enum Route {
-    Connector(String),
-    Chooser(Vec<String>),
-    Local,
-}
-
 impl Flows {
-    /// Connectors this client may use, and whether local login is among the choices.
-    fn choices(&self, client: &Client) -> (Vec<String>, bool) {
-        let allowed = &client.config.allowed_connectors;
-        let ids: Vec<String> = self
-            .federation
-            .order
-            .iter()
-            .filter(|id| allowed.is_empty() || allowed.contains(id))
-            .cloned()
-            .collect();
-        let local =
-            !self.users.is_empty() && (allowed.is_empty() || allowed.iter().any(|a| a == "local"));
-        (ids, local)
-    }
-
-    /// `connector_id`, then a `login_hint` in a connector's `email_domains`, then the only
-    /// connector when there are no local users; otherwise the chooser.
-    pub fn route(&self, client: &Client, req: &AuthRequest) -> Result<Route, AuthorizeError> {
-        let (ids, local) = self.choices(client);
-        if let Some(wanted) = &req.connector_id {
-            return if wanted == "local" && local {
-                Ok(Route::Local)
-            } else if ids.contains(wanted) {
-                Ok(Route::Connector(wanted.clone()))
-            } else {
-                Err(AuthorizeError::redirect(
-                    &req.target(),
-                    "invalid_request",
-                    "connector_id names no connector this client may use",
-                ))
-            };
-        }
-        if let Some(domain) = req
-            .login_hint
-            .as_deref()
-            .and_then(|h| h.rsplit_once('@'))
-            .map(|(_, d)| d.to_lowercase())
-            && let Some(id) = ids.iter().find(|id| {
-                self.federation
-                    .get(id)
-                    .is_some_and(|c| c.config.email_domains.contains(&domain))
-            })
-        {
-            return Ok(Route::Connector(id.clone()));
-        }
-        Ok(match (ids.len(), local) {
-            (0, _) => Route::Local,
-            (1, false) => Route::Connector(ids[0].clone()),
-            _ => Route::Chooser(ids),
-        })
-    }
-
     pub fn chooser_page(
         &self,
         client: &Client,
@@ -90,17 +33,20 @@ impl Flows {
         status: StatusCode,
         cookies: Vec<HeaderValue>,
     ) -> Response {
-        let (_, local) = self.choices(client);
+        let (_, password) = self.connectors.choices(&client.config.allowed_connectors);
         let mut options: Vec<(String, String)> = ids
             .iter()
             .filter_map(|id| {
-                self.federation
-                    .get(id)
-                    .map(|c| (id.clone(), c.config.name.clone()))
+                self.connectors
+                    .redirect(id)
+                    .map(|c| (id.clone(), c.name().to_string()))
             })
             .collect();
-        if local && error.is_none() {
-            options.push(("local".into(), "a username and password".into()));
+        if password && error.is_none() {
+            options.push((
+                crate::federation::registry::PASSWORD_CHOICE.into(),
+                "a username and password".into(),
+            ));
         }
         let mut resp = web::render(
             status,
@@ -128,7 +74,7 @@ impl Flows {
         mut req: AuthRequest,
         pending: Option<AuthRequestRecord>,
         connector_id: &str,
-        cookies: Vec<HeaderValue>,
+        mut cookies: Vec<HeaderValue>,
         charge: Option<crate::server::ClientAddr>,
     ) -> Result<Response, AuthorizeError> {
         let client = self
@@ -136,49 +82,175 @@ impl Flows {
             .get(&req.client_id)
             .ok_or_else(|| AuthorizeError::page("The application is no longer registered."))?;
         let up = self
-            .federation
-            .get(connector_id)
+            .connectors
+            .redirect(connector_id)
             .cloned()
             .ok_or_else(|| AuthorizeError::page("That sign-in option no longer exists."))?;
         req.upstream = None;
         let (mut record, cookie) = self.pending(headers, &req, pending, None, charge)?;
-        let mut cookies = cookies;
         cookies.extend(cookie);
         let state = format!("{}.{}", record.id, random_token(24));
-        match up.authorization_url(state, req.login_hint.as_deref()).await {
-            Ok((url, pending)) => {
-                req.upstream = Some(pending);
-                record.request =
-                    serde_json::to_string(&req).map_err(|e| AuthorizeError::internal(&e))?;
-                self.storage.put_auth_request(&record).await?;
-                let mut resp = StatusCode::SEE_OTHER.into_response();
-                if let Ok(v) = HeaderValue::from_str(&url) {
-                    resp.headers_mut().insert(header::LOCATION, v);
-                }
-                web::secure_headers(&mut resp);
-                for c in cookies {
-                    resp.headers_mut().append(header::SET_COOKIE, c);
-                }
-                Ok(resp)
+        let started = up.start(state, req.login_hint.as_deref()).await;
+        let url = match started {
+            Ok((url, secrets)) => {
+                req.upstream = Some(secrets);
+                Some(url)
             }
             Err(e) => {
                 tracing::warn!(connector = connector_id, error = %e, "upstream unavailable at sign-in");
-                record.request =
-                    serde_json::to_string(&req).map_err(|e| AuthorizeError::internal(&e))?;
-                self.storage.put_auth_request(&record).await?;
-                Ok(self.chooser_page(
-                    &client,
-                    &record,
-                    &[connector_id.to_string()],
-                    Some(format!(
-                        "{} cannot be reached right now. Try again in a moment.",
-                        up.config.name
-                    )),
-                    StatusCode::BAD_GATEWAY,
-                    cookies,
-                ))
+                None
             }
+        };
+        record.request = serde_json::to_string(&req).map_err(|e| AuthorizeError::internal(&e))?;
+        self.storage.put_auth_request(&record).await?;
+        let Some(url) = url else {
+            return Ok(self.chooser_page(
+                &client,
+                &record,
+                &[connector_id.to_string()],
+                Some(format!(
+                    "{} cannot be reached right now. Try again in a moment.",
+                    up.name()
+                )),
+                StatusCode::BAD_GATEWAY,
+                cookies,
+            ));
+        };
+        let mut resp = StatusCode::SEE_OTHER.into_response();
+        if let Ok(v) = HeaderValue::from_str(&url) {
+            resp.headers_mut().insert(header::LOCATION, v);
         }
+        web::secure_headers(&mut resp);
+        for c in cookies {
+            resp.headers_mut().append(header::SET_COOKIE, c);
+        }
+        Ok(resp)
+    }
+
+    fn upstream_page(&self, name: &str, e: &ConnectorError) -> Response {
+        let (status, title, message) = match e {
+            ConnectorError::Upstream(UpstreamError::Unavailable(_))
+            | ConnectorError::Unavailable(_) => (
+                StatusCode::BAD_GATEWAY,
+                "Sign-in failed",
+                format!("{name} did not answer in time. Go back to the application and try again."),
+            ),
+            ConnectorError::Upstream(UpstreamError::Invalid(_) | UpstreamError::UnknownKey(_)) => (
+                StatusCode::BAD_GATEWAY,
+                "Sign-in failed",
+                format!(
+                    "{name} sent an answer that could not be verified, so you were not signed in."
+                ),
+            ),
+            ConnectorError::Upstream(UpstreamError::Refused(why)) => (
+                StatusCode::FORBIDDEN,
+                "Sign-in failed",
+                format!("{name} did not sign you in ({why})."),
+            ),
+            ConnectorError::ReauthenticationRequired => (
+                StatusCode::FORBIDDEN,
+                "Sign-in failed",
+                format!("{name} did not sign you in (sign in again)."),
+            ),
+            ConnectorError::NoRequiredGroup => (
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                format!(
+                    "You signed in with {name}, but none of your groups is allowed to use this service. Ask your administrator for access."
+                ),
+            ),
+            ConnectorError::Identity(why) => (
+                StatusCode::BAD_GATEWAY,
+                "Sign-in failed",
+                format!("{name}: {why}"),
+            ),
+        };
+        self.page(status, title, &message)
+    }
+
+    /// The pending request a callback answers, if it belongs to this browser and this
+    /// connector: otherwise the page to show instead.
+    async fn callback_request(
+        &self,
+        connector_id: &str,
+        headers: &HeaderMap,
+        params: &Params,
+    ) -> Result<(AuthRequestRecord, AuthRequest, PendingUpstream), Response> {
+        let expired = || {
+            self.page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in expired",
+                "This sign-in is no longer pending. Go back to the application and start again.",
+            )
+        };
+        let state = params.get("state").ok_or_else(expired)?;
+        let request_id = state.split('.').next().unwrap_or_default();
+        let record = match self.storage.get_auth_request(request_id).await {
+            Ok(Some(r)) if r.expires_at > self.clock.now() => r,
+            Ok(_) => return Err(expired()),
+            Err(e) => return Err(self.fail(AuthorizeError::internal(&e))),
+        };
+        let bound = read_cookie(headers, &self.cookies.binding)
+            .is_some_and(|v| ct_eq(hash_value(v).as_bytes(), record.binding_hash.as_bytes()));
+        let req = serde_json::from_str::<AuthRequest>(&record.request).map_err(|_| expired())?;
+        let pending = req.upstream.clone().ok_or_else(expired)?;
+        let mixed_up =
+            pending.connector != connector_id || !ct_eq(pending.state.as_bytes(), state.as_bytes());
+        if !bound || mixed_up {
+            tracing::warn!(connector = ?connector_id, bound, mixed_up, "upstream callback refused");
+            return Err(self.page(
+                StatusCode::FORBIDDEN,
+                "Sign-in refused",
+                "This answer does not belong to the sign-in started in this browser.",
+            ));
+        }
+        Ok((record, req, pending))
+    }
+
+    /// The callback's answer: an identity, or the page (or client redirect) to show.
+    async fn callback_identity(
+        &self,
+        up: &dyn RedirectConnector,
+        params: &Params,
+        record: &AuthRequestRecord,
+        req: &AuthRequest,
+        pending: &PendingUpstream,
+    ) -> Result<crate::federation::Identity, Response> {
+        if !up.accepts_issuer(params.get("iss")).await {
+            tracing::warn!(connector = %up.id(), "upstream callback refused: iss does not name the connector's issuer");
+            return Err(self.page(
+                StatusCode::FORBIDDEN,
+                "Sign-in refused",
+                "The answer came from another identity provider than the one you were sent to.",
+            ));
+        }
+        if let Some(error) = params.get("error") {
+            tracing::info!(connector = %up.id(), error = ?error, "upstream returned an error");
+            if error == "access_denied" {
+                let _ = self.storage.delete_auth_request(&record.id).await;
+                return Err(respond_to_client(
+                    &self.issuer,
+                    &req.target(),
+                    &[
+                        ("error", "access_denied"),
+                        ("error_description", "the identity provider denied access"),
+                    ],
+                ));
+            }
+            let refused = ConnectorError::Upstream(UpstreamError::Refused(error.to_string()));
+            return Err(self.upstream_page(up.name(), &refused));
+        }
+        let Some(code) = params.get("code") else {
+            return Err(self.page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in error",
+                "The identity provider sent no code.",
+            ));
+        };
+        up.finish(code, pending).await.map_err(|e| {
+            tracing::warn!(connector = %up.id(), error = %e, "upstream sign-in failed");
+            self.upstream_page(up.name(), &e)
+        })
     }
 }
 
@@ -203,50 +275,33 @@ pub async fn choose(
             "The application is no longer registered.",
         ));
     };
-    let result = match flows.route(&client, &req) {
-        Ok(Route::Local) => {
+    let route = flows.connectors.route(
+        &client.config.allowed_connectors,
+        Some(&choice),
+        req.login_hint.as_deref(),
+    );
+    match route {
+        Ok(Route::Password) => {
             let username = req.login_hint.clone().unwrap_or_default();
-            return flows.login_page(
+            flows.login_page(
                 &client,
                 &record,
                 &username,
                 None,
                 StatusCode::OK,
                 Vec::new(),
-            );
+            )
         }
-        Ok(Route::Connector(id)) => {
-            flows
-                .start_upstream(&headers, req, Some(record), &id, Vec::new(), None)
-                .await
-        }
-        Ok(Route::Chooser(_)) | Err(_) => {
-            return flows.page(
-                StatusCode::BAD_REQUEST,
-                "Sign-in error",
-                "That sign-in option is not available here.",
-            );
-        }
-    };
-    result.unwrap_or_else(|e| flows.fail(e))
-}
-
-fn upstream_page(flows: &Flows, name: &str, e: &UpstreamError) -> Response {
-    let (status, message) = match e {
-        UpstreamError::Unavailable(_) => (
-            StatusCode::BAD_GATEWAY,
-            format!("{name} did not answer in time. Go back to the application and try again."),
+        Ok(Route::Connector(id)) => flows
+            .start_upstream(&headers, req, Some(record), &id, Vec::new(), None)
+            .await
+            .unwrap_or_else(|e| flows.fail(e)),
+        Ok(Route::Chooser(_)) | Err(_) => flows.page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in error",
+            "That sign-in option is not available here.",
         ),
-        UpstreamError::Invalid(_) => (
-            StatusCode::BAD_GATEWAY,
-            format!("{name} sent an answer that could not be verified, so you were not signed in."),
-        ),
-        UpstreamError::Refused(why) => (
-            StatusCode::FORBIDDEN,
-            format!("{name} did not sign you in ({why})."),
-        ),
-    };
-    flows.page(status, "Sign-in failed", &message)
+    }
 }
 
 /// `GET /callback/{connector_id}`: the upstream IdP sends the browser back here.
@@ -256,123 +311,30 @@ pub async fn callback(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let expired = || {
-        flows.page(
-            StatusCode::BAD_REQUEST,
-            "Sign-in expired",
-            "This sign-in is no longer pending. Go back to the application and start again.",
-        )
-    };
     let params = match Params::parse(query.unwrap_or_default().as_bytes()) {
         Ok(p) => p,
         Err(e) => return flows.page(StatusCode::BAD_REQUEST, "Sign-in error", &e.description),
     };
-    let Some(state) = params.get("state") else {
-        return expired();
+    let (mut record, mut req, pending) = match flows
+        .callback_request(&connector_id, &headers, &params)
+        .await
+    {
+        Ok(x) => x,
+        Err(resp) => return resp,
     };
-    let request_id = state.split('.').next().unwrap_or_default();
-    let record = match flows.storage.get_auth_request(request_id).await {
-        Ok(Some(r)) if r.expires_at > flows.clock.now() => r,
-        Ok(_) => return expired(),
-        Err(e) => return flows.fail(AuthorizeError::internal(&e)),
-    };
-    let bound = read_cookie(&headers, &flows.cookies.binding)
-        .is_some_and(|v| ct_eq(hash_value(v).as_bytes(), record.binding_hash.as_bytes()));
-    let Ok(mut req) = serde_json::from_str::<AuthRequest>(&record.request) else {
-        return expired();
-    };
-    let Some(pending) = req.upstream.clone() else {
-        return expired();
-    };
-    let mixed_up =
-        pending.connector != connector_id || !ct_eq(pending.state.as_bytes(), state.as_bytes());
-    if !bound || mixed_up {
-        tracing::warn!(connector = ?connector_id, bound, mixed_up, "upstream callback refused");
-        return flows.page(
-            StatusCode::FORBIDDEN,
-            "Sign-in refused",
-            "This answer does not belong to the sign-in started in this browser.",
-        );
-    }
-    let Some(up) = flows.federation.get(&connector_id).cloned() else {
-        return expired();
-    };
-    // RFC 9207: `iss` must name the connector's issuer (for a multi-tenant Entra ID
-    // connector, its template filled with an allowed tenant), and must be there when the
-    // upstream says it sends it.
-    let iss_ok = match params.get("iss") {
-        Some(iss) => up.is_issuer(iss),
-        None => !up.sends_iss().await,
-    };
-    if !iss_ok {
-        tracing::warn!(connector = %up.config.id, "upstream callback refused: iss does not name the connector's issuer");
-        return flows.page(
-            StatusCode::FORBIDDEN,
-            "Sign-in refused",
-            "The answer came from another identity provider than the one you were sent to.",
-        );
-    }
-    if let Some(error) = params.get("error") {
-        tracing::info!(connector = %up.config.id, error = ?error, "upstream returned an error");
-        if error == "access_denied" {
-            let _ = flows.storage.delete_auth_request(&record.id).await;
-            return respond_to_client(
-                &flows.issuer,
-                &req.target(),
-                &[
-                    ("error", "access_denied"),
-                    ("error_description", "the identity provider denied access"),
-                ],
-            );
-        }
-        return upstream_page(
-            &flows,
-            &up.config.name,
-            &UpstreamError::Refused(error.to_string()),
-        );
-    }
-    let Some(code) = params.get("code") else {
+    let Some(up) = flows.connectors.redirect(&connector_id).cloned() else {
         return flows.page(
             StatusCode::BAD_REQUEST,
-            "Sign-in error",
-            "The identity provider sent no code.",
+            "Sign-in expired",
+            "This sign-in is no longer pending. Go back to the application and start again.",
         );
     };
-    let login = match up.exchange(code, &pending).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(connector = %up.config.id, error = %e, "upstream code exchange failed");
-            return upstream_page(&flows, &up.config.name, &e);
-        }
-    };
-    let (identity, outcome) = match flows.federation.identity(&up, &login).await {
-        Ok(x) => x,
-        Err(LoginError::NoRequiredGroup) => {
-            tracing::info!(connector = %up.config.id, "login refused: no required group");
-            return flows.page(
-                StatusCode::FORBIDDEN,
-                "Not allowed",
-                &format!(
-                    "You signed in with {}, but none of your groups is allowed to use this service. Ask your administrator for access.",
-                    up.config.name
-                ),
-            );
-        }
-        Err(LoginError::Upstream(e)) => return upstream_page(&flows, &up.config.name, &e),
-        Err(LoginError::ReauthenticationRequired) => {
-            return upstream_page(
-                &flows,
-                &up.config.name,
-                &UpstreamError::Refused("sign in again".into()),
-            );
-        }
-        Err(LoginError::Identity(why)) => {
-            return flows.page(
-                StatusCode::BAD_GATEWAY,
-                "Sign-in failed",
-                &format!("{}: {why}", up.config.name),
-            );
-        }
+    let identity = match flows
+        .callback_identity(&*up, &params, &record, &req, &pending)
+        .await
+    {
+        Ok(i) => i,
+        Err(resp) => return resp,
     };
     let (session, cookie) = match flows.start_session(&headers, &identity).await {
         Ok(x) => x,
@@ -380,15 +342,14 @@ pub async fn callback(
     };
     tracing::info!(
         event = "login",
-        connector = %up.config.id,
+        connector = %up.id(),
         client_id = %req.client_id,
         sub = %session.sub,
-        groups = outcome.groups.len(),
+        groups = identity.groups.len(),
         "user signed in upstream"
     );
     req.login_done = true;
     req.upstream = None;
-    let mut record = record;
     record.session_id = Some(session.id_hash.clone());
     flows
         .proceed(

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::clock::{Clock, UnixTime};
 use crate::config::TokenLifetimes;
@@ -14,7 +15,7 @@ use crate::oidc::clients::Client;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::grant::Grant;
 use crate::oidc::id_token;
-use crate::oidc::identity::LocalUsers;
+use crate::oidc::shape::TokenShape;
 use crate::oidc::tokens::{AccessTokenRequest, TokenService};
 use crate::secret::{random_token, sha256_b64url};
 use crate::storage::Storage;
@@ -51,10 +52,25 @@ pub struct Grants {
     pub keys: Arc<KeyManager>,
     pub storage: Arc<dyn Storage>,
     pub clock: Arc<dyn Clock>,
-    pub users: Arc<LocalUsers>,
     pub lifetimes: TokenLifetimes,
-    pub persona: crate::mock::persona::Persona,
-    pub federation: Arc<crate::federation::Federation>,
+    /// What a token says beyond the released claims (mock personas); plain otherwise.
+    pub shape: Arc<dyn TokenShape>,
+    /// Asked at refresh whether an identity still holds.
+    pub connectors: Arc<crate::federation::ConnectorRegistry>,
+}
+
+/// What a caller minting tokens directly (the mock's `POST /mock/tokens`) may change about
+/// an issuance.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    /// Issue as of this time (both tokens' `iat`) instead of now.
+    pub issued_at: Option<UnixTime>,
+    /// Both tokens live this long instead of the client's lifetimes.
+    pub lifetime: Option<i64>,
+    /// Claims added to both tokens (`nbf`, say).
+    pub claims: Map<String, Value>,
+    /// An ID token even when the scope has no `openid` (a test author asked for one).
+    pub id_token_always: bool,
 }
 
 /// Per-family locks, kept only while someone holds one.
@@ -116,16 +132,32 @@ impl Grants {
         include_nonce: bool,
         jti: Option<String>,
     ) -> Result<IssuedTokens, OAuthError> {
-        let lifetime = self.access_lifetime(client);
+        self.issue_with(client, grant, include_nonce, jti, &Overrides::default())
+    }
+
+    /// [`Self::issue`], with what [`Overrides`] changes.
+    pub fn issue_with(
+        &self,
+        client: &Client,
+        grant: &Grant,
+        include_nonce: bool,
+        jti: Option<String>,
+        overrides: &Overrides,
+    ) -> Result<IssuedTokens, OAuthError> {
+        let lifetime = overrides
+            .lifetime
+            .unwrap_or_else(|| self.access_lifetime(client));
         let scope = grant.scope.join(" ");
         // What this client may see of the groups.
         let mut grant = grant.clone();
         grant.identity.groups =
             crate::federation::groups::for_client(&grant.identity.groups, &client.config.groups);
         let grant = &grant;
-        let shaped = self
-            .persona
-            .shape(&grant.identity, client.id(), &grant.scope);
+        let mut shaped = self.shape.shape(&grant.identity, client.id(), &grant.scope);
+        for (k, v) in &overrides.claims {
+            shaped.id_token.insert(k.clone(), v.clone());
+            shaped.access_token.insert(k.clone(), v.clone());
+        }
         let access = self
             .tokens
             .issue_access_token(AccessTokenRequest {
@@ -143,17 +175,19 @@ impl Grants {
                     .and_then(|u| u.as_object())
                     .map(|o| o.keys().cloned().collect()),
                 extra: shaped.access_token.clone(),
-                issued_at: None,
+                issued_at: overrides.issued_at,
                 jti,
             })
             .map_err(|e| OAuthError::internal(&e))?;
-        let id_token = if grant.scope.iter().any(|s| s == "openid") {
-            let id_lifetime = client
-                .config
-                .tokens
-                .id_token
-                .unwrap_or(self.lifetimes.id_token)
-                .get();
+        let id_token = if overrides.id_token_always || grant.scope.iter().any(|s| s == "openid") {
+            let id_lifetime = overrides.lifetime.unwrap_or_else(|| {
+                client
+                    .config
+                    .tokens
+                    .id_token
+                    .unwrap_or(self.lifetimes.id_token)
+                    .get()
+            });
             Some(
                 id_token::sign(
                     &self.keys,
@@ -161,7 +195,7 @@ impl Grants {
                         issuer: &self.tokens.issuer,
                         client_id: client.id(),
                         grant,
-                        now: self.clock.now(),
+                        now: overrides.issued_at.unwrap_or_else(|| self.clock.now()),
                         lifetime: id_lifetime,
                         include_nonce,
                         access_token: &access.token,
@@ -186,11 +220,6 @@ impl Grants {
                 id_token,
             },
         })
-    }
-
-    /// See [`crate::oidc::tokens::refresh_hash`].
-    pub fn refresh_hash(client_id: &str, token: &str) -> String {
-        crate::oidc::tokens::refresh_hash(client_id, token)
     }
 
     fn idle_lifetime(&self, client: &Client) -> i64 {
@@ -250,7 +279,7 @@ impl Grants {
         let now = self.clock.now();
         let token = random_token(32);
         let record = RefreshTokenRecord {
-            token_hash: Self::refresh_hash(client.id(), &token),
+            token_hash: crate::oidc::tokens::refresh_hash(client.id(), &token),
             family_id: family.id.clone(),
             created_at: now,
             idle_expires_at: (now + self.idle_lifetime(client)).min(family.absolute_expires_at),

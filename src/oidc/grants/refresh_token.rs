@@ -9,12 +9,12 @@
 //! included, so the family never forks; presented later, it revokes the whole family.
 
 use super::issue::{Grants, TokenResponse, audit_issued, check_scope};
-use crate::federation::LoginError;
 use crate::federation::upstream::UpstreamError;
+use crate::federation::{ConnectorError, Refreshed};
 use crate::model::{Redemption, RefreshFamilyRecord, RefreshTokenRecord};
 use crate::oidc::client_auth::ClientRequest;
 use crate::oidc::clients::Client;
-use crate::oidc::error::OAuthError;
+use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::grant::Grant;
 
 fn bad(why: &'static str) -> OAuthError {
@@ -72,10 +72,10 @@ async fn rotated_again(
 pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenResponse, OAuthError> {
     let client = &req.client;
     let presented = req.params.require("refresh_token")?;
-    let hash = Grants::refresh_hash(client.id(), presented);
+    let hash = crate::oidc::tokens::refresh_hash(client.id(), presented);
     let now = grants.clock.now();
 
-    let Some((mut token, mut family)) = grants.storage.get_refresh_token(&hash).await? else {
+    let Some((token, family)) = grants.storage.get_refresh_token(&hash).await? else {
         return Err(bad("the refresh token is invalid"));
     };
     if token.rotated_at.is_some() {
@@ -85,18 +85,17 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     // this node, so that concurrent tabs do not present the upstream refresh token twice (an
     // upstream with rotation would take that for theft). The one that waited answers as a
     // retry of the first.
-    let _single_flight = if family_is_federated(&family) {
+    let (_single_flight, token, family) = if family_is_federated(&family) {
         let guard = grants.upstream_lock(&family.id).lock_owned().await;
         match grants.storage.get_refresh_token(&hash).await? {
             Some((t, f)) if t.rotated_at.is_some() => {
                 return rotated_again(grants, client, &t, &f).await;
             }
-            Some((t, f)) => (token, family) = (t, f),
+            Some((t, f)) => (Some(guard), t, f),
             None => return Err(bad("the refresh token is invalid")),
         }
-        Some(guard)
     } else {
-        None
+        (None, token, family)
     };
     if family.revoked_at.is_some() {
         return Err(bad("the refresh token was revoked"));
@@ -109,93 +108,109 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     if let Some(requested) = req.params.get("scope") {
         grant.scope = check_scope(Some(requested), &grant.scope)?;
     }
-    // Local users are re-read so that changed claims (groups, say) reach the new tokens; a
-    // user removed from the config can no longer refresh.
-    if grant.identity.local {
-        match grants.users.identity(&grant.sub) {
-            Some(current) => grant.identity = current.with_amr(&grant.identity.amr),
-            None => {
-                grants
-                    .storage
-                    .revoke_refresh_family(&family.id, now)
-                    .await?;
-                return Err(bad("the user no longer exists"));
-            }
+    if let Some(retry) = renew_identity(grants, client, &hash, &family, &mut grant).await? {
+        return Ok(retry);
+    }
+    rotate(grants, client, &token, &family, &grant).await
+}
+
+/// Asks the connector that signed the person in whether the identity still holds (local
+/// users re-read, so that changed groups reach the new tokens; federated ones upstream past
+/// `groups_max_staleness`; mock ones from their latest stored claims), and puts what it says
+/// in `grant`. `Some`: another node rotated the family meanwhile, and this is its answer.
+async fn renew_identity(
+    grants: &Grants,
+    client: &Client,
+    hash: &str,
+    family: &RefreshFamilyRecord,
+    grant: &mut Grant,
+) -> Result<Option<TokenResponse>, OAuthError> {
+    let now = grants.clock.now();
+    let revoke = || grants.storage.revoke_refresh_family(&family.id, now);
+    match grants.connectors.refresh(&grant.identity).await {
+        Ok(Refreshed::Unchanged) => {}
+        Ok(Refreshed::Current(current)) => grant.identity = current,
+        Ok(Refreshed::Renewed(fresh)) => {
+            grant.identity = fresh;
+            let json = serde_json::to_string(&*grant).map_err(|e| OAuthError::internal(&e))?;
+            grants
+                .storage
+                .update_refresh_family_grant(&family.id, &json)
+                .await?;
+            let identity =
+                serde_json::to_string(&grant.identity).map_err(|e| OAuthError::internal(&e))?;
+            grants
+                .storage
+                .put_identity(&grant.sub, &identity, now)
+                .await?;
         }
-    } else if grant.identity.upstream_session.is_some() {
-        // Federated: past the connector's groups_max_staleness, ask upstream again.
-        match grants.federation.refresh_if_stale(&grant.identity).await {
-            Err(LoginError::ReauthenticationRequired) => {
-                grants
-                    .storage
-                    .revoke_refresh_family(&family.id, now)
-                    .await?;
-                tracing::info!(
-                    event = "upstream_recheck_required",
-                    client_id = client.id(),
-                    sub = %grant.sub,
-                    "the upstream gave no refresh token and the claims are stale: sign-in required"
-                );
-                return Err(bad(
-                    "the identity provider must be asked again: sign in again",
-                ));
-            }
-            Ok(Some(fresh)) => {
-                grant.identity = fresh;
-                let json = serde_json::to_string(&grant).map_err(|e| OAuthError::internal(&e))?;
-                grants
-                    .storage
-                    .update_refresh_family_grant(&family.id, &json)
-                    .await?;
-                let identity =
-                    serde_json::to_string(&grant.identity).map_err(|e| OAuthError::internal(&e))?;
-                grants
-                    .storage
-                    .put_identity(&grant.sub, &identity, now)
-                    .await?;
-            }
-            Ok(None) => {}
-            Err(LoginError::Upstream(UpstreamError::Unavailable(e))) => {
-                tracing::warn!(
-                    client_id = client.id(),
-                    error = %e,
-                    "upstream unreachable at refresh: keeping the last known claims"
-                );
-            }
-            Err(e) => {
-                // Another node may have refreshed this family (and the upstream token) first:
-                // then this is a retry, not a refusal.
-                if let Some((t, f)) = grants.storage.get_refresh_token(&hash).await?
-                    && t.rotated_at.is_some()
-                {
-                    return rotated_again(grants, client, &t, &f).await;
-                }
-                grants
-                    .storage
-                    .revoke_refresh_family(&family.id, now)
-                    .await?;
-                tracing::warn!(
-                    event = "upstream_refresh_refused",
-                    client_id = client.id(),
-                    sub = %grant.sub,
-                    error = %e,
-                    "upstream refused the refresh: the family is revoked"
-                );
-                return Err(bad(
-                    "the upstream identity provider no longer accepts this session",
-                ));
-            }
+        Ok(Refreshed::Gone) => {
+            revoke().await?;
+            return Err(bad("the user no longer exists"));
         }
-    } else if let Some(stored) = grants.storage.get_identity(&grant.identity.sub).await? {
-        // Anything else (mock users): the latest claims stored for this identity.
-        if let Ok(latest) = serde_json::from_str::<crate::oidc::identity::Identity>(&stored) {
-            grant.identity = latest;
+        Err(ConnectorError::ReauthenticationRequired) => {
+            revoke().await?;
+            tracing::info!(
+                event = "upstream_recheck_required",
+                client_id = client.id(),
+                sub = %grant.sub,
+                "the upstream gave no refresh token and the claims are stale: sign-in required"
+            );
+            return Err(bad(
+                "the identity provider must be asked again: sign in again",
+            ));
+        }
+        Err(ConnectorError::Upstream(UpstreamError::Unavailable(e))) => {
+            tracing::warn!(
+                client_id = client.id(),
+                error = %e,
+                "upstream unreachable at refresh: keeping the last known claims"
+            );
+        }
+        Err(ConnectorError::Unavailable(e)) => {
+            tracing::error!(client_id = client.id(), error = %e, "connector unavailable at refresh");
+            return Err(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the server's storage is unavailable; try again",
+            )
+            .with_retry_after(2));
+        }
+        Err(e) => {
+            // Another node may have refreshed this family (and the upstream token) first:
+            // then this is a retry, not a refusal.
+            if let Some((t, f)) = grants.storage.get_refresh_token(hash).await?
+                && t.rotated_at.is_some()
+            {
+                return rotated_again(grants, client, &t, &f).await.map(Some);
+            }
+            revoke().await?;
+            tracing::warn!(
+                event = "upstream_refresh_refused",
+                client_id = client.id(),
+                sub = %grant.sub,
+                error = %e,
+                "upstream refused the refresh: the family is revoked"
+            );
+            return Err(bad(
+                "the upstream identity provider no longer accepts this session",
+            ));
         }
     }
+    Ok(None)
+}
 
-    let mut issued = grants.issue(client, &grant, false, None)?;
+/// Issues the new tokens and rotates `token` to its successor, in one transaction.
+async fn rotate(
+    grants: &Grants,
+    client: &Client,
+    token: &RefreshTokenRecord,
+    family: &RefreshFamilyRecord,
+    grant: &Grant,
+) -> Result<TokenResponse, OAuthError> {
+    let now = grants.clock.now();
+    let mut issued = grants.issue(client, grant, false, None)?;
     let (next, successor) =
-        grants.refresh_token(client, &family, (&issued.access_jti, issued.access_exp));
+        grants.refresh_token(client, family, (&issued.access_jti, issued.access_exp));
     issued.response.refresh_token = Some(next);
     let sealed = serde_json::to_vec(&issued.response)
         .map_err(|e| OAuthError::internal(&e))
@@ -212,7 +227,7 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     {
         Redemption::First(_) => {}
         // A concurrent request rotated it first: answer as its retry.
-        Redemption::Again(t) => return rotated_again(grants, client, &t, &family).await,
+        Redemption::Again(t) => return rotated_again(grants, client, &t, family).await,
         Redemption::Foreign(_) | Redemption::Missing => {
             return Err(bad("the refresh token is invalid"));
         }

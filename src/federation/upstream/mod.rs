@@ -11,12 +11,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use openidconnect::core::{
-    CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata,
-};
+use openidconnect::core::{CoreClient, CoreJsonWebKeySet, CoreProviderMetadata};
 use openidconnect::{
-    AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, Nonce,
     OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
     RequestTokenError, Scope, TokenResponse as _,
 };
@@ -25,27 +22,17 @@ use serde_json::Value;
 use crate::clock::{Clock, UnixTime};
 use crate::config::{AuthMethod, ConnectorConfig, ConnectorKind};
 
-/// Leeway for `exp` and `iat`.
-const LEEWAY: i64 = 60;
+mod error;
+mod verify;
+pub use error::UpstreamError;
+pub use verify::{check_id_token, parse_discovery};
+
 /// The largest upstream answer read: discovery, JWKS, token and userinfo responses.
 pub const MAX_RESPONSE: usize = 1024 * 1024;
 /// The largest Graph page read.
 pub const MAX_GRAPH_PAGE: usize = 4 * 1024 * 1024;
 /// An unknown `kid` refetches JWKS at most this often.
 const JWKS_REFETCH_INTERVAL: i64 = 60;
-
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
-    /// Down, slow or unreachable: try again later.
-    #[error("the identity provider is unavailable: {0}")]
-    Unavailable(String),
-    /// It answered, but with something unusable or invalid.
-    #[error("the identity provider's answer is not valid: {0}")]
-    Invalid(String),
-    /// It refused (an OAuth error such as `invalid_grant` or `access_denied`).
-    #[error("the identity provider refused: {0}")]
-    Refused(String),
-}
 
 struct Cached {
     metadata: CoreProviderMetadata,
@@ -65,13 +52,22 @@ pub struct UpstreamLogin {
     pub refresh_token: Option<String>,
 }
 
-/// The secrets of one upstream authorization request, kept until the callback.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// The secrets of one upstream authorization request, kept until the callback. `Debug`
+/// shows the connector only: the state, nonce and PKCE verifier never reach a log.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Pending {
     pub connector: String,
     pub state: String,
     pub nonce: String,
     pub verifier: String,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("connector", &self.connector)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why an upstream HTTP exchange failed.
@@ -441,7 +437,7 @@ impl Upstream {
     /// Validates an upstream ID token and returns all its claims.
     pub async fn verify(&self, raw: &str, nonce: Option<&str>) -> Result<Value, UpstreamError> {
         match self.verify_once(raw, nonce, false).await {
-            Err(UpstreamError::Invalid(why)) if why.contains("no matching key") => {
+            Err(UpstreamError::UnknownKey(_)) => {
                 // A key the cached JWKS does not have: the upstream rotated. Refetch (at most
                 // once a minute) and try again.
                 self.verify_once(raw, nonce, true).await
@@ -511,117 +507,6 @@ impl Upstream {
         }
         Err(UpstreamError::Invalid("Graph paging did not end".into()))
     }
-}
-
-/// A discovery document (OIDC Discovery §4.2): its metadata and whether it sends `iss` in
-/// authorization responses. The issuer must be the configured one, exactly (a
-/// multi-tenant Entra ID connector's document names the `{tenantid}` template).
-pub fn parse_discovery(
-    body: Value,
-    expected_issuer: &str,
-    multi_tenant: bool,
-) -> Result<(CoreProviderMetadata, bool), UpstreamError> {
-    let sends_iss = body["authorization_response_iss_parameter_supported"] == true;
-    let metadata: CoreProviderMetadata = serde_json::from_value(body)
-        .map_err(|e| UpstreamError::Invalid(format!("discovery document: {e}")))?;
-    if !multi_tenant && metadata.issuer().as_str() != expected_issuer {
-        return Err(UpstreamError::Invalid(format!(
-            "discovery names issuer `{}`, not the configured `{expected_issuer}`",
-            metadata.issuer().as_str(),
-        )));
-    }
-    Ok((metadata, sends_iss))
-}
-
-/// Validates an upstream ID token against `metadata` and `jwks` at `now`: signature by an
-/// allowed algorithm (never `none` or HMAC), exact `iss` (multi-tenant: the template with
-/// the token's tenant, which must be allowed), `aud`, `exp` and `iat` with a minute of
-/// leeway, and `nonce` when given. Returns all its claims.
-pub fn check_id_token(
-    config: &ConnectorConfig,
-    multi_tenant: bool,
-    metadata: &CoreProviderMetadata,
-    jwks: CoreJsonWebKeySet,
-    raw: &str,
-    nonce: Option<&str>,
-    now: UnixTime,
-) -> Result<Value, UpstreamError> {
-    let token: CoreIdToken = raw
-        .parse()
-        .map_err(|e| UpstreamError::Invalid(format!("ID token: {e}")))?;
-    let expected_issuer = IssuerUrl::new(metadata.issuer().as_str().to_string())
-        .map_err(|e| UpstreamError::Invalid(e.to_string()))?;
-    let verifier = CoreIdTokenVerifier::new_public_client(
-        ClientId::new(config.client_id.clone()),
-        expected_issuer,
-        jwks,
-    )
-    .set_allowed_algs([
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
-        CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-        CoreJwsSigningAlgorithm::RsaSsaPssSha384,
-        CoreJwsSigningAlgorithm::RsaSsaPssSha512,
-        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-        CoreJwsSigningAlgorithm::EcdsaP384Sha384,
-        CoreJwsSigningAlgorithm::EdDsa,
-    ])
-    .require_issuer_match(!multi_tenant)
-    .set_time_fn(move || chrono::DateTime::from_timestamp(now - LEEWAY, 0).unwrap_or_default())
-    .set_issue_time_verifier_fn(move |iat| {
-        if iat.timestamp() > now + LEEWAY {
-            Err("issued in the future".into())
-        } else {
-            Ok(())
-        }
-    });
-    let verified = match nonce {
-        Some(n) => token
-            .claims(&verifier, &Nonce::new(n.to_string()))
-            .map(|_| ()),
-        None => token
-            .claims(&verifier, |_: Option<&Nonce>| Ok(()))
-            .map(|_| ()),
-    };
-    if let Err(e) = verified {
-        use openidconnect::{ClaimsVerificationError, SignatureVerificationError};
-        let unknown_key = matches!(
-            e,
-            ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey
-            )
-        );
-        let detail = match &e {
-            ClaimsVerificationError::SignatureVerification(s) => format!("{e}: {s}"),
-            _ => e.to_string(),
-        };
-        return Err(UpstreamError::Invalid(if unknown_key {
-            format!("no matching key: {detail}")
-        } else {
-            format!("ID token rejected: {detail}")
-        }));
-    }
-    let payload = raw.split('.').nth(1).unwrap_or_default();
-    let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-        .map_err(|e| UpstreamError::Invalid(e.to_string()))?;
-    let claims: Value =
-        serde_json::from_slice(&bytes).map_err(|e| UpstreamError::Invalid(e.to_string()))?;
-    if multi_tenant {
-        let tid = claims["tid"].as_str().unwrap_or_default();
-        let expected = metadata.issuer().as_str().replace("{tenantid}", tid);
-        if claims["iss"] != expected.as_str() {
-            return Err(UpstreamError::Invalid(
-                "iss does not match the tenant".into(),
-            ));
-        }
-        if !config.allowed_tenants.is_empty() && !config.allowed_tenants.iter().any(|t| t == tid) {
-            return Err(UpstreamError::Refused(format!(
-                "tenant {tid} is not allowed"
-            )));
-        }
-    }
-    Ok(claims)
 }
 
 fn token_error(

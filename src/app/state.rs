@@ -1,0 +1,55 @@
+//! The application state, and the sub-states handlers extract from it (`FromRef`).
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+
+use crate::keys::KeyManager;
+use crate::oidc::authorize::Flows;
+use crate::oidc::client_auth::ClientAuth;
+use crate::oidc::clients::ClientRegistry;
+use crate::oidc::discovery::Discovery;
+use crate::oidc::grants::Grants;
+use crate::oidc::tokens::TokenService;
+use crate::oidc::userinfo::Userinfo;
+use crate::password::PasswordVerifier;
+use crate::server::TrustedProxies;
+use crate::storage::Storage;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub storage: Arc<dyn Storage>,
+    pub keys: Arc<KeyManager>,
+    pub clients: Arc<ClientRegistry>,
+    pub client_auth: Arc<ClientAuth>,
+    pub verifier: Arc<PasswordVerifier>,
+    pub trusted_proxies: TrustedProxies,
+    pub tokens: Arc<TokenService>,
+    pub grants: Arc<Grants>,
+    pub flows: Arc<Flows>,
+    pub userinfo: Arc<Userinfo>,
+    pub discovery: Discovery,
+}
+
+macro_rules! sub_state {
+    ($($field:ident: $ty:ty),* $(,)?) => {$(
+        impl FromRef<AppState> for $ty {
+            fn from_ref(s: &AppState) -> Self {
+                s.$field.clone()
+            }
+        }
+    )*};
+}
+
+sub_state!(
+    storage: Arc<dyn Storage>,
+    keys: Arc<KeyManager>,
+    clients: Arc<ClientRegistry>,
+    client_auth: Arc<ClientAuth>,
+    trusted_proxies: TrustedProxies,
+    tokens: Arc<TokenService>,
+    grants: Arc<Grants>,
+    flows: Arc<Flows>,
+    userinfo: Arc<Userinfo>,
+    discovery: Discovery,
+);

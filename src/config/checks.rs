@@ -1,0 +1,35 @@
+//! Checks more than one section uses.
+
+use super::duration::Seconds;
+use super::tree::{Obj, Reader};
+
+pub fn positive(r: &mut Reader, o: &Obj<'_>, key: &str, default: Seconds) -> Seconds {
+    match r.duration(o, key) {
+        Some(d) if d.get() <= 0 => {
+            r.problem(o.key_path(key), "must be longer than 0s");
+            default
+        }
+        Some(d) => d,
+        None => default,
+    }
+}
+
+/// True for hosts that never leave the machine, where plain `http` is acceptable.
+pub fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+pub fn check_database(r: &mut Reader, path: &str, s: &str) {
+    let ok =
+        s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://");
+    if !ok {
+        r.problem(
+            path,
+            "must be sqlite://FILE, sqlite::memory: or postgres://USER:PASS@HOST/DB",
+        );
+    }
+}

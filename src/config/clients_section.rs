@@ -1,0 +1,231 @@
+//! The `clients` and `users` sections.
+
+use serde_json::Value;
+
+use super::checks::is_loopback_host;
+use super::connectors::read_client_groups;
+use super::parties::*;
+use super::tree::{Reader, index};
+use crate::secret::SecretString;
+
+const CLIENT_TOKENS: &[&str] = &[
+    "access_token",
+    "id_token",
+    "refresh_token_idle",
+    "refresh_token_absolute",
+];
+const CLIENT: &[&str] = &[
+    "id",
+    "name",
+    "secret",
+    "secret_hash",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "grant_types",
+    "token_endpoint_auth_method",
+    "scopes",
+    "audience",
+    "require_pkce",
+    "skip_consent",
+    "tokens",
+    "allowed_connectors",
+    "groups",
+    "logout_revokes_session",
+    "resource_server_for",
+];
+const USER: &[&str] = &[
+    "username",
+    "password_hash",
+    "password",
+    "email",
+    "email_verified",
+    "name",
+    "groups",
+];
+
+fn check_uri(r: &mut Reader, path: String, uri: &str) {
+    match url::Url::parse(uri) {
+        Ok(u) if u.fragment().is_some() => {
+            r.problem(path, "must not contain a fragment (RFC 6749 §3.1.2)")
+        }
+        Ok(u) if u.scheme() == "http" && !u.host_str().is_some_and(is_loopback_host) => {
+            r.problem(path, "uses plain http on a non-loopback host; use https")
+        }
+        Ok(_) => {}
+        Err(_) => r.problem(path, format!("`{uri}` is not an absolute URI")),
+    }
+}
+
+pub(super) fn read_client(r: &mut Reader, v: &Value, path: &str) -> Option<ClientConfig> {
+    let o = r.obj(Some(v), path, CLIENT);
+    if !o.is_present() {
+        return None;
+    }
+    let id = r.required_string(&o, "id");
+    let secret = r.string(&o, "secret").map(SecretString::new);
+    let secret_hash = r.string(&o, "secret_hash");
+    if let Some(h) = &secret_hash
+        && !crate::secret::is_argon2id_phc(h)
+    {
+        r.problem(
+            o.key_path("secret_hash"),
+            "is not an argon2id PHC string; make one with `oidc-bridge hash-password`",
+        );
+    }
+    if secret.is_some() && secret_hash.is_some() {
+        r.problem(
+            o.key_path("secret_hash"),
+            "give `secret` or `secret_hash`, not both",
+        );
+    }
+    // A client is confidential when it has either.
+    let secret = secret.or_else(|| secret_hash.as_ref().map(|_| SecretString::new("")));
+    if let Some(s) = &secret
+        && s.expose().len() < 16
+        && secret_hash.is_none()
+    {
+        r.problem(o.key_path("secret"), "must be at least 16 characters");
+    }
+    let redirect_uris = r.strings(&o, "redirect_uris").unwrap_or_default();
+    for (i, u) in redirect_uris.iter().enumerate() {
+        check_uri(r, index(&o.key_path("redirect_uris"), i), u);
+    }
+    let post_logout_redirect_uris = r
+        .strings(&o, "post_logout_redirect_uris")
+        .unwrap_or_default();
+    for (i, u) in post_logout_redirect_uris.iter().enumerate() {
+        check_uri(r, index(&o.key_path("post_logout_redirect_uris"), i), u);
+    }
+    let grant_types = match r.strings(&o, "grant_types") {
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| {
+                let parsed = GrantType::parse(g);
+                if parsed.is_none() {
+                    r.problem(
+                        index(&o.key_path("grant_types"), i),
+                        format!(
+                            "`{g}` is not one of authorization_code, refresh_token, client_credentials"
+                        ),
+                    );
+                }
+                parsed
+            })
+            .collect(),
+        None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+    };
+    let token_endpoint_auth_method = r.string(&o, "token_endpoint_auth_method").and_then(|m| {
+        let parsed = match m.as_str() {
+            "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
+            "client_secret_post" => Some(AuthMethod::ClientSecretPost),
+            "none" => Some(AuthMethod::None),
+            _ => None,
+        };
+        if parsed.is_none() {
+            r.problem(
+                o.key_path("token_endpoint_auth_method"),
+                format!("`{m}` is not one of client_secret_basic, client_secret_post, none"),
+            );
+        }
+        parsed
+    });
+    match (&secret, token_endpoint_auth_method) {
+        (Some(_), Some(AuthMethod::None)) => r.problem(
+            o.key_path("token_endpoint_auth_method"),
+            "is `none` but the client has a secret",
+        ),
+        (None, Some(m)) if m != AuthMethod::None => r.problem(
+            o.key_path("secret"),
+            format!("is required for token_endpoint_auth_method {}", m.as_str()),
+        ),
+        _ => {}
+    }
+    if secret.is_none() && grant_types.contains(&GrantType::ClientCredentials) {
+        r.problem(
+            o.key_path("grant_types"),
+            "client_credentials needs a confidential client: add `secret`",
+        );
+    }
+    if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        r.problem(
+            o.key_path("redirect_uris"),
+            "is required for the authorization_code grant",
+        );
+    }
+    let require_pkce = r.bool(&o, "require_pkce").unwrap_or(true);
+    if !require_pkce && secret.is_none() {
+        r.problem(
+            o.key_path("require_pkce"),
+            "may be false only for confidential clients (those with a secret)",
+        );
+    }
+    let t = r.obj(o.get("tokens"), &o.key_path("tokens"), CLIENT_TOKENS);
+    let tokens = ClientTokenLifetimes {
+        access_token: r.duration(&t, "access_token"),
+        id_token: r.duration(&t, "id_token"),
+        refresh_token_idle: r.duration(&t, "refresh_token_idle"),
+        refresh_token_absolute: r.duration(&t, "refresh_token_absolute"),
+    };
+    Some(ClientConfig {
+        id: id?,
+        name: r.string(&o, "name"),
+        secret,
+        secret_hash,
+        any_redirect_uri: false,
+        redirect_uris,
+        post_logout_redirect_uris,
+        grant_types,
+        token_endpoint_auth_method,
+        scopes: r.strings(&o, "scopes"),
+        audience: r.strings(&o, "audience").unwrap_or_default(),
+        require_pkce,
+        skip_consent: r.bool(&o, "skip_consent").unwrap_or(false),
+        tokens,
+        allowed_connectors: r.strings(&o, "allowed_connectors").unwrap_or_default(),
+        groups: read_client_groups(r, o.get("groups"), &o.key_path("groups")),
+        logout_revokes_session: r.bool(&o, "logout_revokes_session").unwrap_or(true),
+        resource_server_for: r.strings(&o, "resource_server_for").unwrap_or_default(),
+    })
+}
+
+pub(super) fn read_user(r: &mut Reader, v: &Value, path: &str) -> Option<UserConfig> {
+    let o = r.obj(Some(v), path, USER);
+    if !o.is_present() {
+        return None;
+    }
+    let username = r.required_string(&o, "username");
+    if let Some(u) = &username
+        && (u.len() > 255 || !u.bytes().all(|b| (0x21..=0x7e).contains(&b)))
+    {
+        r.problem(
+            o.key_path("username"),
+            "must be at most 255 printable ASCII characters without spaces: it becomes the ID token `sub`",
+        );
+    }
+    let password_hash = r.string(&o, "password_hash");
+    if let Some(h) = &password_hash
+        && !crate::secret::is_argon2id_phc(h)
+    {
+        r.problem(
+            o.key_path("password_hash"),
+            "is not an argon2id PHC string; make one with `oidc-bridge hash-password`",
+        );
+    }
+    let password = r.string(&o, "password").map(SecretString::new);
+    if password_hash.is_none() && password.is_none() {
+        r.problem(
+            o.key_path("password_hash"),
+            "is required (or `password`, for development only)",
+        );
+    }
+    Some(UserConfig {
+        username: username?,
+        password_hash,
+        password,
+        email: r.string(&o, "email"),
+        email_verified: r.bool(&o, "email_verified").unwrap_or(true),
+        name: r.string(&o, "name"),
+        groups: r.strings(&o, "groups").unwrap_or_default(),
+    })
+}

@@ -1,0 +1,262 @@
+//! Who the provider deals with: clients, upstream connectors, local users, and the mock
+//! section.
+
+use super::duration::Seconds;
+use crate::secret::SecretString;
+
+/// Per-client overrides of [`TokenLifetimes`].
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ClientTokenLifetimes {
+    pub access_token: Option<Seconds>,
+    pub id_token: Option<Seconds>,
+    pub refresh_token_idle: Option<Seconds>,
+    pub refresh_token_absolute: Option<Seconds>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+}
+
+/// A registered client. Stored as JSON (without its secret, which is stored hashed).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ClientConfig {
+    pub id: String,
+    pub name: Option<String>,
+    /// Absent for public clients. Never serialised.
+    #[serde(skip)]
+    pub secret: Option<SecretString>,
+    /// An argon2id hash of the secret, given instead of it. Never serialised.
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+    /// Mock mode's built-in client only: any absolute redirect URI is accepted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub any_redirect_uri: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    /// The one authentication method this client must use; `None` accepts both secret
+    /// methods for confidential clients.
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    /// Scopes this client may ask for; `None` means the standard OpenID scopes.
+    pub scopes: Option<Vec<String>>,
+    /// `aud` of its access tokens; empty means the issuer.
+    pub audience: Vec<String>,
+    pub require_pkce: bool,
+    pub skip_consent: bool,
+    pub tokens: ClientTokenLifetimes,
+    /// Connectors this client may use; empty: all.
+    #[serde(default)]
+    pub allowed_connectors: Vec<String>,
+    /// What this client sees of `groups`.
+    #[serde(default)]
+    pub groups: ClientGroups,
+    /// Revoking this client's refresh token (`POST /revoke`) ends the SSO session it came
+    /// from too, and everything that session issued (Backstage signs out that way).
+    #[serde(default = "yes")]
+    pub logout_revokes_session: bool,
+    /// Clients whose access tokens this client may introspect (RFC 7662 §4), as a resource
+    /// server; `*` for every client. A client may always introspect its own tokens and
+    /// tokens whose `aud` names it.
+    #[serde(default)]
+    pub resource_server_for: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Per-client view of the normalized `groups` claim.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ClientGroups {
+    /// Regexes; when set, only matching groups reach this client.
+    pub include: Vec<String>,
+    /// At most this many groups in its tokens (0: no cap).
+    pub max: usize,
+    /// Emit `groups` even without the `groups` scope.
+    pub always: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectorKind {
+    Oidc,
+    Okta,
+    Azure,
+    Mock,
+}
+
+/// An upstream identity provider (`connectors[]`).
+#[derive(Debug, Clone)]
+pub struct ConnectorConfig {
+    pub id: String,
+    pub kind: ConnectorKind,
+    pub name: String,
+    /// The upstream issuer; for `azure`, derived from `tenant` when absent.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub scopes: Vec<String>,
+    /// A `login_hint` in one of these domains goes straight to this connector.
+    pub email_domains: Vec<String>,
+    pub groups: GroupRules,
+    pub get_userinfo: bool,
+    pub token_endpoint_auth_method: AuthMethod,
+    pub timeout: Seconds,
+    /// Re-resolve groups upstream when a refresh finds them older than this.
+    pub groups_max_staleness: Seconds,
+    /// Link identities from this connector by verified e-mail (off by default). Only
+    /// addresses in `verified_email_domains`, which no other connector may list.
+    pub link_by_email: bool,
+    /// azure: `common`/`organizations` accept these tenants only.
+    pub allowed_tenants: Vec<String>,
+    /// azure: the Graph API base.
+    pub graph_url: String,
+    /// E-mail domains this connector is the authority for: an address there counts as
+    /// verified unless the upstream says `email_verified: false`. For `azure`, each domain
+    /// belongs to a tenant (`tid`), and an address counts only with `xms_edov: true`.
+    pub verified_email_domains: Vec<VerifiedDomain>,
+}
+
+/// A domain a connector is authoritative for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedDomain {
+    /// Lowercased.
+    pub domain: String,
+    /// azure: the tenant that owns the domain (from the mapping form, or the connector's
+    /// single-tenant issuer).
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmapped {
+    Drop,
+    Keep,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupCase {
+    Lower,
+    Preserve,
+}
+
+/// The group-normalization pipeline of one connector (`connectors[].groups`).
+#[derive(Debug, Clone)]
+pub struct GroupRules {
+    /// Claim paths to read, e.g. `groups`, `roles`, `realm_access.roles`.
+    pub claims: Vec<String>,
+    /// GUID or name → name, applied first.
+    pub map: std::collections::BTreeMap<String, String>,
+    pub unmapped: Unmapped,
+    pub include: Vec<regex::Regex>,
+    pub exclude: Vec<regex::Regex>,
+    pub case: GroupCase,
+    pub slugify: bool,
+    pub prefix: Option<String>,
+    pub prefix_separator: String,
+    pub required: bool,
+    /// azure: name groups from Graph `displayName` (which any user may choose for a
+    /// Microsoft 365 group). Off: object ids, or `map`.
+    pub trust_display_names: bool,
+    /// This connector's group names may coincide with another connector's on purpose.
+    pub shared_namespace: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserConfig {
+    pub username: String,
+    pub password_hash: Option<String>,
+    /// Plain-text password: development only, warned about at start.
+    pub password: Option<SecretString>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub groups: Vec<String>,
+}
+
+/// The `mock:` section: mock IdP mode and the control API.
+#[derive(Debug, Clone, Default)]
+pub struct MockConfig {
+    /// Under `serve`: expose the control API (staging only), guarded by `admin_token`.
+    pub control_api: bool,
+    pub admin_token: Option<SecretString>,
+    /// Complete a login without a page when `login_hint` names a user (default: on).
+    pub auto_login: bool,
+    /// Fixed users of the root mock issuer (no passwords: mock login ignores them).
+    pub users: Vec<MockUserConfig>,
+    pub issuers: Vec<MockIssuerConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonaKind {
+    Plain,
+    Okta,
+    Azure,
+}
+
+/// One extra issuer of mock mode, served under its own path.
+#[derive(Debug, Clone)]
+pub struct MockIssuerConfig {
+    pub id: String,
+    pub persona: PersonaKind,
+    /// Mount path, e.g. `/okta`; the issuer is `{base}{path}`, then `/oauth2/default`
+    /// (okta) or `/{tenant}/v2.0` (azure).
+    pub path: String,
+    pub tenant: Option<String>,
+    pub overage_limit: usize,
+    pub users: Vec<MockUserConfig>,
+}
+
+/// A mock user: fixed claims, so runs are deterministic.
+#[derive(Debug, Clone, Default)]
+pub struct MockUserConfig {
+    pub username: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub groups: Vec<String>,
+    pub roles: Vec<String>,
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}

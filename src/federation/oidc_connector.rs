@@ -1,0 +1,218 @@
+//! The OIDC, Okta and Entra ID connectors: an [`Upstream`] (the `openidconnect` side) plus
+//! the group pipeline and the identity a login makes here. They redirect and they refresh.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::connector::{
+    ConnectorError, Identity, PendingUpstream, RedirectConnector, RefreshConnector, Refreshed,
+    UpstreamSession,
+};
+use super::groups::{self, Outcome, RawGroup};
+use super::identity;
+use super::upstream::{Upstream, UpstreamError, UpstreamLogin};
+use crate::clock::Clock;
+use crate::config::{ConnectorConfig, ConnectorKind};
+use crate::keys::Sealer;
+
+/// One configured upstream IdP.
+pub struct OidcConnector {
+    upstream: Upstream,
+    /// Seals the upstream refresh token kept in the identity.
+    sealer: Sealer,
+    clock: Arc<dyn Clock>,
+}
+
+impl OidcConnector {
+    pub fn new(
+        config: ConnectorConfig,
+        bridge_issuer: &str,
+        sealer: Sealer,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, UpstreamError> {
+        Ok(Self {
+            upstream: Upstream::new(config, bridge_issuer, clock.clone())?,
+            sealer,
+            clock,
+        })
+    }
+
+    fn config(&self) -> &ConnectorConfig {
+        &self.upstream.config
+    }
+
+    /// The groups of an upstream login, through the connector's pipeline.
+    pub async fn groups(&self, login: &UpstreamLogin) -> Result<Outcome, UpstreamError> {
+        Ok(groups::normalize(
+            &self.config().groups,
+            &self.raw_groups(login).await?,
+        ))
+    }
+
+    /// The groups as the upstream gave them. Entra ID group GUIDs are looked up in Graph
+    /// when the token has an overage marker, or (with `trust_display_names`) when `map` does
+    /// not name them all.
+    pub async fn raw_groups(&self, login: &UpstreamLogin) -> Result<Vec<RawGroup>, UpstreamError> {
+        let cfg = self.config();
+        let mut raw = groups::extract(&login.claims, &cfg.groups.claims);
+        if cfg.kind != ConnectorKind::Azure {
+            return Ok(raw);
+        }
+        let overage = login.claims["_claim_names"]["groups"].is_string()
+            || login.claims["hasgroups"] == Value::Bool(true);
+        // Display names are looked up only when the connector trusts them (M365 group names
+        // are chosen by their creators and not unique).
+        let unnamed = cfg.groups.trust_display_names
+            && raw.iter().any(|g| {
+                groups::looks_like_guid(&g.value) && !cfg.groups.map.contains_key(&g.value)
+            });
+        if !overage && !unnamed {
+            return Ok(raw);
+        }
+        let mut from_graph = self.upstream.graph_groups(&login.access_token).await?;
+        if !cfg.groups.trust_display_names {
+            for (_, name) in &mut from_graph {
+                *name = None;
+            }
+        }
+        if overage {
+            raw.retain(|g| g.source != "groups");
+            raw.extend(from_graph.into_iter().map(|(id, name)| RawGroup {
+                value: id,
+                source: "graph:transitiveMemberOf".into(),
+                display_name: name,
+            }));
+        } else {
+            let names: HashMap<String, Option<String>> = from_graph.into_iter().collect();
+            for g in &mut raw {
+                if let Some(Some(n)) = names.get(&g.value) {
+                    g.display_name = Some(n.clone());
+                }
+            }
+        }
+        Ok(raw)
+    }
+
+    /// The identity for an upstream login, with its upstream session kept for refresh.
+    pub async fn identity(&self, login: &UpstreamLogin) -> Result<Identity, ConnectorError> {
+        let cfg = self.config();
+        let outcome = self.groups(login).await?;
+        if cfg.groups.required && outcome.groups.is_empty() {
+            return Err(ConnectorError::NoRequiredGroup);
+        }
+        let mut identity = identity::build(cfg, &login.claims, outcome.groups)
+            .map_err(ConnectorError::Identity)?;
+        identity.upstream_session = Some(UpstreamSession {
+            connector: cfg.id.clone(),
+            refresh_token: login
+                .refresh_token
+                .as_ref()
+                .and_then(|t| self.sealer.seal(t.as_bytes(), &cfg.id).ok())
+                .map(|sealed| crate::secret::b64url(&sealed)),
+            fetched_at: self.clock.now(),
+        });
+        Ok(identity)
+    }
+
+    /// The upstream refresh token kept in `session`, unsealed.
+    fn refresh_token_of(&self, session: &UpstreamSession) -> Result<String, ConnectorError> {
+        use base64::Engine as _;
+        let Some(sealed) = &session.refresh_token else {
+            // Nothing to ask upstream with: a person disabled there must not keep refreshing
+            // here until the family's absolute lifetime.
+            return Err(ConnectorError::ReauthenticationRequired);
+        };
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sealed)
+            .ok()
+            .and_then(|b| self.sealer.open(&b, &self.config().id).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| {
+                ConnectorError::Identity("the stored upstream refresh token is unreadable".into())
+            })
+    }
+}
+
+#[async_trait]
+impl RedirectConnector for OidcConnector {
+    fn id(&self) -> &str {
+        &self.config().id
+    }
+
+    fn name(&self) -> &str {
+        &self.config().name
+    }
+
+    fn email_domains(&self) -> &[String] {
+        &self.config().email_domains
+    }
+
+    async fn start(
+        &self,
+        state: String,
+        login_hint: Option<&str>,
+    ) -> Result<(String, PendingUpstream), UpstreamError> {
+        self.upstream.authorization_url(state, login_hint).await
+    }
+
+    /// RFC 9207: `iss` must name the connector's issuer (for a multi-tenant Entra ID
+    /// connector, its template filled with an allowed tenant), and must be there when the
+    /// upstream says it sends it.
+    async fn accepts_issuer(&self, iss: Option<&str>) -> bool {
+        match iss {
+            Some(iss) => self.upstream.is_issuer(iss),
+            None => !self.upstream.sends_iss().await,
+        }
+    }
+
+    async fn finish(
+        &self,
+        code: &str,
+        pending: &PendingUpstream,
+    ) -> Result<Identity, ConnectorError> {
+        let login = self.upstream.exchange(code, pending).await?;
+        self.identity(&login).await
+    }
+}
+
+#[async_trait]
+impl RefreshConnector for OidcConnector {
+    /// Past the connector's `groups_max_staleness`, asks upstream again; before it, the
+    /// identity stands.
+    async fn refresh(&self, identity: &Identity) -> Result<Refreshed, ConnectorError> {
+        let Some(session) = &identity.upstream_session else {
+            return Ok(Refreshed::Unchanged);
+        };
+        if self.clock.now() - session.fetched_at <= self.config().groups_max_staleness.get() {
+            return Ok(Refreshed::Unchanged);
+        }
+        let token = self.refresh_token_of(session)?;
+        let mut login = self.upstream.refresh(&token).await?;
+        // A refresh response may carry no ID token: keep what we knew.
+        if login.claims.get("sub").is_none() {
+            let mut kept = serde_json::Map::new();
+            if let Some(u) = identity.extra.get("upstream") {
+                for k in ["sub", "tid", "oid", "iss"] {
+                    if let Some(v) = u.get(k) {
+                        kept.insert(k.into(), v.clone());
+                    }
+                }
+            }
+            login.claims = Value::Object(kept);
+        }
+        let mut fresh = self.identity(&login).await?;
+        // The subject never changes on refresh.
+        fresh.sub = identity.sub.clone();
+        if fresh.email.is_none() {
+            fresh.email = identity.email.clone();
+            fresh.email_verified = identity.email_verified;
+        }
+        if fresh.name.is_none() {
+            fresh.name = identity.name.clone();
+        }
+        Ok(Refreshed::Renewed(fresh))
+    }
+}

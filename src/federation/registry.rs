@@ -1,0 +1,297 @@
+//! Every connector of one issuer, found by what it can do, and the routing of a login from
+//! plain inputs: `connector_id`, the `login_hint`'s e-mail domain, the client's
+//! `allowed_connectors`, or else the chooser.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::connector::{
+    ConnectorError, Identity, IdentityLookup, PasswordConnector, RedirectConnector,
+    RefreshConnector, Refreshed, SilentLogin,
+};
+use super::upstream::UpstreamError;
+
+/// The id under which the password form appears among the choices.
+pub const PASSWORD_CHOICE: &str = "local";
+
+/// Where a login should go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// To this redirect connector.
+    Connector(String),
+    /// To the chooser, offering these redirect connectors (and the password form, if
+    /// offered).
+    Chooser(Vec<String>),
+    /// To the password form.
+    Password,
+}
+
+/// `connector_id` names nothing this client may use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("connector_id names no connector this client may use")]
+pub struct UnknownConnector;
+
+#[derive(Default)]
+pub struct ConnectorRegistry {
+    /// In the config's order, for the chooser page.
+    redirect: Vec<Arc<dyn RedirectConnector>>,
+    /// Refresh for identities with an upstream session, by connector id.
+    upstream_refresh: HashMap<String, Arc<dyn RefreshConnector>>,
+    password: Option<Arc<dyn PasswordConnector>>,
+    /// Refresh for the password connector's identities (`Identity::local`).
+    password_refresh: Option<Arc<dyn RefreshConnector>>,
+    /// Refresh for every other identity (none: they stand as issued).
+    other_refresh: Option<Arc<dyn RefreshConnector>>,
+    silent: Option<Arc<dyn SilentLogin>>,
+    lookup: Option<Arc<dyn IdentityLookup>>,
+}
+
+impl ConnectorRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an upstream connector, which also refreshes what it signed in.
+    pub fn add_upstream<C>(&mut self, connector: Arc<C>)
+    where
+        C: RedirectConnector + RefreshConnector + 'static,
+    {
+        self.upstream_refresh
+            .insert(connector.id().to_string(), connector.clone());
+        self.redirect.push(connector);
+    }
+
+    /// The password form's connector, which also refreshes (and looks up) its identities.
+    pub fn set_password<C>(&mut self, connector: Arc<C>)
+    where
+        C: PasswordConnector + RefreshConnector + IdentityLookup + 'static,
+    {
+        self.password = Some(connector.clone());
+        self.password_refresh = Some(connector.clone());
+        self.lookup = Some(connector);
+    }
+
+    /// Another password form in front of the first (whose identities still refresh and look
+    /// up through it), and no redirect connectors: mock mode.
+    pub fn replace_password_form(&mut self, connector: Arc<dyn PasswordConnector>) {
+        self.password = Some(connector);
+        self.redirect.clear();
+    }
+
+    pub fn set_silent(&mut self, connector: Arc<dyn SilentLogin>) {
+        self.silent = Some(connector);
+    }
+
+    /// Who refreshes identities neither the password connector nor an upstream issued.
+    pub fn set_other_refresh(&mut self, connector: Arc<dyn RefreshConnector>) {
+        self.other_refresh = Some(connector);
+    }
+
+    pub fn has_redirect(&self) -> bool {
+        !self.redirect.is_empty()
+    }
+
+    pub fn redirect(&self, id: &str) -> Option<&Arc<dyn RedirectConnector>> {
+        self.redirect.iter().find(|c| c.id() == id)
+    }
+
+    pub fn password(&self) -> Option<&Arc<dyn PasswordConnector>> {
+        self.password.as_ref()
+    }
+
+    fn password_offered(&self) -> bool {
+        self.password.as_ref().is_some_and(|p| p.offered())
+    }
+
+    /// The redirect connectors a client may use (in order), and whether the password form
+    /// is among its choices. `allowed` empty: every one.
+    pub fn choices(&self, allowed: &[String]) -> (Vec<String>, bool) {
+        let permitted = |id: &str| allowed.is_empty() || allowed.iter().any(|a| a == id);
+        let ids = self
+            .redirect
+            .iter()
+            .map(|c| c.id())
+            .filter(|id| permitted(id))
+            .map(str::to_string)
+            .collect();
+        (ids, self.password_offered() && permitted(PASSWORD_CHOICE))
+    }
+
+    /// `connector_id`, then a `login_hint` in a connector's `email_domains`, then the only
+    /// connector when the password form is not offered; otherwise the chooser. With no
+    /// redirect connectors at all, the password form.
+    pub fn route(
+        &self,
+        allowed: &[String],
+        connector_id: Option<&str>,
+        login_hint: Option<&str>,
+    ) -> Result<Route, UnknownConnector> {
+        if !self.has_redirect() {
+            return Ok(Route::Password);
+        }
+        let (ids, password) = self.choices(allowed);
+        if let Some(wanted) = connector_id {
+            return if wanted == PASSWORD_CHOICE && password {
+                Ok(Route::Password)
+            } else if ids.iter().any(|id| id == wanted) {
+                Ok(Route::Connector(wanted.to_string()))
+            } else {
+                Err(UnknownConnector)
+            };
+        }
+        let domain = login_hint
+            .and_then(|h| h.rsplit_once('@'))
+            .map(|(_, d)| d.to_lowercase());
+        if let Some(domain) = domain
+            && let Some(id) = ids.iter().find(|id| {
+                self.redirect(id)
+                    .is_some_and(|c| c.email_domains().contains(&domain))
+            })
+        {
+            return Ok(Route::Connector(id.clone()));
+        }
+        Ok(match (ids.len(), password) {
+            (0, _) => Route::Password,
+            (1, false) => Route::Connector(ids[0].clone()),
+            _ => Route::Chooser(ids),
+        })
+    }
+
+    /// An identity to sign in with no page, if a connector has one for this request.
+    pub fn silent_login(&self, login_hint: Option<&str>, client_id: &str) -> Option<Identity> {
+        self.silent.as_ref()?.silent_login(login_hint, client_id)
+    }
+
+    /// The current identity behind `sub`, where a connector keeps it (local users).
+    pub fn lookup(&self, sub: &str) -> Option<Identity> {
+        self.lookup.as_ref()?.lookup(sub)
+    }
+
+    /// Whether `identity` still holds, and what it is now, asked of the connector that
+    /// issued it.
+    pub async fn refresh(&self, identity: &Identity) -> Result<Refreshed, ConnectorError> {
+        let refresher = if identity.local {
+            self.password_refresh.as_ref()
+        } else if let Some(session) = &identity.upstream_session {
+            match self.upstream_refresh.get(&session.connector) {
+                Some(r) => Some(r),
+                None => {
+                    return Err(ConnectorError::Upstream(UpstreamError::Refused(
+                        "the connector is gone".into(),
+                    )));
+                }
+            }
+        } else {
+            self.other_refresh.as_ref()
+        };
+        match refresher {
+            Some(r) => r.refresh(identity).await,
+            None if identity.local => Ok(Refreshed::Gone),
+            None => Ok(Refreshed::Unchanged),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::federation::connector::PendingUpstream;
+    use async_trait::async_trait;
+
+    struct Up(&'static str, Vec<String>);
+
+    #[async_trait]
+    impl RedirectConnector for Up {
+        fn id(&self) -> &str {
+            self.0
+        }
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn email_domains(&self) -> &[String] {
+            &self.1
+        }
+        async fn start(
+            &self,
+            _: String,
+            _: Option<&str>,
+        ) -> Result<(String, PendingUpstream), UpstreamError> {
+            Err(UpstreamError::Unavailable("test".into()))
+        }
+        async fn accepts_issuer(&self, _: Option<&str>) -> bool {
+            false
+        }
+        async fn finish(&self, _: &str, _: &PendingUpstream) -> Result<Identity, ConnectorError> {
+            Err(ConnectorError::Identity("test".into()))
+        }
+    }
+
+    #[async_trait]
+    impl RefreshConnector for Up {
+        async fn refresh(&self, _: &Identity) -> Result<Refreshed, ConnectorError> {
+            Ok(Refreshed::Gone)
+        }
+    }
+
+    fn two() -> ConnectorRegistry {
+        let mut r = ConnectorRegistry::new();
+        r.add_upstream(Arc::new(Up("okta", vec!["acme.com".into()])));
+        r.add_upstream(Arc::new(Up("entra", vec!["contoso.com".into()])));
+        r
+    }
+
+    #[test]
+    fn routes_by_id_then_domain_then_the_only_choice() {
+        let r = two();
+        assert_eq!(
+            r.route(&[], Some("entra"), None),
+            Ok(Route::Connector("entra".into()))
+        );
+        assert_eq!(r.route(&[], Some("nope"), None), Err(UnknownConnector));
+        assert_eq!(
+            r.route(&["okta".into()], Some("entra"), None),
+            Err(UnknownConnector),
+            "not among the client's allowed connectors"
+        );
+        assert_eq!(
+            r.route(&[], None, Some("bob@Contoso.COM")),
+            Ok(Route::Connector("entra".into()))
+        );
+        assert_eq!(
+            r.route(&[], None, None),
+            Ok(Route::Chooser(vec!["okta".into(), "entra".into()]))
+        );
+        assert_eq!(
+            r.route(&["entra".into()], None, None),
+            Ok(Route::Connector("entra".into()))
+        );
+        assert_eq!(
+            ConnectorRegistry::new().route(&[], Some("okta"), None),
+            Ok(Route::Password),
+            "no redirect connectors: the form"
+        );
+    }
+
+    #[tokio::test]
+    async fn refresh_goes_to_the_connector_that_signed_in() {
+        let r = two();
+        let mut id = Identity::default();
+        assert!(matches!(r.refresh(&id).await, Ok(Refreshed::Unchanged)));
+        id.upstream_session = Some(crate::federation::UpstreamSession {
+            connector: "okta".into(),
+            refresh_token: None,
+            fetched_at: 0,
+        });
+        assert!(matches!(r.refresh(&id).await, Ok(Refreshed::Gone)));
+        id.upstream_session.as_mut().expect("session").connector = "gone".into();
+        assert!(r.refresh(&id).await.is_err(), "a removed connector refuses");
+        let local = Identity {
+            local: true,
+            ..Identity::default()
+        };
+        assert!(
+            matches!(r.refresh(&local).await, Ok(Refreshed::Gone)),
+            "no password connector: a local identity cannot stand"
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! The end of the flow: a session started for an identity, and the code sent to the
+//! client.
+
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
+
+use super::error::{AuthorizeError, respond_to_client};
+use super::flows::Flows;
+use super::request::AuthRequest;
+use crate::federation::Identity;
+use crate::model::{AuthCodeRecord, SessionRecord};
+use crate::oidc::clients::Client;
+use crate::oidc::grant::Grant;
+use crate::oidc::session::{hash_value, new_secret, read_cookie};
+use crate::secret::{random_token, sha256_b64url};
+
+impl Flows {
+    pub(super) async fn issue_code(
+        &self,
+        client: &Client,
+        req: &AuthRequest,
+        session: &SessionRecord,
+    ) -> Result<Response, AuthorizeError> {
+        let identity =
+            serde_json::from_str(&session.identity).map_err(|e| AuthorizeError::internal(&e))?;
+        let grant = Grant {
+            sub: session.sub.clone(),
+            client_id: client.id().to_string(),
+            scope: req.scope.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            nonce: req.nonce.clone(),
+            code_challenge: req.code_challenge.clone(),
+            auth_time: session.auth_time,
+            sid: Some(session.sid.clone()),
+            claims: req.claims.clone(),
+            identity,
+        };
+        let code = random_token(32);
+        let now = self.clock.now();
+        self.storage
+            .insert_auth_code(&AuthCodeRecord {
+                code_hash: sha256_b64url(code.as_bytes()),
+                client_id: client.id().to_string(),
+                grant: serde_json::to_string(&grant).map_err(|e| AuthorizeError::internal(&e))?,
+                created_at: now,
+                expires_at: now + self.lifetimes.authorization_code.get(),
+                redeemed_at: None,
+                family_id: None,
+                access_jti: None,
+                access_exp: None,
+                replayed_at: None,
+            })
+            .await?;
+        Ok(respond_to_client(
+            &self.issuer,
+            &req.target(),
+            &[("code", &code)],
+        ))
+    }
+
+    /// Starts a session for `identity`, replacing the browser's previous one.
+    pub async fn start_session(
+        &self,
+        headers: &HeaderMap,
+        identity: &Identity,
+    ) -> Result<(SessionRecord, HeaderValue), crate::storage::StorageError> {
+        if let Some(old) = read_cookie(headers, &self.cookies.session) {
+            self.storage.delete_session(&hash_value(old)).await?;
+        }
+        let (value, id_hash) = new_secret();
+        let now = self.clock.now();
+        let session = SessionRecord {
+            id_hash,
+            sid: random_token(16),
+            sub: identity.sub.clone(),
+            identity: serde_json::to_string(identity).unwrap_or_else(|_| "{}".into()),
+            auth_time: now,
+            created_at: now,
+            expires_at: now + self.lifetimes.session.get(),
+        };
+        self.storage.create_session(&session).await?;
+        self.storage
+            .put_identity(&session.sub, &session.identity, now)
+            .await?;
+        Ok((session, self.cookies.set_session(&value)))
+    }
+}
