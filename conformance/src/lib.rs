@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use oidc_bridge::app::{AppState, Application, Options};
+use oidc_bridge::app::AppState;
 use oidc_bridge::clock::AdjustableClock;
 use oidc_bridge::config::DatabaseUrl;
 use oidc_bridge::storage::{PostgresStorage, Storage};
@@ -22,6 +22,7 @@ use openidconnect::{
 };
 use serde_json::Value;
 
+pub mod app;
 mod browser;
 pub mod proxy;
 pub use browser::{Browser, Outcome, Response, hidden};
@@ -169,24 +170,14 @@ impl Op {
         config.issuer = issuer.map_or_else(|| base.clone(), str::to_string);
         config.database = DatabaseUrl::new("sqlite::memory:");
         let clock = AdjustableClock::new();
-        let app = Application::with_listener(
-            &config,
-            listener,
-            Options {
-                clock: clock.clone(),
-                storage,
-                ..Options::default()
-            },
-        )
-        .await
-        .expect("provider starts");
-        let state = app.state().clone();
-        tokio::spawn(app.run_until(std::future::pending()));
+        let served = app::serve(&config, listener, clock.clone(), storage).await;
+        // The provider runs until the test process ends.
+        std::mem::forget(served.shutdown);
         Self {
             issuer: config.issuer,
             base,
             clock,
-            state,
+            state: served.state,
             http: http_client(),
         }
     }

@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use super::ops;
 use super::state::AppState;
 use crate::config::Config;
+use crate::oidc::authorize::error::{PageContext, render_pages};
 use crate::oidc::{
     authorize, consent, discovery, error::OAuthError, introspect, login, logout, revoke, token,
     userinfo,
@@ -53,6 +54,14 @@ pub fn router(config: &Config, state: AppState) -> Router {
 pub fn issuer_routes(config: &Config, state: AppState) -> Router {
     let oidc = oidc_routes().method_not_allowed_fallback(ops::method_not_allowed);
     let path = config.issuer_path();
+    let pages = PageContext {
+        issuer: config.issuer.as_str().into(),
+        assets: path.as_str().into(),
+    };
+    let oidc = oidc.layer(axum::middleware::map_response_with_state(
+        pages,
+        render_pages,
+    ));
     let routes = if path.is_empty() {
         oidc
     } else {

@@ -107,102 +107,97 @@ pub fn normalize(rules: &GroupRules, raw: &[RawGroup]) -> Outcome {
     let mut finals: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for g in raw {
         let mut why = Vec::new();
-        let mut name = match (rules.map.get(&g.value), &g.display_name) {
-            (Some(mapped), _) => {
-                why.push(format!("mapped to \"{mapped}\""));
-                mapped.clone()
-            }
-            (None, Some(display)) if rules.trust_display_names => {
-                why.push(format!("named \"{display}\" by Graph"));
-                display.clone()
-            }
-            (None, _) if looks_like_guid(&g.value) => match rules.unmapped {
-                Unmapped::Drop => {
-                    why.push("dropped: a GUID with no name in `map` (unmapped: drop)".into());
-                    steps.push(Step {
-                        input: g.value.clone(),
-                        source: g.source.clone(),
-                        output: None,
-                        why,
-                    });
-                    continue;
-                }
-                Unmapped::Keep => {
-                    why.push("a GUID with no name, kept (unmapped: keep)".into());
-                    g.value.clone()
-                }
-            },
-            (None, _) => g.value.clone(),
-        };
-        if rules.case == GroupCase::Lower && name != name.to_lowercase() {
-            name = name.to_lowercase();
-            why.push("lowercased".into());
+        let output = normalize_one(rules, g, &mut why);
+        if let Some(name) = &output {
+            finals
+                .entry(name.clone())
+                .or_default()
+                .push(g.value.clone());
         }
-        if rules.slugify {
-            let slug = slugify(&name);
-            if slug != name {
-                why.push(format!("slugified to \"{slug}\""));
-            }
-            name = slug;
-            if name.is_empty() {
-                why.push("dropped: nothing left after slugify".into());
-                steps.push(Step {
-                    input: g.value.clone(),
-                    source: g.source.clone(),
-                    output: None,
-                    why,
-                });
-                continue;
-            }
-        }
-        if !rules.include.is_empty() {
-            match rules.include.iter().find(|re| re.is_match(&name)) {
-                Some(re) => why.push(format!("included by /{}/", re.as_str())),
-                None => {
-                    why.push("dropped: matches no `include` pattern".into());
-                    steps.push(Step {
-                        input: g.value.clone(),
-                        source: g.source.clone(),
-                        output: None,
-                        why,
-                    });
-                    continue;
-                }
-            }
-        }
-        if let Some(re) = rules.exclude.iter().find(|re| re.is_match(&name)) {
-            why.push(format!("dropped: excluded by /{}/", re.as_str()));
-            steps.push(Step {
-                input: g.value.clone(),
-                source: g.source.clone(),
-                output: None,
-                why,
-            });
-            continue;
-        }
-        if let Some(prefix) = &rules.prefix {
-            name = format!("{prefix}{}{name}", rules.prefix_separator);
-            why.push(format!(
-                "prefixed with \"{prefix}{}\"",
-                rules.prefix_separator
-            ));
-        }
-        if why.is_empty() {
-            why.push("kept as is".into());
-        }
-        finals
-            .entry(name.clone())
-            .or_default()
-            .push(g.value.clone());
         steps.push(Step {
             input: g.value.clone(),
             source: g.source.clone(),
-            output: Some(name),
+            output,
             why,
         });
     }
-    let mut collisions = Vec::new();
-    for (group, inputs) in &finals {
+    let collisions = collisions(&finals);
+    Outcome {
+        groups: finals.into_keys().collect(),
+        steps,
+        collisions,
+    }
+}
+
+/// One upstream group through the pipeline: its final name, or `None` when a step dropped
+/// it. Each step that changed something says so in `why`.
+fn normalize_one(rules: &GroupRules, g: &RawGroup, why: &mut Vec<String>) -> Option<String> {
+    let mut name = match (rules.map.get(&g.value), &g.display_name) {
+        (Some(mapped), _) => {
+            why.push(format!("mapped to \"{mapped}\""));
+            mapped.clone()
+        }
+        (None, Some(display)) if rules.trust_display_names => {
+            why.push(format!("named \"{display}\" by Graph"));
+            display.clone()
+        }
+        (None, _) if looks_like_guid(&g.value) => match rules.unmapped {
+            Unmapped::Drop => {
+                why.push("dropped: a GUID with no name in `map` (unmapped: drop)".into());
+                return None;
+            }
+            Unmapped::Keep => {
+                why.push("a GUID with no name, kept (unmapped: keep)".into());
+                g.value.clone()
+            }
+        },
+        (None, _) => g.value.clone(),
+    };
+    if rules.case == GroupCase::Lower && name != name.to_lowercase() {
+        name = name.to_lowercase();
+        why.push("lowercased".into());
+    }
+    if rules.slugify {
+        let slug = slugify(&name);
+        if slug != name {
+            why.push(format!("slugified to \"{slug}\""));
+        }
+        name = slug;
+        if name.is_empty() {
+            why.push("dropped: nothing left after slugify".into());
+            return None;
+        }
+    }
+    if !rules.include.is_empty() {
+        match rules.include.iter().find(|re| re.is_match(&name)) {
+            Some(re) => why.push(format!("included by /{}/", re.as_str())),
+            None => {
+                why.push("dropped: matches no `include` pattern".into());
+                return None;
+            }
+        }
+    }
+    if let Some(re) = rules.exclude.iter().find(|re| re.is_match(&name)) {
+        why.push(format!("dropped: excluded by /{}/", re.as_str()));
+        return None;
+    }
+    if let Some(prefix) = &rules.prefix {
+        name = format!("{prefix}{}{name}", rules.prefix_separator);
+        why.push(format!(
+            "prefixed with \"{prefix}{}\"",
+            rules.prefix_separator
+        ));
+    }
+    if why.is_empty() {
+        why.push("kept as is".into());
+    }
+    Some(name)
+}
+
+/// Final names more than one distinct upstream group became.
+fn collisions(finals: &BTreeMap<String, Vec<String>>) -> Vec<Collision> {
+    let mut out = Vec::new();
+    for (group, inputs) in finals {
         let mut distinct = inputs.clone();
         distinct.sort();
         distinct.dedup();
@@ -212,17 +207,13 @@ pub fn normalize(rules: &GroupRules, raw: &[RawGroup]) -> Outcome {
                 inputs = ?distinct,
                 "different upstream groups normalize to one name; map them apart with groups.map"
             );
-            collisions.push(Collision {
+            out.push(Collision {
                 group: group.clone(),
                 inputs: distinct,
             });
         }
     }
-    Outcome {
-        groups: finals.into_keys().collect(),
-        steps,
-        collisions,
-    }
+    out
 }
 
 /// What one client sees: its `include` patterns, then its size cap.

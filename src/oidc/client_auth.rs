@@ -173,6 +173,60 @@ impl ClientAuth {
     }
 }
 
+/// The credentials a token-style request presents, by the one method it used.
+struct Presented {
+    id: String,
+    secret: Option<String>,
+    method: AuthMethod,
+    /// The Basic secret as sent, before form-decoding.
+    raw_basic_secret: Option<String>,
+}
+
+fn presented(
+    authorization: Option<Result<String, axum::http::header::ToStrError>>,
+    params: &mut Params,
+) -> Result<Presented, OAuthError> {
+    let not_basic = || {
+        OAuthError::invalid_client("the Authorization header is not valid HTTP Basic")
+            .with_basic_challenge(true)
+    };
+    let basic = match authorization {
+        None => None,
+        Some(Ok(v)) => Some(parse_basic(&v).ok_or_else(not_basic)?),
+        Some(Err(_)) => return Err(not_basic()),
+    };
+    let body_id = params.take("client_id");
+    let body_secret = params.take("client_secret");
+    let raw_basic_secret = basic.as_ref().map(|(_, _, raw)| raw.clone());
+    let (id, secret, method) = match (basic, body_id, body_secret) {
+        (Some(_), _, Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not both Basic and client_secret",
+            ));
+        }
+        (Some((id, _, _)), Some(body_id), None) if body_id != id => {
+            return Err(OAuthError::invalid_client(
+                "client_id does not match the Basic credentials",
+            )
+            .with_basic_challenge(true));
+        }
+        (Some((id, secret, _)), _, None) => (id, Some(secret), AuthMethod::ClientSecretBasic),
+        (None, Some(id), Some(secret)) => (id, Some(secret), AuthMethod::ClientSecretPost),
+        (None, Some(id), None) => (id, None, AuthMethod::None),
+        (None, None, _) => {
+            return Err(OAuthError::invalid_client(
+                "client authentication is required (HTTP Basic or client_id)",
+            ));
+        }
+    };
+    Ok(Presented {
+        id,
+        secret,
+        method,
+        raw_basic_secret,
+    })
+}
+
 impl<S> FromRequest<S> for ClientRequest
 where
     S: Send + Sync,
@@ -190,44 +244,12 @@ where
         let mut params = Params::from_request(Request::from_parts(parts, body), state).await?;
         let auth = Arc::<ClientAuth>::from_ref(state);
 
-        let basic = match authorization {
-            None => None,
-            Some(Ok(v)) => Some(parse_basic(&v).ok_or_else(|| {
-                OAuthError::invalid_client("the Authorization header is not valid HTTP Basic")
-                    .with_basic_challenge(true)
-            })?),
-            Some(Err(_)) => {
-                return Err(OAuthError::invalid_client(
-                    "the Authorization header is not valid HTTP Basic",
-                )
-                .with_basic_challenge(true));
-            }
-        };
-        let body_id = params.take("client_id");
-        let body_secret = params.take("client_secret");
-
-        let raw_basic_secret = basic.as_ref().map(|(_, _, raw)| raw.clone());
-        let (id, secret, method) = match (basic, body_id, body_secret) {
-            (Some(_), _, Some(_)) => {
-                return Err(OAuthError::invalid_request(
-                    "use one client authentication method, not both Basic and client_secret",
-                ));
-            }
-            (Some((id, _, _)), Some(body_id), None) if body_id != id => {
-                return Err(OAuthError::invalid_client(
-                    "client_id does not match the Basic credentials",
-                )
-                .with_basic_challenge(true));
-            }
-            (Some((id, secret, _)), _, None) => (id, Some(secret), AuthMethod::ClientSecretBasic),
-            (None, Some(id), Some(secret)) => (id, Some(secret), AuthMethod::ClientSecretPost),
-            (None, Some(id), None) => (id, None, AuthMethod::None),
-            (None, None, _) => {
-                return Err(OAuthError::invalid_client(
-                    "client authentication is required (HTTP Basic or client_id)",
-                ));
-            }
-        };
+        let Presented {
+            id,
+            secret,
+            method,
+            raw_basic_secret,
+        } = presented(authorization, &mut params)?;
         let basic_used = method == AuthMethod::ClientSecretBasic;
         // One answer for every way of failing, so that it tells nothing about the client.
         let fail = || {

@@ -72,27 +72,19 @@ pub async fn post(
     addr: ClientAddr,
     headers: HeaderMap,
     form: Result<HtmlForm, Response>,
-) -> Response {
+) -> Result<Response, AuthorizeError> {
     let form = match form {
         Ok(HtmlForm(f)) => f,
-        Err(resp) => return resp,
+        Err(resp) => return Ok(resp),
     };
-    let (record, req) = match flows.load_pending(&headers, &form).await {
-        Ok(x) => x,
-        Err(resp) => return resp,
-    };
-    let Some(client) = flows.clients.get(&req.client_id) else {
-        return flows.fail(AuthorizeError::page(
-            "The application is no longer registered.",
-        ));
-    };
-    let Some(connector) = flows.connectors.password().cloned() else {
-        return flows.page(
-            StatusCode::BAD_REQUEST,
-            "Sign-in error",
-            "Signing in with a username and password is not available here.",
-        );
-    };
+    let (record, req) = flows.load_pending(&headers, &form).await?;
+    let client = flows
+        .clients
+        .get(&req.client_id)
+        .ok_or_else(|| AuthorizeError::page("The application is no longer registered."))?;
+    let connector = flows.connectors.password().cloned().ok_or_else(|| {
+        AuthorizeError::page("Signing in with a username and password is not available here.")
+    })?;
     let username = form.get("username").unwrap_or("").trim().to_string();
     let field = |name: &str| form.get(name);
     let login = LoginForm {
@@ -116,14 +108,14 @@ pub async fn post(
     if throttled && out_of_bounds(&username, login.password) {
         // Refused unhashed, as a wrong password.
         let shown: String = username.chars().take(MAX_USERNAME).collect();
-        return flows.login_page(
+        return Ok(flows.login_page(
             &client,
             &record,
             &shown,
             Some("Wrong username or password.".into()),
             StatusCode::UNAUTHORIZED,
             Vec::new(),
-        );
+        ));
     }
     let attempt = if throttled {
         throttled_login(&flows, &headers, addr, &*connector, login, &page).await
@@ -146,7 +138,7 @@ pub async fn post(
             )
             .await
         }
-        Attempt::Page(resp) => resp,
+        Attempt::Page(resp) => Ok(resp),
     }
 }
 
@@ -272,11 +264,8 @@ async fn finish_login(
     client: &super::clients::Client,
     identity: Identity,
     device_cookie: Option<HeaderValue>,
-) -> Response {
-    let (session, cookie) = match flows.start_session(headers, &identity).await {
-        Ok(x) => x,
-        Err(e) => return flows.fail(AuthorizeError::internal(&e)),
-    };
+) -> Result<Response, AuthorizeError> {
+    let (session, cookie) = flows.start_session(headers, &identity).await?;
     tracing::info!(event = "login", client_id = client.id(), sub = %session.sub, "user signed in");
     req.login_done = true;
     record.session_id = Some(session.id_hash.clone());
@@ -285,5 +274,4 @@ async fn finish_login(
     flows
         .proceed(headers, req, Some(record), Some(session), cookies, None)
         .await
-        .unwrap_or_else(|e| flows.fail(e))
 }

@@ -15,7 +15,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::authorize::Flows;
+use super::authorize::{AuthorizeError, Flows};
 use super::params::{HtmlForm, Params};
 use super::session::read_cookie;
 use crate::secret::{ct_eq, sha256_b64url};
@@ -30,8 +30,11 @@ fn csrf_for(session_cookie: &str) -> String {
     sha256_b64url(format!("logout\n{session_cookie}").as_bytes())
 }
 
-fn check(flows: &Flows, p: &Params) -> Result<Checked, Response> {
-    let refuse = |msg: &str| flows.page(StatusCode::BAD_REQUEST, "Sign-out error", msg);
+fn refuse(message: &str) -> AuthorizeError {
+    AuthorizeError::titled(StatusCode::BAD_REQUEST, "Sign-out error", message)
+}
+
+fn check(flows: &Flows, p: &Params) -> Result<Checked, AuthorizeError> {
     let mut client_id = p.get("client_id").map(str::to_string);
     if let Some(hint) = p.get("id_token_hint") {
         let (payload, header) = flows
@@ -126,31 +129,33 @@ fn finish(flows: &Flows, checked: Checked, clear: bool) -> Response {
     resp
 }
 
-fn storage_failed(flows: &Flows, e: &crate::storage::StorageError) -> Response {
+fn storage_failed(e: crate::storage::StorageError) -> AuthorizeError {
     tracing::error!(error = %e, "storage failure at logout");
-    flows.page(
+    AuthorizeError::titled(
         StatusCode::SERVICE_UNAVAILABLE,
         "Sign-out error",
         "Try again.",
     )
 }
 
-async fn handle(flows: &Flows, headers: &HeaderMap, p: Params, confirming: bool) -> Response {
+async fn handle(
+    flows: &Flows,
+    headers: &HeaderMap,
+    p: Params,
+    confirming: bool,
+) -> Result<Response, AuthorizeError> {
     if let Some(hint) = p.get("id_token_hint") {
         flows.keys.reload_for_unknown_kid(hint, &flows.issuer).await;
     }
-    let checked = match check(flows, &p) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let checked = check(flows, &p)?;
     let cookie = read_cookie(headers, &flows.cookies.session);
-    let session = match flows.current_session(headers).await {
-        Ok(s) => s,
-        Err(e) => return storage_failed(flows, &e),
-    };
+    let session = flows
+        .current_session(headers)
+        .await
+        .map_err(storage_failed)?;
     let (Some(session), Some(cookie)) = (session, cookie) else {
         // Nobody is signed in here: nothing to confirm.
-        return finish(flows, checked, cookie.is_some());
+        return Ok(finish(flows, checked, cookie.is_some()));
     };
     let csrf = csrf_for(cookie);
     let confirmed = confirming
@@ -161,7 +166,7 @@ async fn handle(flows: &Flows, headers: &HeaderMap, p: Params, confirming: bool)
         let username = serde_json::from_str::<crate::federation::Identity>(&session.identity)
             .ok()
             .and_then(|i| i.preferred_username);
-        return web::render(
+        return Ok(web::render(
             StatusCode::OK,
             &web::LogoutView {
                 assets: &flows.base,
@@ -174,41 +179,36 @@ async fn handle(flows: &Flows, headers: &HeaderMap, p: Params, confirming: bool)
                 post_logout_redirect_uri: p.get("post_logout_redirect_uri"),
                 state: p.get("state"),
             },
-        );
+        ));
     }
     // The session ends with everything it issued: its refresh families are revoked with
     // their access tokens, and its other access tokens are refused from now on.
     let now = flows.clock.now();
-    let families = match flows
+    let families = flows
         .storage
         .end_session(&session.sid, now, now + flows.max_access_lifetime)
         .await
-    {
-        Ok(n) => n,
-        Err(e) => return storage_failed(flows, &e),
-    };
+        .map_err(storage_failed)?;
     tracing::info!(event = "logout", sub = %session.sub, families_revoked = families, "session ended");
-    finish(flows, checked, true)
+    Ok(finish(flows, checked, true))
 }
 
 pub async fn get(
     State(flows): State<Arc<Flows>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-) -> Response {
-    match Params::parse(q.unwrap_or_default().as_bytes()) {
-        Ok(p) => handle(&flows, &headers, p, false).await,
-        Err(e) => flows.page(StatusCode::BAD_REQUEST, "Sign-out error", &e.description),
-    }
+) -> Result<Response, AuthorizeError> {
+    let p = Params::parse(q.unwrap_or_default().as_bytes()).map_err(|e| refuse(&e.description))?;
+    handle(&flows, &headers, p, false).await
 }
 
 pub async fn post(
     State(flows): State<Arc<Flows>>,
     headers: HeaderMap,
     form: Result<HtmlForm, Response>,
-) -> Response {
+) -> Result<Response, AuthorizeError> {
     match form {
         Ok(HtmlForm(p)) => handle(&flows, &headers, p, true).await,
-        Err(resp) => resp,
+        Err(resp) => Ok(resp),
     }
 }

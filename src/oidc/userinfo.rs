@@ -9,6 +9,8 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use serde_json::{Map, Value};
+
 use super::claims::claims_for;
 use super::params::Params;
 use super::shape::TokenShape;
@@ -42,37 +44,80 @@ impl Userinfo {
     }
 }
 
-fn bearer_error(status: StatusCode, code: Option<&str>, description: &str) -> Response {
-    let challenge = match code {
-        Some(code) => format!(
-            r#"Bearer realm="oidc-bridge", error="{code}", error_description="{description}""#
-        ),
-        None => r#"Bearer realm="oidc-bridge""#.to_string(),
-    };
-    let body = match code {
-        Some(code) => serde_json::json!({"error": code, "error_description": description}),
-        None => serde_json::json!({"error": "invalid_request", "error_description": description}),
-    };
-    let mut resp = (status, Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&challenge) {
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+/// An RFC 6750 §3 error: a status, a `WWW-Authenticate: Bearer` challenge (with the error
+/// code when there is one) and a JSON body.
+#[derive(Debug)]
+pub struct BearerError {
+    status: StatusCode,
+    code: Option<&'static str>,
+    description: std::borrow::Cow<'static, str>,
 }
 
-fn header_token(headers: &HeaderMap) -> Result<Option<String>, Response> {
+impl BearerError {
+    fn new(status: StatusCode, code: &'static str, description: &'static str) -> Self {
+        Self {
+            status,
+            code: Some(code),
+            description: description.into(),
+        }
+    }
+
+    fn invalid_request(description: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    fn invalid_token(description: &'static str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description)
+    }
+
+    /// No credentials at all: a bare challenge (RFC 6750 §3.1).
+    fn no_token() -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            code: None,
+            description: "an access token is required".into(),
+        }
+    }
+
+    fn unavailable(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "storage failure at userinfo");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "try again",
+        )
+    }
+}
+
+impl IntoResponse for BearerError {
+    fn into_response(self) -> Response {
+        let challenge = match self.code {
+            Some(code) => format!(
+                r#"Bearer realm="oidc-bridge", error="{code}", error_description="{}""#,
+                self.description
+            ),
+            None => r#"Bearer realm="oidc-bridge""#.to_string(),
+        };
+        let body = serde_json::json!({
+            "error": self.code.unwrap_or("invalid_request"),
+            "error_description": self.description,
+        });
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp
+    }
+}
+
+fn header_token(headers: &HeaderMap) -> Result<Option<String>, BearerError> {
     let Some(v) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let malformed = || {
-        bearer_error(
-            StatusCode::BAD_REQUEST,
-            Some("invalid_request"),
-            "the Authorization header is not a Bearer token",
-        )
-    };
+    let malformed =
+        || BearerError::invalid_request("the Authorization header is not a Bearer token");
     let v = v.to_str().map_err(|_| malformed())?;
     match v.trim().split_once(' ') {
         Some((scheme, token))
@@ -84,11 +129,9 @@ fn header_token(headers: &HeaderMap) -> Result<Option<String>, Response> {
     }
 }
 
-pub async fn handle(State(ui): State<Arc<Userinfo>>, req: Request) -> Response {
-    let from_header = match header_token(req.headers()) {
-        Ok(t) => t,
-        Err(resp) => return resp,
-    };
+/// The access token, from the header or (POST, form-encoded) the body, but not both.
+async fn presented_token(req: Request) -> Result<String, BearerError> {
+    let from_header = header_token(req.headers())?;
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -97,124 +140,108 @@ pub async fn handle(State(ui): State<Arc<Userinfo>>, req: Request) -> Response {
     let from_body = if req.method() == Method::POST && is_form {
         match Params::from_request(req, &()).await {
             Ok(mut p) => p.take("access_token"),
-            Err(e) => return bearer_error(e.status, Some("invalid_request"), &e.description),
+            Err(e) => {
+                return Err(BearerError {
+                    status: e.status,
+                    code: Some("invalid_request"),
+                    description: e.description.clone(),
+                });
+            }
         }
     } else {
         None
     };
-    let token = match (from_header, from_body) {
-        (Some(_), Some(_)) => {
-            return bearer_error(
-                StatusCode::BAD_REQUEST,
-                Some("invalid_request"),
-                "send the access token once, not in both header and body",
-            );
-        }
-        (Some(t), None) | (None, Some(t)) => t,
-        (None, None) => {
-            return bearer_error(
-                StatusCode::UNAUTHORIZED,
-                None,
-                "an access token is required",
-            );
-        }
-    };
-    let claims = match ui.tokens.validate_access_token(&token).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return bearer_error(
-                StatusCode::UNAUTHORIZED,
-                Some("invalid_token"),
-                "the access token is invalid, expired or revoked",
-            );
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "storage failure at userinfo");
-            return bearer_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some("temporarily_unavailable"),
-                "try again",
-            );
-        }
-    };
-    // A client_credentials token is about the client, not a person: it has no
-    // `auth_time`, and no user's profile may be read with it.
-    if claims.auth_time.is_none() {
-        return bearer_error(
-            StatusCode::UNAUTHORIZED,
-            Some("invalid_token"),
-            "this access token was issued to a client for itself, not for a user",
-        );
+    match (from_header, from_body) {
+        (Some(_), Some(_)) => Err(BearerError::invalid_request(
+            "send the access token once, not in both header and body",
+        )),
+        (Some(t), None) | (None, Some(t)) => Ok(t),
+        (None, None) => Err(BearerError::no_token()),
     }
-    // The client it was issued to is gone: its tokens go with it.
-    let Some(client) = ui.clients.get(&claims.client_id) else {
-        return bearer_error(
-            StatusCode::UNAUTHORIZED,
-            Some("invalid_token"),
-            "the client this access token was issued to is no longer registered",
-        );
-    };
-    if !claims.aud.contains(&ui.tokens.issuer) {
-        return bearer_error(
-            StatusCode::UNAUTHORIZED,
-            Some("invalid_token"),
-            "the access token is not meant for this provider (aud)",
-        );
-    }
-    let scopes: Vec<String> = claims
-        .scope
-        .as_deref()
-        .unwrap_or("")
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    if !scopes.iter().any(|s| s == "openid") {
-        return bearer_error(
-            StatusCode::FORBIDDEN,
-            Some("insufficient_scope"),
-            "the access token was not issued with the openid scope",
-        );
-    }
-    let identity = match ui.identity(&claims).await {
-        Ok(Some(id)) => id,
-        Ok(None) => {
-            return bearer_error(
-                StatusCode::UNAUTHORIZED,
-                Some("invalid_token"),
-                "the user of this access token no longer exists",
-            );
+}
+
+impl Userinfo {
+    /// The claims of the person behind `token`, as the token's scopes (and `claims`
+    /// request) release them to its client.
+    async fn claims(&self, token: &str) -> Result<Map<String, Value>, BearerError> {
+        let claims = self
+            .tokens
+            .validate_access_token(token)
+            .await
+            .map_err(|e| BearerError::unavailable(&e))?
+            .ok_or_else(|| {
+                BearerError::invalid_token("the access token is invalid, expired or revoked")
+            })?;
+        // A client_credentials token is about the client, not a person: it has no
+        // `auth_time`, and no user's profile may be read with it.
+        if claims.auth_time.is_none() {
+            return Err(BearerError::invalid_token(
+                "this access token was issued to a client for itself, not for a user",
+            ));
         }
-        Err(e) => {
-            tracing::error!(error = %e, "storage failure at userinfo");
-            return bearer_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some("temporarily_unavailable"),
-                "try again",
-            );
+        // The client it was issued to is gone: its tokens go with it.
+        let client = self.clients.get(&claims.client_id).ok_or_else(|| {
+            BearerError::invalid_token(
+                "the client this access token was issued to is no longer registered",
+            )
+        })?;
+        if !claims.aud.contains(&self.tokens.issuer) {
+            return Err(BearerError::invalid_token(
+                "the access token is not meant for this provider (aud)",
+            ));
         }
-    };
-    // Claims the `claims` request parameter asked for at userinfo travel in the token.
-    let requested = claims.userinfo_claims.as_ref().map(|names| {
-        serde_json::Value::Object(
-            names
-                .iter()
-                .map(|n| (n.clone(), serde_json::Value::Null))
-                .collect(),
-        )
-    });
-    let mut identity = identity;
-    identity.groups =
-        crate::federation::groups::for_client(&identity.groups, &client.config.groups);
-    let mut scopes = scopes;
-    if client.config.groups.always && !scopes.iter().any(|s| s == "groups") {
-        scopes.push("groups".into());
+        let mut scopes: Vec<String> = claims
+            .scope
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        if !scopes.iter().any(|s| s == "openid") {
+            return Err(BearerError::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "the access token was not issued with the openid scope",
+            ));
+        }
+        let mut identity = self
+            .identity(&claims)
+            .await
+            .map_err(|e| BearerError::unavailable(&e))?
+            .ok_or_else(|| {
+                BearerError::invalid_token("the user of this access token no longer exists")
+            })?;
+        // Claims the `claims` request parameter asked for at userinfo travel in the token.
+        let requested = claims
+            .userinfo_claims
+            .as_ref()
+            .map(|names| Value::Object(names.iter().map(|n| (n.clone(), Value::Null)).collect()));
+        identity.groups =
+            crate::federation::groups::for_client(&identity.groups, &client.config.groups);
+        if client.config.groups.always && !scopes.iter().any(|s| s == "groups") {
+            scopes.push("groups".into());
+        }
+        let mut body = claims_for(&identity, &scopes, requested.as_ref());
+        // The same `sub` as the ID token (a token shape may make it per-client).
+        body.insert("sub".into(), Value::String(claims.sub.clone()));
+        Ok(body)
     }
-    let mut body = claims_for(&identity, &scopes, requested.as_ref());
-    // The same `sub` as the ID token (a persona may make it per-client).
-    body.insert("sub".into(), serde_json::Value::String(claims.sub.clone()));
-    let mut resp = Json(body).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+}
+
+pub async fn handle(State(ui): State<Arc<Userinfo>>, req: Request) -> Response {
+    let result = async {
+        let token = presented_token(req).await?;
+        ui.claims(&token).await
+    }
+    .await;
+    match result {
+        Ok(body) => {
+            let mut resp = Json(body).into_response();
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
 }

@@ -456,3 +456,185 @@ fn the_dependency_reader_sees_what_it_should() {
         "let x = \"\"; \n"
     );
 }
+
+fn architecture_md() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md"))
+        .expect("ARCHITECTURE.md")
+}
+
+/// The lines of the section `## {title}`.
+fn section(md: &str, title: &str) -> Vec<String> {
+    md.lines()
+        .skip_while(|l| l.trim() != format!("## {title}"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("## "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The "Never" list of ARCHITECTURE.md, as (from, to) pairs.
+fn documented_never(md: &str) -> BTreeSet<(String, String)> {
+    let mut bullets: Vec<String> = Vec::new();
+    for line in section(md, "Never") {
+        if let Some(b) = line.strip_prefix("- ") {
+            bullets.push(b.to_string());
+        } else if line.starts_with("  ")
+            && let Some(last) = bullets.last_mut()
+        {
+            last.push(' ');
+            last.push_str(line.trim());
+        } else if !line.trim().is_empty() {
+            bullets.push(String::new());
+        }
+    }
+    let mut out = BTreeSet::new();
+    for b in bullets.iter().filter(|b| !b.is_empty()) {
+        let arrows = b.split_once(": ").map_or(b.as_str(), |(a, _)| a);
+        for arrow in arrows.split(", ") {
+            if let Some((from, to)) = arrow.split_once(" → ") {
+                out.insert((from.trim().to_string(), to.trim().to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// The "Arrows" table: what each part may use (`*`: anything).
+fn documented_arrows(md: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out = BTreeMap::new();
+    for line in section(md, "Arrows") {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let [_, from, uses, ..] = cells.as_slice() else {
+            continue;
+        };
+        if from.is_empty() || *from == "from" || from.starts_with('-') {
+            continue;
+        }
+        let parts: BTreeSet<String> = if uses.contains("everything") {
+            ["*".to_string()].into()
+        } else {
+            uses.split(", ")
+                .filter_map(|u| u.split_whitespace().next())
+                .map(str::to_string)
+                .collect()
+        };
+        out.insert(from.to_string(), parts);
+    }
+    out
+}
+
+#[test]
+fn architecture_md_lists_the_arrows_the_test_forbids() {
+    let documented = documented_never(&architecture_md());
+    let enforced: BTreeSet<(String, String)> = NEVER
+        .iter()
+        .map(|(a, b, _)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(
+        documented, enforced,
+        "the Never list of ARCHITECTURE.md and NEVER here must say the same"
+    );
+}
+
+#[test]
+fn every_arrow_in_the_code_is_drawn_in_architecture_md() {
+    let allowed = documented_arrows(&architecture_md());
+    assert!(allowed.contains_key("Oidc"), "the Arrows table is read");
+    let mut undrawn = BTreeSet::new();
+    for (from, deps) in graph() {
+        for to in deps {
+            let (a, b) = (part(&from), part(&to));
+            if a == b || b == "Model" {
+                continue;
+            }
+            let ok = allowed
+                .get(a)
+                .is_some_and(|uses| uses.contains("*") || uses.contains(b));
+            if !ok {
+                undrawn.insert(format!("  {a} → {b} ({from} -> {to})"));
+            }
+        }
+    }
+    assert!(
+        undrawn.is_empty(),
+        "arrows ARCHITECTURE.md does not draw (add them there, or remove them here):\n{}",
+        undrawn.into_iter().collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// Lines of a file before its `#[cfg(test)]` module.
+fn non_test_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .take_while(|l| !l.starts_with("#[cfg(test)]"))
+        .collect()
+}
+
+#[test]
+fn no_source_file_is_over_500_lines() {
+    let long: Vec<String> = modules()
+        .into_values()
+        .filter_map(|file| {
+            let text = std::fs::read_to_string(&file).expect("read");
+            let n = non_test_lines(&text).len();
+            (n > 500).then(|| format!("  {}: {n}", file.display()))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "split these files (STYLE: past about 500 lines):\n{}",
+        long.join("\n")
+    );
+}
+
+/// Functions of `text` (outside its test module) longer than `max` lines, by name.
+fn long_functions(text: &str, max: usize) -> Vec<(String, usize)> {
+    let re = regex::Regex::new(r"^(\s*)(?:pub(?:\([a-z]+\))? )?(?:async )?fn (\w+)").expect("re");
+    let lines = non_test_lines(text);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if let Some(c) = re.captures(lines[i]) {
+            let close = format!("{}}}", &c[1]);
+            let end = (i..lines.len())
+                .find(|&j| lines[j] == close)
+                .unwrap_or(lines.len() - 1);
+            if end - i + 1 > max {
+                out.push((c[2].to_string(), end - i + 1));
+            }
+            i = end;
+        }
+        i += 1;
+    }
+    out
+}
+
+#[test]
+fn no_function_of_the_op_or_federation_is_over_80_lines() {
+    let mut long = Vec::new();
+    for (module, file) in modules() {
+        if !matches!(part(&module), "Oidc" | "Federation") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("read");
+        for (name, n) in long_functions(&text, 80) {
+            long.push(format!("  {}: {name} ({n} lines)", file.display()));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "handlers are adapters (STYLE): shorten these:\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn the_size_checks_can_fail() {
+    let long_fn = format!("fn f() {{\n{}}}\n", "    x();\n".repeat(81));
+    assert_eq!(long_functions(&long_fn, 80), [("f".to_string(), 83)]);
+    assert!(long_functions("fn g() {\n}\n", 80).is_empty());
+    let md = "## Never\n\n- A → B: why\n- C → D, E → D: why\n  more\n\n## Arrows\n\n| from | uses |\n|---|---|\n| A | B (note), C |\n| App | everything below it |\n";
+    assert_eq!(documented_never(md).len(), 3);
+    let arrows = documented_arrows(md);
+    assert_eq!(arrows["A"], ["B".to_string(), "C".to_string()].into());
+    assert!(arrows["App"].contains("*"));
+}

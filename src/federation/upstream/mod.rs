@@ -23,12 +23,13 @@ use crate::clock::{Clock, UnixTime};
 use crate::config::{AuthMethod, ConnectorConfig, ConnectorKind};
 
 mod error;
+mod http;
 mod verify;
 pub use error::UpstreamError;
+pub use http::{CappedHttp, HttpError, MAX_RESPONSE};
+use http::{max_age, read_capped};
 pub use verify::{check_id_token, parse_discovery};
 
-/// The largest upstream answer read: discovery, JWKS, token and userinfo responses.
-pub const MAX_RESPONSE: usize = 1024 * 1024;
 /// The largest Graph page read.
 pub const MAX_GRAPH_PAGE: usize = 4 * 1024 * 1024;
 /// An unknown `kid` refetches JWKS at most this often.
@@ -70,64 +71,6 @@ impl std::fmt::Debug for Pending {
     }
 }
 
-/// Why an upstream HTTP exchange failed.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpError {
-    #[error(transparent)]
-    Transport(#[from] reqwest::Error),
-    #[error("the answer is larger than {0} bytes")]
-    TooLarge(usize),
-    #[error("the answer cannot be read: {0}")]
-    Http(String),
-}
-
-/// A response body, read through a size cap (the `Content-Length` is not trusted alone).
-async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, HttpError> {
-    if resp.content_length().is_some_and(|n| n > cap as u64) {
-        return Err(HttpError::TooLarge(cap));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
-        if body.len() + chunk.len() > cap {
-            return Err(HttpError::TooLarge(cap));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// The HTTP client the `openidconnect` crate uses for token requests: the connector's
-/// client (timeout, no redirects), with the answer read through [`MAX_RESPONSE`].
-pub struct CappedHttp(reqwest::Client);
-
-impl<'c> openidconnect::AsyncHttpClient<'c> for CappedHttp {
-    type Error = HttpError;
-    type Future = std::pin::Pin<
-        Box<
-            dyn std::future::Future<Output = Result<openidconnect::HttpResponse, HttpError>>
-                + Send
-                + 'c,
-        >,
-    >;
-
-    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
-        Box::pin(async move {
-            let request: reqwest::Request = request
-                .try_into()
-                .map_err(|e: reqwest::Error| HttpError::Http(e.to_string()))?;
-            let resp = self.0.execute(request).await?;
-            let mut builder = openidconnect::http::Response::builder().status(resp.status());
-            for (name, value) in resp.headers() {
-                builder = builder.header(name, value);
-            }
-            let body = read_capped(resp, MAX_RESPONSE).await?;
-            builder
-                .body(body)
-                .map_err(|e| HttpError::Http(e.to_string()))
-        })
-    }
-}
-
 pub struct Upstream {
     pub config: ConnectorConfig,
     pub redirect_uri: String,
@@ -138,16 +81,6 @@ pub struct Upstream {
 
 fn unavailable(e: impl std::fmt::Display) -> UpstreamError {
     UpstreamError::Unavailable(e.to_string())
-}
-
-fn max_age(headers: &reqwest::header::HeaderMap) -> Option<i64> {
-    let cc = headers.get(reqwest::header::CACHE_CONTROL)?.to_str().ok()?;
-    if cc.contains("no-store") || cc.contains("no-cache") {
-        return Some(0);
-    }
-    cc.split(',')
-        .filter_map(|d| d.trim().strip_prefix("max-age="))
-        .find_map(|v| v.parse().ok())
 }
 
 impl Upstream {

@@ -53,31 +53,7 @@ pub fn check_id_token(
         .map_err(|e| UpstreamError::Invalid(format!("ID token: {e}")))?;
     let expected_issuer = IssuerUrl::new(metadata.issuer().as_str().to_string())
         .map_err(|e| UpstreamError::Invalid(e.to_string()))?;
-    let verifier = CoreIdTokenVerifier::new_public_client(
-        ClientId::new(config.client_id.clone()),
-        expected_issuer,
-        jwks,
-    )
-    .set_allowed_algs([
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
-        CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-        CoreJwsSigningAlgorithm::RsaSsaPssSha384,
-        CoreJwsSigningAlgorithm::RsaSsaPssSha512,
-        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-        CoreJwsSigningAlgorithm::EcdsaP384Sha384,
-        CoreJwsSigningAlgorithm::EdDsa,
-    ])
-    .require_issuer_match(!multi_tenant)
-    .set_time_fn(move || chrono::DateTime::from_timestamp(now - LEEWAY, 0).unwrap_or_default())
-    .set_issue_time_verifier_fn(move |iat| {
-        if iat.timestamp() > now + LEEWAY {
-            Err("issued in the future".into())
-        } else {
-            Ok(())
-        }
-    });
+    let verifier = verifier(config, multi_tenant, expected_issuer, jwks, now);
     let verified = match nonce {
         Some(n) => token
             .claims(&verifier, &Nonce::new(n.to_string()))
@@ -110,18 +86,65 @@ pub fn check_id_token(
     let claims: Value =
         serde_json::from_slice(&bytes).map_err(|e| UpstreamError::Invalid(e.to_string()))?;
     if multi_tenant {
-        let tid = claims["tid"].as_str().unwrap_or_default();
-        let expected = metadata.issuer().as_str().replace("{tenantid}", tid);
-        if claims["iss"] != expected.as_str() {
-            return Err(UpstreamError::Invalid(
-                "iss does not match the tenant".into(),
-            ));
-        }
-        if !config.allowed_tenants.is_empty() && !config.allowed_tenants.iter().any(|t| t == tid) {
-            return Err(UpstreamError::Refused(format!(
-                "tenant {tid} is not allowed"
-            )));
-        }
+        check_tenant(config, metadata, &claims)?;
     }
     Ok(claims)
+}
+
+/// The `openidconnect` verifier for a connector: its client id, the upstream's issuer and
+/// keys, an algorithm allow-list without `none` and HMAC, and a minute of leeway at `now`.
+fn verifier(
+    config: &ConnectorConfig,
+    multi_tenant: bool,
+    expected_issuer: IssuerUrl,
+    jwks: CoreJsonWebKeySet,
+    now: UnixTime,
+) -> CoreIdTokenVerifier<'static> {
+    CoreIdTokenVerifier::new_public_client(
+        ClientId::new(config.client_id.clone()),
+        expected_issuer,
+        jwks,
+    )
+    .set_allowed_algs([
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+        CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+        CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+        CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+        CoreJwsSigningAlgorithm::EdDsa,
+    ])
+    .require_issuer_match(!multi_tenant)
+    .set_time_fn(move || chrono::DateTime::from_timestamp(now - LEEWAY, 0).unwrap_or_default())
+    .set_issue_time_verifier_fn(move |iat| {
+        if iat.timestamp() > now + LEEWAY {
+            Err("issued in the future".into())
+        } else {
+            Ok(())
+        }
+    })
+}
+
+/// A multi-tenant Entra ID token: `iss` must be the template filled with its own `tid`, and
+/// that tenant allowed.
+fn check_tenant(
+    config: &ConnectorConfig,
+    metadata: &CoreProviderMetadata,
+    claims: &Value,
+) -> Result<(), UpstreamError> {
+    let tid = claims["tid"].as_str().unwrap_or_default();
+    let expected = metadata.issuer().as_str().replace("{tenantid}", tid);
+    if claims["iss"] != expected.as_str() {
+        return Err(UpstreamError::Invalid(
+            "iss does not match the tenant".into(),
+        ));
+    }
+    if !config.allowed_tenants.is_empty() && !config.allowed_tenants.iter().any(|t| t == tid) {
+        return Err(UpstreamError::Refused(format!(
+            "tenant {tid} is not allowed"
+        )));
+    }
+    Ok(())
 }

@@ -1,6 +1,14 @@
 //! How the authorization endpoint answers: to the client (a redirect or a form_post page,
 //! always with `iss`, RFC 9207) once its redirect URI is trusted, or with an HTML page.
+//!
+//! Every browser-facing handler (authorize, login, consent, the connector chooser and
+//! callback, logout) fails with one type, [`AuthorizeError`], whose `IntoResponse` is the
+//! only place such a page or error redirect is made. It needs the issuer (for `iss`) and the
+//! asset path: the issuer's routes carry a layer ([`render_pages`]) that supplies them.
 
+use std::sync::Arc;
+
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -23,10 +31,14 @@ pub struct ErrorTarget {
     pub state: Option<String>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum AuthorizeError {
     /// Shown to the person: the redirect URI cannot be trusted, or the flow broke.
-    Page { status: StatusCode, message: String },
+    Page {
+        status: StatusCode,
+        title: &'static str,
+        message: String,
+    },
     /// Sent to the client's redirect URI.
     Redirect {
         target: ErrorTarget,
@@ -37,15 +49,18 @@ pub enum AuthorizeError {
 
 impl AuthorizeError {
     pub fn page(message: impl Into<String>) -> Self {
-        Self::Page {
-            status: StatusCode::BAD_REQUEST,
-            message: message.into(),
-        }
+        Self::page_with(StatusCode::BAD_REQUEST, message)
     }
 
     pub fn page_with(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::titled(status, "Sign-in error", message)
+    }
+
+    /// A page with its own title ("Sign-in expired", "Not allowed").
+    pub fn titled(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
         Self::Page {
             status,
+            title,
             message: message.into(),
         }
     }
@@ -68,9 +83,11 @@ impl AuthorizeError {
 
     pub fn respond(self, issuer: &str, assets: &str) -> Response {
         match self {
-            Self::Page { status, message } => {
-                web::message(status, assets, "Sign-in error", &message)
-            }
+            Self::Page {
+                status,
+                title,
+                message,
+            } => web::message(status, assets, title, &message),
             Self::Redirect {
                 target,
                 error,
@@ -81,6 +98,35 @@ impl AuthorizeError {
                 &[("error", error), ("error_description", &description)],
             ),
         }
+    }
+}
+
+/// What an [`AuthorizeError`] is rendered with: the issuer and its asset path.
+#[derive(Debug, Clone)]
+pub struct PageContext {
+    pub issuer: Arc<str>,
+    pub assets: Arc<str>,
+}
+
+/// An error response not yet rendered with its issuer's [`PageContext`].
+#[derive(Clone)]
+struct Unrendered(AuthorizeError);
+
+impl IntoResponse for AuthorizeError {
+    /// Rendered without an issuer here (a page without styles; a redirect without `iss`),
+    /// and again, properly, by [`render_pages`] on the issuer's routes.
+    fn into_response(self) -> Response {
+        let mut resp = self.clone().respond("", "");
+        resp.extensions_mut().insert(Unrendered(self));
+        resp
+    }
+}
+
+/// The layer on an issuer's routes that renders [`AuthorizeError`]s with its context.
+pub async fn render_pages(State(ctx): State<PageContext>, mut resp: Response) -> Response {
+    match resp.extensions_mut().remove::<Unrendered>() {
+        Some(Unrendered(e)) => e.respond(&ctx.issuer, &ctx.assets),
+        None => resp,
     }
 }
 

@@ -87,14 +87,10 @@ impl Flows {
         &self,
         headers: &HeaderMap,
         addr: ClientAddr,
-        params: Result<Params, String>,
-    ) -> Response {
-        let params = match params {
-            Ok(p) => p,
-            Err(why) => return self.fail(AuthorizeError::page(why)),
-        };
+        params: Params,
+    ) -> Result<Response, AuthorizeError> {
         if params.total_len() > request::MAX_REQUEST {
-            return self.fail(AuthorizeError::page_with(
+            return Err(AuthorizeError::page_with(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "The sign-in request is too large.",
             ));
@@ -102,23 +98,19 @@ impl Flows {
         if let Some(hint) = params.get("id_token_hint") {
             self.keys.reload_for_unknown_kid(hint, &self.issuer).await;
         }
-        let result = async {
-            let (client, target) = request::trusted_target(&params, &self.clients)?;
-            let req = request::parse(
-                &params,
-                &client,
-                &target,
-                |t| self.hint_sub(t, Some(client.id())),
-                self.any_claims,
-            )?;
-            let session = self.current_session(headers).await?;
-            // A new pending row is charged to the address that asks for it.
-            let charge = self.charge_pending.then_some(addr);
-            self.proceed(headers, req, None, session, Vec::new(), charge)
-                .await
-        }
-        .await;
-        result.unwrap_or_else(|e| self.fail(e))
+        let (client, target) = request::trusted_target(&params, &self.clients)?;
+        let req = request::parse(
+            &params,
+            &client,
+            &target,
+            |t| self.hint_sub(t, Some(client.id())),
+            self.any_claims,
+        )?;
+        let session = self.current_session(headers).await?;
+        // A new pending row is charged to the address that asks for it.
+        let charge = self.charge_pending.then_some(addr);
+        self.proceed(headers, req, None, session, Vec::new(), charge)
+            .await
     }
 
     /// Decides what the request needs next (login, consent, or a code) and does it. A
@@ -283,9 +275,13 @@ pub async fn get(
     addr: ClientAddr,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
-    let params = Params::parse(query.unwrap_or_default().as_bytes())
-        .map_err(|e| format!("The sign-in request is malformed: {}.", e.description));
+) -> Result<Response, AuthorizeError> {
+    let params = Params::parse(query.unwrap_or_default().as_bytes()).map_err(|e| {
+        AuthorizeError::page(format!(
+            "The sign-in request is malformed: {}.",
+            e.description
+        ))
+    })?;
     flows.authorize(&headers, addr, params).await
 }
 
@@ -294,9 +290,9 @@ pub async fn post(
     addr: ClientAddr,
     headers: HeaderMap,
     form: Result<HtmlForm, Response>,
-) -> Response {
+) -> Result<Response, AuthorizeError> {
     match form {
-        Ok(HtmlForm(params)) => flows.authorize(&headers, addr, Ok(params)).await,
-        Err(resp) => resp,
+        Ok(HtmlForm(params)) => flows.authorize(&headers, addr, params).await,
+        Err(resp) => Ok(resp),
     }
 }

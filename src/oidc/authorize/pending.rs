@@ -2,7 +2,6 @@
 //! token and bound to the browser by a cookie, charged to the address that started it.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
 
 use super::error::AuthorizeError;
 use super::flows::Flows;
@@ -91,26 +90,18 @@ impl Flows {
         &self,
         headers: &HeaderMap,
         form: &Params,
-    ) -> Result<(AuthRequestRecord, AuthRequest), Response> {
+    ) -> Result<(AuthRequestRecord, AuthRequest), AuthorizeError> {
         let expired = || {
-            self.page(
+            AuthorizeError::titled(
                 StatusCode::BAD_REQUEST,
                 "Sign-in expired",
                 "This sign-in page has expired. Go back to the application and start again.",
             )
         };
-        let forged = || {
-            self.page(
-                StatusCode::FORBIDDEN,
-                "Sign-in refused",
-                "The form could not be verified (missing or wrong CSRF token). Go back to the application and start again.",
-            )
-        };
         let id = form.get("request").ok_or_else(expired)?;
-        let record = match self.storage.get_auth_request(id).await {
-            Ok(Some(r)) if r.expires_at > self.clock.now() => r,
-            Ok(_) => return Err(expired()),
-            Err(e) => return Err(self.fail(AuthorizeError::internal(&e))),
+        let record = match self.storage.get_auth_request(id).await? {
+            Some(r) if r.expires_at > self.clock.now() => r,
+            _ => return Err(expired()),
         };
         let csrf_ok = form
             .get("csrf")
@@ -118,10 +109,14 @@ impl Flows {
         let bound = read_cookie(headers, &self.cookies.binding)
             .is_some_and(|v| ct_eq(hash_value(v).as_bytes(), record.binding_hash.as_bytes()));
         if !csrf_ok || !bound {
-            return Err(forged());
+            return Err(AuthorizeError::titled(
+                StatusCode::FORBIDDEN,
+                "Sign-in refused",
+                "The form could not be verified (missing or wrong CSRF token). Go back to the application and start again.",
+            ));
         }
-        let req: AuthRequest = serde_json::from_str(&record.request)
-            .map_err(|e| self.fail(AuthorizeError::internal(&e)))?;
+        let req: AuthRequest =
+            serde_json::from_str(&record.request).map_err(|e| AuthorizeError::internal(&e))?;
         Ok((record, req))
     }
 }

@@ -173,7 +173,74 @@ pub fn parse(
     any_claim: bool,
 ) -> Result<AuthRequest, AuthorizeError> {
     let err = |code: &'static str, desc: &str| AuthorizeError::redirect(target, code, desc);
+    check_shape(params, client, &err)?;
+    let scope = parse_scope(params, client, &err)?;
+    let code_challenge = parse_pkce(params, client, &err)?;
+    let prompt = parse_prompt(params, &err)?;
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => {
+                return Err(err(
+                    "invalid_request",
+                    "max_age must be a whole number of seconds",
+                ));
+            }
+        },
+    };
+    let claims = match params.get("claims") {
+        None => None,
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(v @ Value::Object(_)) if any_claim => Some(v),
+            // A client without a consent page gets nothing beyond what its granted scopes
+            // release: nobody is asked.
+            Ok(v @ Value::Object(_)) if client.config.skip_consent => {
+                requestable_claims(&v, client, Some(&scope))
+            }
+            Ok(v @ Value::Object(_)) => requestable_claims(&v, client, None),
+            _ => return Err(err("invalid_request", "claims must be a JSON object")),
+        },
+    };
+    let hint = match params.get("id_token_hint") {
+        None => None,
+        Some(token) => Some(hint_sub(token).ok_or_else(|| {
+            err(
+                "invalid_request",
+                "id_token_hint is not an ID token this provider issued",
+            )
+        })?),
+    };
+    let text = |name: &str| params.get(name).map(str::to_string);
+    Ok(AuthRequest {
+        client_id: client.id().to_string(),
+        redirect_uri: target.redirect_uri.clone(),
+        response_mode: target.response_mode,
+        state: target.state.clone(),
+        scope,
+        nonce: text("nonce"),
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: text("login_hint"),
+        hint_sub: hint,
+        ui_locales: text("ui_locales"),
+        claims,
+        acr_values: text("acr_values"),
+        display: text("display"),
+        login_done: false,
+        consent_done: false,
+        connector_id: text("connector_id"),
+        upstream: None,
+    })
+}
 
+/// How an error found while parsing is sent: to the (trusted) redirect URI.
+type Refuse<'a> = &'a dyn Fn(&'static str, &str) -> AuthorizeError;
+
+/// Lengths, `response_mode`, request objects, `response_type`, and whether the client may
+/// use the code flow at all.
+fn check_shape(params: &Params, client: &Client, err: Refuse<'_>) -> Result<(), AuthorizeError> {
     for (name, max) in LIMITS {
         if params.get(name).is_some_and(|v| v.len() > *max) {
             return Err(err(
@@ -182,7 +249,6 @@ pub fn parse(
             ));
         }
     }
-
     if let Some(m) = params.get("response_mode")
         && m != "query"
         && m != "form_post"
@@ -220,7 +286,16 @@ pub fn parse(
             "this client may not use the authorization code flow",
         ));
     }
+    Ok(())
+}
 
+/// The scopes granted of those requested: `openid` required, the rest if the client may
+/// have them (`offline_access` only with the refresh grant), each once.
+fn parse_scope(
+    params: &Params,
+    client: &Client,
+    err: Refuse<'_>,
+) -> Result<Vec<String>, AuthorizeError> {
     let requested: Vec<&str> = params
         .get("scope")
         .unwrap_or("")
@@ -243,42 +318,43 @@ pub fn parse(
             scope.push(s.to_string());
         }
     }
+    Ok(scope)
+}
 
-    let code_challenge = match (
+/// The PKCE challenge (RFC 7636): S256 only, required when the client says so.
+fn parse_pkce(
+    params: &Params,
+    client: &Client,
+    err: Refuse<'_>,
+) -> Result<Option<String>, AuthorizeError> {
+    match (
         params.get("code_challenge"),
         params.get("code_challenge_method"),
     ) {
-        (None, Some(_)) => {
-            return Err(err(
-                "invalid_request",
-                "code_challenge_method without code_challenge",
-            ));
-        }
-        (Some(_), None | Some("plain")) => {
-            return Err(err(
-                "invalid_request",
-                "code_challenge_method must be S256 (plain is not accepted)",
-            ));
-        }
-        (Some(c), Some("S256")) if is_pkce_challenge(c) => Some(c.to_string()),
-        (Some(_), Some("S256")) => {
-            return Err(err(
-                "invalid_request",
-                "code_challenge must be a base64url SHA-256 digest (43 characters)",
-            ));
-        }
-        (Some(_), Some(_)) => {
-            return Err(err("invalid_request", "code_challenge_method must be S256"));
-        }
-        (None, None) if client.config.require_pkce => {
-            return Err(err(
-                "invalid_request",
-                "PKCE is required: send code_challenge with code_challenge_method=S256",
-            ));
-        }
-        (None, None) => None,
-    };
+        (None, Some(_)) => Err(err(
+            "invalid_request",
+            "code_challenge_method without code_challenge",
+        )),
+        (Some(_), None | Some("plain")) => Err(err(
+            "invalid_request",
+            "code_challenge_method must be S256 (plain is not accepted)",
+        )),
+        (Some(c), Some("S256")) if is_pkce_challenge(c) => Ok(Some(c.to_string())),
+        (Some(_), Some("S256")) => Err(err(
+            "invalid_request",
+            "code_challenge must be a base64url SHA-256 digest (43 characters)",
+        )),
+        (Some(_), Some(_)) => Err(err("invalid_request", "code_challenge_method must be S256")),
+        (None, None) if client.config.require_pkce => Err(err(
+            "invalid_request",
+            "PKCE is required: send code_challenge with code_challenge_method=S256",
+        )),
+        (None, None) => Ok(None),
+    }
+}
 
+/// `prompt` (OIDC Core §3.1.2.1): known values only, `none` alone.
+fn parse_prompt(params: &Params, err: Refuse<'_>) -> Result<Vec<Prompt>, AuthorizeError> {
     let mut prompt = Vec::new();
     for p in params
         .get("prompt")
@@ -286,14 +362,13 @@ pub fn parse(
         .split(' ')
         .filter(|s| !s.is_empty())
     {
-        let parsed = match p {
+        prompt.push(match p {
             "none" => Prompt::None,
             "login" => Prompt::Login,
             "consent" => Prompt::Consent,
             "select_account" => Prompt::SelectAccount,
             _ => return Err(err("invalid_request", "prompt has an unknown value")),
-        };
-        prompt.push(parsed);
+        });
     }
     if prompt.contains(&Prompt::None) && prompt.len() > 1 {
         return Err(err(
@@ -301,63 +376,7 @@ pub fn parse(
             "prompt=none cannot be combined with other values",
         ));
     }
-
-    let max_age = match params.get("max_age") {
-        None => None,
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if n >= 0 => Some(n),
-            _ => {
-                return Err(err(
-                    "invalid_request",
-                    "max_age must be a whole number of seconds",
-                ));
-            }
-        },
-    };
-    let claims = match params.get("claims") {
-        None => None,
-        Some(text) => match serde_json::from_str::<Value>(text) {
-            Ok(v @ Value::Object(_)) if any_claim => Some(v),
-            // A client without a consent page gets nothing beyond what its granted scopes
-            // release: nobody is asked.
-            Ok(v @ Value::Object(_)) if client.config.skip_consent => {
-                requestable_claims(&v, client, Some(&scope))
-            }
-            Ok(v @ Value::Object(_)) => requestable_claims(&v, client, None),
-            _ => return Err(err("invalid_request", "claims must be a JSON object")),
-        },
-    };
-    let hint = match params.get("id_token_hint") {
-        None => None,
-        Some(token) => Some(hint_sub(token).ok_or_else(|| {
-            err(
-                "invalid_request",
-                "id_token_hint is not an ID token this provider issued",
-            )
-        })?),
-    };
-
-    Ok(AuthRequest {
-        client_id: client.id().to_string(),
-        redirect_uri: target.redirect_uri.clone(),
-        response_mode: target.response_mode,
-        state: target.state.clone(),
-        scope,
-        nonce: params.get("nonce").map(str::to_string),
-        code_challenge,
-        prompt,
-        max_age,
-        login_hint: params.get("login_hint").map(str::to_string),
-        hint_sub: hint,
-        ui_locales: params.get("ui_locales").map(str::to_string),
-        claims,
-        acr_values: params.get("acr_values").map(str::to_string),
-        display: params.get("display").map(str::to_string),
-        login_done: false,
-        consent_done: false,
-        connector_id: params.get("connector_id").map(str::to_string),
-        upstream: None,
-    })
+    Ok(prompt)
 }
 
 /// The part of a `claims` parameter (OIDC Core §5.5) this client may have: under

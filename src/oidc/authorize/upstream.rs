@@ -11,7 +11,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::error::{AuthorizeError, respond_to_client};
+use super::error::AuthorizeError;
 use super::flows::Flows;
 use super::request::AuthRequest;
 use crate::federation::upstream::UpstreamError;
@@ -127,7 +127,7 @@ impl Flows {
         Ok(resp)
     }
 
-    fn upstream_page(&self, name: &str, e: &ConnectorError) -> Response {
+    fn upstream_page(&self, name: &str, e: &ConnectorError) -> AuthorizeError {
         let (status, title, message) = match e {
             ConnectorError::Upstream(UpstreamError::Unavailable(_))
             | ConnectorError::Unavailable(_) => (
@@ -165,7 +165,7 @@ impl Flows {
                 format!("{name}: {why}"),
             ),
         };
-        self.page(status, title, &message)
+        AuthorizeError::titled(status, title, message)
     }
 
     /// The pending request a callback answers, if it belongs to this browser and this
@@ -175,20 +175,14 @@ impl Flows {
         connector_id: &str,
         headers: &HeaderMap,
         params: &Params,
-    ) -> Result<(AuthRequestRecord, AuthRequest, PendingUpstream), Response> {
-        let expired = || {
-            self.page(
-                StatusCode::BAD_REQUEST,
-                "Sign-in expired",
-                "This sign-in is no longer pending. Go back to the application and start again.",
-            )
-        };
+    ) -> Result<(AuthRequestRecord, AuthRequest, PendingUpstream), AuthorizeError> {
+        let expired = expired;
         let state = params.get("state").ok_or_else(expired)?;
         let request_id = state.split('.').next().unwrap_or_default();
         let record = match self.storage.get_auth_request(request_id).await {
             Ok(Some(r)) if r.expires_at > self.clock.now() => r,
             Ok(_) => return Err(expired()),
-            Err(e) => return Err(self.fail(AuthorizeError::internal(&e))),
+            Err(e) => return Err(AuthorizeError::internal(&e)),
         };
         let bound = read_cookie(headers, &self.cookies.binding)
             .is_some_and(|v| ct_eq(hash_value(v).as_bytes(), record.binding_hash.as_bytes()));
@@ -198,7 +192,7 @@ impl Flows {
             pending.connector != connector_id || !ct_eq(pending.state.as_bytes(), state.as_bytes());
         if !bound || mixed_up {
             tracing::warn!(connector = ?connector_id, bound, mixed_up, "upstream callback refused");
-            return Err(self.page(
+            return Err(AuthorizeError::titled(
                 StatusCode::FORBIDDEN,
                 "Sign-in refused",
                 "This answer does not belong to the sign-in started in this browser.",
@@ -215,10 +209,10 @@ impl Flows {
         record: &AuthRequestRecord,
         req: &AuthRequest,
         pending: &PendingUpstream,
-    ) -> Result<crate::federation::Identity, Response> {
+    ) -> Result<crate::federation::Identity, AuthorizeError> {
         if !up.accepts_issuer(params.get("iss")).await {
             tracing::warn!(connector = %up.id(), "upstream callback refused: iss does not name the connector's issuer");
-            return Err(self.page(
+            return Err(AuthorizeError::titled(
                 StatusCode::FORBIDDEN,
                 "Sign-in refused",
                 "The answer came from another identity provider than the one you were sent to.",
@@ -228,24 +222,17 @@ impl Flows {
             tracing::info!(connector = %up.id(), error = ?error, "upstream returned an error");
             if error == "access_denied" {
                 let _ = self.storage.delete_auth_request(&record.id).await;
-                return Err(respond_to_client(
-                    &self.issuer,
+                return Err(AuthorizeError::redirect(
                     &req.target(),
-                    &[
-                        ("error", "access_denied"),
-                        ("error_description", "the identity provider denied access"),
-                    ],
+                    "access_denied",
+                    "the identity provider denied access",
                 ));
             }
             let refused = ConnectorError::Upstream(UpstreamError::Refused(error.to_string()));
             return Err(self.upstream_page(up.name(), &refused));
         }
         let Some(code) = params.get("code") else {
-            return Err(self.page(
-                StatusCode::BAD_REQUEST,
-                "Sign-in error",
-                "The identity provider sent no code.",
-            ));
+            return Err(AuthorizeError::page("The identity provider sent no code."));
         };
         up.finish(code, pending).await.map_err(|e| {
             tracing::warn!(connector = %up.id(), error = %e, "upstream sign-in failed");
@@ -254,27 +241,32 @@ impl Flows {
     }
 }
 
+/// The page for a sign-in that is no longer pending.
+fn expired() -> AuthorizeError {
+    AuthorizeError::titled(
+        StatusCode::BAD_REQUEST,
+        "Sign-in expired",
+        "This sign-in is no longer pending. Go back to the application and start again.",
+    )
+}
+
 /// `POST /connector`: the person picked a sign-in option.
 pub async fn choose(
     State(flows): State<Arc<Flows>>,
     headers: HeaderMap,
     form: Result<HtmlForm, Response>,
-) -> Response {
+) -> Result<Response, AuthorizeError> {
     let form = match form {
         Ok(HtmlForm(f)) => f,
-        Err(resp) => return resp,
+        Err(resp) => return Ok(resp),
     };
-    let (record, mut req) = match flows.load_pending(&headers, &form).await {
-        Ok(x) => x,
-        Err(resp) => return resp,
-    };
+    let (record, mut req) = flows.load_pending(&headers, &form).await?;
     let choice = form.get("connector").unwrap_or("").to_string();
     req.connector_id = Some(choice.clone());
-    let Some(client) = flows.clients.get(&req.client_id) else {
-        return flows.fail(AuthorizeError::page(
-            "The application is no longer registered.",
-        ));
-    };
+    let client = flows
+        .clients
+        .get(&req.client_id)
+        .ok_or_else(|| AuthorizeError::page("The application is no longer registered."))?;
     let route = flows.connectors.route(
         &client.config.allowed_connectors,
         Some(&choice),
@@ -283,24 +275,23 @@ pub async fn choose(
     match route {
         Ok(Route::Password) => {
             let username = req.login_hint.clone().unwrap_or_default();
-            flows.login_page(
+            Ok(flows.login_page(
                 &client,
                 &record,
                 &username,
                 None,
                 StatusCode::OK,
                 Vec::new(),
-            )
+            ))
         }
-        Ok(Route::Connector(id)) => flows
-            .start_upstream(&headers, req, Some(record), &id, Vec::new(), None)
-            .await
-            .unwrap_or_else(|e| flows.fail(e)),
-        Ok(Route::Chooser(_)) | Err(_) => flows.page(
-            StatusCode::BAD_REQUEST,
-            "Sign-in error",
+        Ok(Route::Connector(id)) => {
+            flows
+                .start_upstream(&headers, req, Some(record), &id, Vec::new(), None)
+                .await
+        }
+        Ok(Route::Chooser(_)) | Err(_) => Err(AuthorizeError::page(
             "That sign-in option is not available here.",
-        ),
+        )),
     }
 }
 
@@ -310,36 +301,24 @@ pub async fn callback(
     Path(connector_id): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
-    let params = match Params::parse(query.unwrap_or_default().as_bytes()) {
-        Ok(p) => p,
-        Err(e) => return flows.page(StatusCode::BAD_REQUEST, "Sign-in error", &e.description),
-    };
-    let (mut record, mut req, pending) = match flows
+) -> Result<Response, AuthorizeError> {
+    let params = Params::parse(query.unwrap_or_default().as_bytes())
+        .map_err(|e| AuthorizeError::page(e.description))?;
+    let (mut record, mut req, pending) = flows
         .callback_request(&connector_id, &headers, &params)
-        .await
-    {
-        Ok(x) => x,
-        Err(resp) => return resp,
-    };
-    let Some(up) = flows.connectors.redirect(&connector_id).cloned() else {
-        return flows.page(
-            StatusCode::BAD_REQUEST,
-            "Sign-in expired",
-            "This sign-in is no longer pending. Go back to the application and start again.",
-        );
-    };
-    let identity = match flows
+        .await?;
+    let up = flows
+        .connectors
+        .redirect(&connector_id)
+        .cloned()
+        .ok_or_else(expired)?;
+    let identity = flows
         .callback_identity(&*up, &params, &record, &req, &pending)
+        .await?;
+    let (session, cookie) = flows
+        .start_session(&headers, &identity)
         .await
-    {
-        Ok(i) => i,
-        Err(resp) => return resp,
-    };
-    let (session, cookie) = match flows.start_session(&headers, &identity).await {
-        Ok(x) => x,
-        Err(e) => return flows.fail(AuthorizeError::internal(&e)),
-    };
+        .map_err(|e| AuthorizeError::internal(&e))?;
     tracing::info!(
         event = "login",
         connector = %up.id(),
@@ -361,5 +340,4 @@ pub async fn callback(
             None,
         )
         .await
-        .unwrap_or_else(|e| flows.fail(e))
 }

@@ -29,13 +29,15 @@ fn pkce_matches(challenge: &str, verifier: &str) -> bool {
         )
 }
 
+fn bad() -> OAuthError {
+    OAuthError::invalid_grant("the authorization code is invalid, expired or used")
+}
+
 pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenResponse, OAuthError> {
     let client = &req.client;
     let code = req.params.require("code")?;
     let code_hash = sha256_b64url(code.as_bytes());
     let now = grants.clock.now();
-    let bad = || OAuthError::invalid_grant("the authorization code is invalid, expired or used");
-
     let issuance = CodeIssuance {
         family_id: client
             .allows_grant(GrantType::RefreshToken)
@@ -49,41 +51,7 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
         .await?
     {
         Redemption::First(r) => r,
-        Redemption::Again(r) => {
-            // A PKCE-bound code replayed without its verifier proves only that someone saw
-            // the code (any public client_id is enough to get here): refused, nothing
-            // revoked.
-            let proves_possession = match serde_json::from_str::<Grant>(&r.grant) {
-                Ok(g) => match (&g.code_challenge, req.params.get("code_verifier")) {
-                    (Some(challenge), Some(verifier)) => pkce_matches(challenge, verifier),
-                    (Some(_), None) => false,
-                    (None, _) => true,
-                },
-                Err(_) => true,
-            };
-            if !proves_possession {
-                tracing::warn!(
-                    event = "code_replayed_without_verifier",
-                    client_id = client.id(),
-                    "a used authorization code was presented without its PKCE verifier; nothing revoked"
-                );
-                return Err(bad());
-            }
-            // A replay: whoever holds this code is not to be trusted with what it issued.
-            grants.storage.mark_code_replayed(&code_hash, now).await?;
-            if let Some(family) = &r.family_id {
-                grants.storage.revoke_refresh_family(family, now).await?;
-            }
-            if let (Some(jti), Some(exp)) = (&r.access_jti, r.access_exp) {
-                grants.storage.revoke_token_id(jti, exp).await?;
-            }
-            tracing::warn!(
-                event = "code_reuse_detected",
-                client_id = client.id(),
-                "authorization code replayed: tokens it issued are revoked"
-            );
-            return Err(bad());
-        }
+        Redemption::Again(r) => return Err(replayed(grants, &req, &code_hash, &r).await?),
         Redemption::Foreign(r) => {
             tracing::warn!(
                 event = "code_presented_by_other_client",
@@ -99,25 +67,7 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
         return Err(bad());
     }
     let grant: Grant = serde_json::from_str(&record.grant).map_err(|e| OAuthError::internal(&e))?;
-    if req.params.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri does not match the authorization request",
-        ));
-    }
-    match (&grant.code_challenge, req.params.get("code_verifier")) {
-        (Some(challenge), Some(verifier)) if pkce_matches(challenge, verifier) => {}
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_grant("code_verifier does not match"));
-        }
-        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
-        (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier sent, but the authorization request had no code_challenge",
-            ));
-        }
-        (None, None) => {}
-    }
-
+    check_binding(&req, &grant)?;
     let mut issued = grants.issue(client, &grant, true, Some(issuance.access_jti.clone()))?;
     if let Some(family) = &issuance.family_id {
         let token = grants
@@ -140,6 +90,67 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
         issued.response.expires_in,
     );
     Ok(issued.response)
+}
+
+/// The redemption must name the authorization request's redirect URI and prove its PKCE
+/// challenge (RFC 6749 §4.1.3, RFC 7636 §4.6).
+fn check_binding(req: &ClientRequest, grant: &Grant) -> Result<(), OAuthError> {
+    if req.params.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (&grant.code_challenge, req.params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if pkce_matches(challenge, verifier) => Ok(()),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_grant("code_verifier does not match")),
+        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is required")),
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "code_verifier sent, but the authorization request had no code_challenge",
+        )),
+        (None, None) => Ok(()),
+    }
+}
+
+/// A used code presented again: what it issued is revoked, unless the presenter did not
+/// prove possession (a PKCE-bound code without its verifier: any public client id gets
+/// that far). Either way the answer is `invalid_grant`.
+async fn replayed(
+    grants: &Grants,
+    req: &ClientRequest,
+    code_hash: &str,
+    r: &crate::model::AuthCodeRecord,
+) -> Result<OAuthError, OAuthError> {
+    let client_id = req.client.id();
+    let now = grants.clock.now();
+    let proves_possession = match serde_json::from_str::<Grant>(&r.grant) {
+        Ok(g) => match (&g.code_challenge, req.params.get("code_verifier")) {
+            (Some(challenge), Some(verifier)) => pkce_matches(challenge, verifier),
+            (Some(_), None) => false,
+            (None, _) => true,
+        },
+        Err(_) => true,
+    };
+    if !proves_possession {
+        tracing::warn!(
+            event = "code_replayed_without_verifier",
+            client_id,
+            "a used authorization code was presented without its PKCE verifier; nothing revoked"
+        );
+        return Ok(bad());
+    }
+    grants.storage.mark_code_replayed(code_hash, now).await?;
+    if let Some(family) = &r.family_id {
+        grants.storage.revoke_refresh_family(family, now).await?;
+    }
+    if let (Some(jti), Some(exp)) = (&r.access_jti, r.access_exp) {
+        grants.storage.revoke_token_id(jti, exp).await?;
+    }
+    tracing::warn!(
+        event = "code_reuse_detected",
+        client_id,
+        "authorization code replayed: tokens it issued are revoked"
+    );
+    Ok(bad())
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::oidc::clients::Client;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::grant::Grant;
 use crate::oidc::id_token;
-use crate::oidc::shape::TokenShape;
+use crate::oidc::shape::{Shaped, TokenShape};
 use crate::oidc::tokens::{AccessTokenRequest, TokenService};
 use crate::secret::{random_token, sha256_b64url};
 use crate::storage::Storage;
@@ -180,31 +180,14 @@ impl Grants {
             })
             .map_err(|e| OAuthError::internal(&e))?;
         let id_token = if overrides.id_token_always || grant.scope.iter().any(|s| s == "openid") {
-            let id_lifetime = overrides.lifetime.unwrap_or_else(|| {
-                client
-                    .config
-                    .tokens
-                    .id_token
-                    .unwrap_or(self.lifetimes.id_token)
-                    .get()
-            });
-            Some(
-                id_token::sign(
-                    &self.keys,
-                    &id_token::IdTokenRequest {
-                        issuer: &self.tokens.issuer,
-                        client_id: client.id(),
-                        grant,
-                        now: overrides.issued_at.unwrap_or_else(|| self.clock.now()),
-                        lifetime: id_lifetime,
-                        include_nonce,
-                        access_token: &access.token,
-                        shaped: &shaped,
-                        groups_always: client.config.groups.always,
-                    },
-                )
-                .map_err(|e| OAuthError::internal(&e))?,
-            )
+            Some(self.id_token(
+                client,
+                grant,
+                include_nonce,
+                &access.token,
+                &shaped,
+                overrides,
+            )?)
         } else {
             None
         };
@@ -220,6 +203,41 @@ impl Grants {
                 id_token,
             },
         })
+    }
+
+    /// The ID token that goes with `access_token`.
+    fn id_token(
+        &self,
+        client: &Client,
+        grant: &Grant,
+        include_nonce: bool,
+        access_token: &str,
+        shaped: &Shaped,
+        overrides: &Overrides,
+    ) -> Result<String, OAuthError> {
+        let lifetime = overrides.lifetime.unwrap_or_else(|| {
+            client
+                .config
+                .tokens
+                .id_token
+                .unwrap_or(self.lifetimes.id_token)
+                .get()
+        });
+        id_token::sign(
+            &self.keys,
+            &id_token::IdTokenRequest {
+                issuer: &self.tokens.issuer,
+                client_id: client.id(),
+                grant,
+                now: overrides.issued_at.unwrap_or_else(|| self.clock.now()),
+                lifetime,
+                include_nonce,
+                access_token,
+                shaped,
+                groups_always: client.config.groups.always,
+            },
+        )
+        .map_err(|e| OAuthError::internal(&e))
     }
 
     fn idle_lifetime(&self, client: &Client) -> i64 {
