@@ -98,6 +98,8 @@ pub struct Spawn {
     pub clock: Option<Arc<AdjustableClock>>,
     /// A fixed issuer; by default `http://{bound address}`.
     pub issuer: Option<String>,
+    /// A path after the bound address for the issuer (`/tenant/a`).
+    pub issuer_path: Option<String>,
 }
 
 impl Default for Spawn {
@@ -108,6 +110,7 @@ impl Default for Spawn {
             storage: None,
             clock: None,
             issuer: None,
+            issuer_path: None,
         }
     }
 }
@@ -123,7 +126,9 @@ impl TestApp {
         let mut config: Config =
             oidc_bridge::config::from_yaml_str(&opts.yaml, &|_| None).expect("test config");
         let base = format!("http://{addr}");
-        config.issuer = opts.issuer.unwrap_or_else(|| base.clone());
+        config.issuer = opts
+            .issuer
+            .unwrap_or_else(|| format!("{base}{}", opts.issuer_path.as_deref().unwrap_or("")));
         config.listen = addr;
         config.database = DatabaseUrl::new(opts.database);
         let clock = opts.clock.unwrap_or_default();

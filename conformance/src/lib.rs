@@ -136,6 +136,21 @@ impl Op {
         Some(Self::start_full(&format!("{CONFIG}\n{extra_yaml}"), storage, port).await)
     }
 
+    /// As [`Self::start_with`], on a listener the test bound first (so that its port can be
+    /// handed out before the provider starts, with nobody able to take it meanwhile).
+    pub async fn start_on_listener(
+        backend: Backend,
+        extra_yaml: &str,
+        listener: tokio::net::TcpListener,
+    ) -> Option<Self> {
+        let storage = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(postgres_store().await?),
+        };
+        let yaml = format!("{CONFIG}\n{extra_yaml}");
+        Some(Self::start_bound(&yaml, storage, listener, None).await)
+    }
+
     /// The provider with `yaml` as its whole config (clients and users included) instead of
     /// the suite's, on `backend`.
     pub async fn start_config(backend: Backend, yaml: &str) -> Option<Self> {
@@ -161,6 +176,16 @@ impl Op {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind");
+        Self::start_bound(yaml, storage, listener, issuer).await
+    }
+
+    /// The provider with `yaml` as its whole config, on a bound `listener`.
+    pub async fn start_bound(
+        yaml: &str,
+        storage: Option<Arc<dyn Storage>>,
+        listener: tokio::net::TcpListener,
+        issuer: Option<&str>,
+    ) -> Self {
         let addr = listener.local_addr().expect("addr");
         let yaml = format!(
             "{yaml}\nsigning:\n  encryption_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"
@@ -255,6 +280,35 @@ impl Op {
 }
 
 pub type HeaderMap = reqwest::header::HeaderMap;
+
+/// `npm ci` in `dir` from its committed lockfile, once per test process, unless `installed`
+/// (a file under `node_modules`) is already there.
+pub fn npm_ci(dir: &std::path::Path, installed: &str) {
+    static ONCE: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut done = ONCE.lock().unwrap_or_else(|e| e.into_inner());
+    if done.iter().any(|d| d == dir) || dir.join("node_modules").join(installed).exists() {
+        return;
+    }
+    let status = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .status()
+        .expect("npm runs (Node.js is needed for this test)");
+    assert!(status.success(), "npm ci failed in {}", dir.display());
+    done.push(dir.to_path_buf());
+}
+
+/// A JSON `POST`; the status and the JSON answer (`null` if none).
+pub async fn post_json(url: &str, body: Value) -> (u16, Value) {
+    let resp = http_client()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
 
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()

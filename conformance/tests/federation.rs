@@ -2,6 +2,7 @@
 //! Azure-shaped mock personas (on `localhost`, so their cookies stay apart from the bridge's
 //! on 127.0.0.1), and a relying party (the `openidconnect` crate) logs in through each.
 
+use conformance::post_json as post;
 use conformance::{Backend, Browser, CALLBACK, Op, Outcome, http_client, jwt_claims};
 use oidc_bridge::testkit::MockIdp;
 use serde_json::{Value, json};
@@ -339,17 +340,6 @@ async fn an_upstream_key_rotation_mid_test_breaks_no_login() {
         t.claims["groups"],
         json!(["okta-engineering", "okta-platform-team"])
     );
-}
-
-async fn post(url: &str, body: Value) -> (u16, Value) {
-    let resp = http_client()
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .expect("POST");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test]

@@ -1,20 +1,11 @@
 //! Mock IdP mode, driven the way a downstream crate would: `oidc_bridge::testkit` starts it
 //! in-process, and the control API is exercised over real HTTP.
 
+use conformance::app::{Spawn, TestApp};
+use conformance::post_json as post;
 use conformance::{Browser, Outcome, http_client, jwt_claims, jwt_header};
 use oidc_bridge::testkit::{Defect, Effect, MintRequest, MockIdp, Rule};
 use serde_json::{Value, json};
-
-async fn post(url: &str, body: Value) -> (u16, Value) {
-    let resp = http_client()
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .expect("POST");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
 
 async fn form(url: &str, auth: (&str, &str), fields: &[(&str, &str)]) -> (u16, Value) {
     let resp = http_client()
@@ -793,21 +784,12 @@ async fn issuers_have_their_own_clocks_and_faults() {
 
 #[tokio::test]
 async fn serve_exposes_the_control_api_only_with_the_admin_token() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let mut config = oidc_bridge::config::from_yaml_str(
-        "database: \"sqlite::memory:\"\nmock:\n  control_api: true\n  admin_token: staging-admin-token-123\n",
-        &|_| None,
-    )
-    .expect("config");
-    config.issuer = format!("http://{addr}");
-    let app = oidc_bridge::app::Application::with_listener(&config, listener, Default::default())
-        .await
-        .expect("start");
-    tokio::spawn(app.run_until(std::future::pending()));
-    let url = format!("http://{addr}/mock/clock");
+    let app = TestApp::spawn_with(Spawn {
+        yaml: "mock:\n  control_api: true\n  admin_token: staging-admin-token-123\n".into(),
+        ..Spawn::default()
+    })
+    .await;
+    let url = app.url("/mock/clock");
     assert_eq!(
         http_client().get(&url).send().await.expect("GET").status(),
         401
@@ -820,20 +802,13 @@ async fn serve_exposes_the_control_api_only_with_the_admin_token() {
         .expect("GET");
     assert_eq!(ok.status(), 200);
     // Without the setting there is no control API at all.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let mut config =
-        oidc_bridge::config::from_yaml_str("database: \"sqlite::memory:\"\n", &|_| None)
-            .expect("config");
-    config.issuer = format!("http://{addr}");
-    let app = oidc_bridge::app::Application::with_listener(&config, listener, Default::default())
-        .await
-        .expect("start");
-    tokio::spawn(app.run_until(std::future::pending()));
+    let app = TestApp::spawn_with(Spawn {
+        yaml: "{}".into(),
+        ..Spawn::default()
+    })
+    .await;
     let resp = http_client()
-        .get(format!("http://{addr}/mock/clock"))
+        .get(app.url("/mock/clock"))
         .bearer_auth("anything")
         .send()
         .await

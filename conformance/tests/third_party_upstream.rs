@@ -21,22 +21,12 @@ impl Drop for Node {
     }
 }
 
-fn start_node(port: u16, redirect_uri: &str) -> Node {
-    if !dir()
-        .join("node_modules/oidc-provider/package.json")
-        .exists()
-    {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(dir())
-            .status()
-            .expect("npm runs (Node.js is needed for this test)");
-        assert!(status.success(), "npm ci failed");
-    }
+/// Starts node-oidc-provider on a port it binds itself; returns it and its issuer.
+fn start_node(redirect_uri: &str) -> (Node, String) {
+    conformance::npm_ci(&dir(), "oidc-provider/package.json");
     let mut child = Command::new("node")
         .arg("server.mjs")
         .current_dir(dir())
-        .env("PORT", port.to_string())
         .env("REDIRECT_URI", redirect_uri)
         .env("NODE_ENV", "development")
         .stdout(Stdio::piped())
@@ -48,29 +38,23 @@ fn start_node(port: u16, redirect_uri: &str) -> Node {
         .next()
         .expect("node-oidc-provider starts")
         .expect("line");
-    assert!(first.starts_with("listening"), "{first}");
+    let issuer = first
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
     std::thread::spawn(move || for _ in lines {});
-    Node(child)
+    (Node(child), issuer)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bridge_federates_to_node_oidc_provider() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let node_issuer = format!("http://localhost:{port}");
-    // The bridge's own port is only known once it runs; its callback path is fixed.
+    // Both ports are bound before they are handed out: the bridge's here, kept until it
+    // serves on it; node-oidc-provider's by itself.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let bridge_port = listener.local_addr().expect("addr").port();
-    drop(listener);
-    let _node = start_node(
-        port,
-        &format!("http://127.0.0.1:{bridge_port}/callback/node"),
-    );
+    let (_node, node_issuer) = start_node(&format!("http://127.0.0.1:{bridge_port}/callback/node"));
     let yaml = format!(
         r#"
 connectors:
@@ -86,7 +70,7 @@ connectors:
       exclude: ["^everyone$"]
 "#
     );
-    let bridge = Op::start_on_port(Backend::Sqlite, &yaml, bridge_port)
+    let bridge = Op::start_on_listener(Backend::Sqlite, &yaml, listener)
         .await
         .expect("bridge");
     let browser = Browser::new_following(CALLBACK);

@@ -29,19 +29,7 @@ fn project_dir() -> PathBuf {
 
 /// `npm ci` once, from the committed lockfile.
 fn install() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let dir = project_dir();
-        if dir.join("node_modules/openid-client/package.json").exists() {
-            return;
-        }
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm runs (Node.js is needed for this test)");
-        assert!(status.success(), "npm ci failed");
-    });
+    conformance::npm_ci(&project_dir(), "openid-client/package.json");
 }
 
 async fn run_against(app: &TestApp) -> serde_json::Value {

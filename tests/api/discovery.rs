@@ -50,41 +50,28 @@ async fn discovery_names_the_issuer_byte_for_byte_and_only_implemented_endpoints
 
 #[tokio::test]
 async fn an_issuer_with_a_path_serves_everything_under_it() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let mut config = oidc_bridge::config::from_yaml_str(CONFIG, &|_| None).expect("config");
-    config.issuer = format!("http://{addr}/tenant/a");
-    config.database = oidc_bridge::config::DatabaseUrl::new("sqlite::memory:");
-    let app = oidc_bridge::app::Application::with_listener(&config, listener, Default::default())
-        .await
-        .expect("start");
-    tokio::spawn(app.run_until(std::future::pending()));
+    let app = TestApp::spawn_with(Spawn {
+        issuer_path: Some("/tenant/a".into()),
+        ..Spawn::default()
+    })
+    .await;
     let http = reqwest::Client::new();
     let doc: serde_json::Value = http
-        .get(format!(
-            "{}/.well-known/openid-configuration",
-            config.issuer
-        ))
+        .get(format!("{}/.well-known/openid-configuration", app.issuer))
         .send()
         .await
         .expect("GET")
         .json()
         .await
         .expect("json");
-    assert_eq!(doc["issuer"], config.issuer.as_str());
+    assert_eq!(doc["issuer"], app.issuer.as_str());
     let jwks = http
         .get(doc["jwks_uri"].as_str().expect("jwks_uri"))
         .send()
         .await
         .expect("GET");
     assert_eq!(jwks.status(), 200);
-    let probe = http
-        .get(format!("http://{addr}/healthz"))
-        .send()
-        .await
-        .expect("GET");
+    let probe = http.get(app.url("/healthz")).send().await.expect("GET");
     assert_eq!(probe.status(), 200);
 }
 

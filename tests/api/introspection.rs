@@ -61,21 +61,38 @@ async fn revocation_answers_200_alike_and_revoked_tokens_go_inactive() {
     );
 }
 
-#[tokio::test]
-async fn a_public_client_can_introspect_only_its_own_tokens() {
-    let app = TestApp::spawn().await;
-    let token = app.service_token().await;
-    let body: Value = app
-        .http
-        .post(app.url("/introspect"))
-        .form(&[("token", token.as_str()), ("client_id", "spa")])
+/// Introspection as the public client `public` (it authenticates with its id alone).
+async fn introspect_as_public(op: &conformance::Op, token: &str) -> Value {
+    op.http
+        .post(op.url("/introspect"))
+        .form(&[("token", token), ("client_id", "public")])
         .send()
         .await
         .expect("POST")
         .json()
         .await
-        .expect("json");
-    assert_eq!(body, serde_json::json!({"active": false}));
+        .expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_client_can_introspect_only_its_own_tokens() {
+    let op = conformance::Op::start(conformance::Backend::Sqlite)
+        .await
+        .expect("provider");
+    let browser = conformance::Browser::new();
+    let own = conformance::happy_flow(&op, &browser, "public", &["openid"], &[]).await;
+    let body = introspect_as_public(&op, own.access_token()).await;
+    assert_eq!(body["active"], true, "its own token: {body}");
+    assert_eq!(body["client_id"], "public");
+    assert_eq!(body["sub"], own.claims["sub"]);
+
+    let other = conformance::happy_flow(&op, &browser, "client", &["openid"], &[]).await;
+    let body = introspect_as_public(&op, other.access_token()).await;
+    assert_eq!(
+        body,
+        serde_json::json!({"active": false}),
+        "another client's token"
+    );
 }
 
 #[tokio::test]

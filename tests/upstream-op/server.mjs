@@ -1,9 +1,12 @@
 // A local upstream IdP built on node-oidc-provider, for the bridge's federation tests.
-// Env: PORT, REDIRECT_URI. Prints "listening <issuer>" when ready.
+// Env: REDIRECT_URI. Listens on a port the system picks (bound before the issuer is known,
+// so no other process can take it first) and prints "listening <issuer>" when ready.
+import http from 'node:http';
 import Provider from 'oidc-provider';
 
-const port = Number(process.env.PORT);
-const issuer = `http://localhost:${port}`;
+const server = http.createServer();
+server.listen(0, '127.0.0.1', () => {
+const issuer = `http://localhost:${server.address().port}`;
 const provider = new Provider(issuer, {
   clients: [{
     client_id: 'bridge',
@@ -37,6 +40,6 @@ const provider = new Provider(issuer, {
   pkce: { required: () => true },
 });
 provider.proxy = false;
-provider.listen(port, '127.0.0.1', () => {
-  console.log(`listening ${issuer}`);
+server.on('request', provider.callback());
+console.log(`listening ${issuer}`);
 });

@@ -40,10 +40,30 @@ module!(oidcc_server, |op| {
     assert_eq!(header["alg"], "RS256");
     assert!(header["kid"].is_string());
     assert_eq!(header["typ"], "JWT");
-    let expected = oidc_bridge::oidc::id_token::at_hash(
-        oidc_bridge::config::SigningAlgorithm::RS256,
-        t.access_token(),
-    );
+    // at_hash computed by the openidconnect crate, with the key the JWKS publishes: not by
+    // the code under test.
+    let jwks: openidconnect::core::CoreJsonWebKeySet = op
+        .http
+        .get(op.url("/jwks"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("jwks json");
+    let key = jwks
+        .keys()
+        .iter()
+        .find(|k| {
+            openidconnect::JsonWebKey::key_id(*k).map(|id| id.as_str()) == header["kid"].as_str()
+        })
+        .expect("the signing key is published");
+    let expected = openidconnect::AccessTokenHash::from_token(
+        &openidconnect::AccessToken::new(t.access_token().to_string()),
+        &openidconnect::core::CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        key,
+    )
+    .expect("at_hash");
     assert_eq!(t.claims["at_hash"], expected.as_str(), "IDT-13");
     userinfo_ok(&op, &t).await;
 });

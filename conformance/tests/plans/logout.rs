@@ -73,12 +73,20 @@ async fn prompt_none_fails(op: &Op, b: &Browser) {
     );
 }
 
-fn assert_no_redirect(outcome: &Outcome) {
+/// The person sees the refusal (400, saying why), never a redirect, nor a page that only
+/// looks like one because the server failed.
+fn assert_refused(outcome: &Outcome, why: &str) {
     match outcome {
-        Outcome::Page(_, _) => {}
+        Outcome::Page(status, body) => {
+            assert_eq!(*status, 400, "a refusal, not a failure: {body}");
+            assert!(body.contains(why), "the page says why ({why}): {body}");
+        }
         other => panic!("must not redirect: {other:?}"),
     }
 }
+
+const UNREGISTERED: &str = "The post_logout_redirect_uri is not one the application registered.";
+const NOT_OURS: &str = "The id_token_hint is not an ID token this provider issued.";
 
 module!(
     oidcc_rp_initiated_logout_discovery_endpoint_verification,
@@ -122,7 +130,7 @@ module!(
             ]
         })
         .await;
-        assert_no_redirect(&outcome);
+        assert_refused(&outcome, UNREGISTERED);
     }
 );
 
@@ -135,7 +143,7 @@ module!(oidcc_rp_initiated_logout_modified_id_token_hint, |op| {
         ]
     })
     .await;
-    assert_no_redirect(&outcome);
+    assert_refused(&outcome, NOT_OURS);
 });
 
 module!(oidcc_rp_initiated_logout_no_id_token_hint, |op| {
@@ -146,7 +154,10 @@ module!(oidcc_rp_initiated_logout_no_id_token_hint, |op| {
         ]
     })
     .await;
-    assert_no_redirect(&outcome);
+    assert_refused(
+        &outcome,
+        "A post_logout_redirect_uri needs an id_token_hint or client_id to be trusted.",
+    );
 });
 
 module!(oidcc_rp_initiated_logout_no_params, |op| {
@@ -204,7 +215,7 @@ module!(
             ]
         })
         .await;
-        assert_no_redirect(&outcome);
+        assert_refused(&outcome, UNREGISTERED);
     }
 );
 
@@ -223,5 +234,5 @@ module!(oidcc_rp_initiated_logout_bad_id_token_hint, |op| {
         ]
     })
     .await;
-    assert_no_redirect(&outcome);
+    assert_refused(&outcome, NOT_OURS);
 });
