@@ -12,6 +12,7 @@ pub mod mock;
 pub mod model;
 pub mod oidc;
 pub mod password;
+pub mod protocol;
 pub mod secret;
 pub mod server;
 pub mod storage;

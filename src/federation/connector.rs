@@ -20,12 +20,13 @@ use serde_json::{Map, Value};
 pub use super::upstream::Pending as PendingUpstream;
 use super::upstream::UpstreamError;
 use crate::password::Lane;
+use crate::protocol::Subject;
 
 /// The claims of an authenticated person. `extra` holds anything else (namespaced upstream
 /// claims, mock-mode claims).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Identity {
-    pub sub: String,
+    pub sub: Subject,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -131,7 +131,7 @@ pub fn build(
         extra.insert("picture".into(), json!(p));
     }
     Ok(Identity {
-        sub,
+        sub: sub.into(),
         preferred_username: text(claims, "preferred_username").or_else(|| email.clone()),
         name: text(claims, "name"),
         email,

@@ -136,7 +136,7 @@ impl IdentityLookup for LocalConnector {
 
 fn identity_of(u: &UserConfig) -> Identity {
     Identity {
-        sub: u.username.clone(),
+        sub: u.username.as_str().into(),
         preferred_username: Some(u.username.clone()),
         name: u.name.clone(),
         email: u.email.clone(),

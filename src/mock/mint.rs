@@ -105,7 +105,7 @@ fn grant_of(control: &Control, req: &MintRequest, client_id: &str, iat: i64) -> 
         .mock
         .identity(&username, req.groups.clone(), &req.claims);
     if let Some(sub) = &req.sub {
-        identity.sub = sub.clone();
+        identity.sub = sub.as_str().into();
     }
     let scope = req
         .scope
@@ -117,9 +117,9 @@ fn grant_of(control: &Control, req: &MintRequest, client_id: &str, iat: i64) -> 
         .collect();
     Grant {
         sub: identity.sub.clone(),
-        client_id: client_id.to_string(),
+        client_id: client_id.into(),
         scope,
-        redirect_uri: String::new(),
+        redirect_uri: Default::default(),
         nonce: None,
         code_challenge: None,
         auth_time: iat,

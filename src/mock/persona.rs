@@ -127,7 +127,7 @@ impl TokenShape for Persona {
             } => {
                 let oid = identity.sub.clone();
                 s.sub = b64url(&sha256(format!("{client_id}\n{tenant}\n{oid}").as_bytes()))[..43]
-                    .to_string();
+                    .into();
                 for m in [&mut s.id_token, &mut s.access_token] {
                     m.insert("oid".into(), json!(oid));
                     m.insert("tid".into(), json!(tenant));

@@ -214,7 +214,7 @@ impl MockState {
             .or_else(|| username.contains('@').then(|| username.to_string()))
             .unwrap_or_else(|| format!("{username}@example.com"));
         let mut id = Identity {
-            sub: self.persona.subject_for(username),
+            sub: self.persona.subject_for(username).into(),
             preferred_username: Some(username.to_string()),
             name: Some(
                 fixed
@@ -238,7 +238,7 @@ impl MockState {
         }
         for (k, v) in claims {
             match (k.as_str(), v) {
-                ("sub", Value::String(s)) => id.sub = s.clone(),
+                ("sub", Value::String(s)) => id.sub = s.as_str().into(),
                 ("name", Value::String(s)) => id.name = Some(s.clone()),
                 ("email", Value::String(s)) => id.email = Some(s.clone()),
                 ("email_verified", Value::Bool(b)) => id.email_verified = Some(*b),
@@ -261,7 +261,7 @@ impl MockState {
             .to_string();
         let mut id = self.identity(&username, q.groups.clone(), &q.claims);
         if let Some(sub) = &q.sub {
-            id.sub = sub.clone();
+            id.sub = sub.as_str().into();
         }
         id
     }

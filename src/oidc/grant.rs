@@ -6,14 +6,15 @@ use serde_json::Value;
 
 use crate::clock::UnixTime;
 use crate::federation::Identity;
+use crate::protocol::{ClientId, RedirectUri, Subject};
 
 /// What an authorization grants.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Grant {
-    pub sub: String,
-    pub client_id: String,
+    pub sub: Subject,
+    pub client_id: ClientId,
     pub scope: Vec<String>,
-    pub redirect_uri: String,
+    pub redirect_uri: RedirectUri,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub auth_time: UnixTime,

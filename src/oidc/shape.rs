@@ -5,12 +5,13 @@
 use serde_json::{Map, Value};
 
 use crate::federation::Identity;
+use crate::protocol::Subject;
 
 /// Per-token claims a shape adds or replaces.
 #[derive(Debug, Default)]
 pub struct Shaped {
     /// The `sub` put in tokens (and returned by userinfo).
-    pub sub: String,
+    pub sub: Subject,
     pub id_token: Map<String, Value>,
     pub access_token: Map<String, Value>,
     /// ID-token claims to leave out (e.g. `groups` on overage).

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, UnixTime};
 use crate::keys::{KeyError, KeyManager};
+use crate::protocol::{ClientId, Issuer, Subject};
 use crate::secret::random_token;
 use crate::storage::{Storage, StorageError};
 
@@ -38,10 +39,10 @@ impl Audience {
 /// The claims of an access token (RFC 9068 §2.2).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessTokenClaims {
-    pub iss: String,
-    pub sub: String,
+    pub iss: Issuer,
+    pub sub: Subject,
     pub aud: Audience,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub iat: UnixTime,
     pub exp: UnixTime,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,10 +130,10 @@ impl TokenService {
             req.audience
         };
         let claims = AccessTokenClaims {
-            iss: self.issuer.clone(),
-            sub: req.sub.to_string(),
+            iss: self.issuer.clone().into(),
+            sub: req.sub.into(),
             aud: Audience::from_list(audience),
-            client_id: req.client_id.to_string(),
+            client_id: req.client_id.into(),
             iat: now,
             exp: now + req.lifetime,
             nbf: None,

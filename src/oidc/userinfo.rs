@@ -224,7 +224,7 @@ impl Userinfo {
         }
         let mut body = claims_for(&identity, &scopes, requested.as_ref());
         // The same `sub` as the ID token (a token shape may make it per-client).
-        body.insert("sub".into(), Value::String(claims.sub.clone()));
+        body.insert("sub".into(), Value::String(claims.sub.to_string()));
         Ok(body)
     }
 }

@@ -325,7 +325,7 @@ fn part(module: &str) -> &'static str {
         "web" => "Web",
         "keys" => "Keys",
         "storage" => "Storage",
-        "model" | "clock" | "secret" => "Model",
+        "model" | "clock" | "secret" | "protocol" => "Model",
         "server" | "password" | "ops" => "Support",
         _ => "Unknown",
     }

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::RedirectUri;
 use crate::web;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,7 +27,7 @@ pub enum ResponseMode {
 /// Where errors may be sent once the client and redirect URI are trusted.
 #[derive(Debug, Clone)]
 pub struct ErrorTarget {
-    pub redirect_uri: String,
+    pub redirect_uri: RedirectUri,
     pub response_mode: ResponseMode,
     pub state: Option<String>,
 }

@@ -24,8 +24,8 @@ impl Flows {
         let identity =
             serde_json::from_str(&session.identity).map_err(|e| AuthorizeError::internal(&e))?;
         let grant = Grant {
-            sub: session.sub.clone(),
-            client_id: client.id().to_string(),
+            sub: session.sub.clone().into(),
+            client_id: client.id().into(),
             scope: req.scope.clone(),
             redirect_uri: req.redirect_uri.clone(),
             nonce: req.nonce.clone(),
@@ -72,7 +72,7 @@ impl Flows {
         let session = SessionRecord {
             id_hash,
             sid: random_token(16),
-            sub: identity.sub.clone(),
+            sub: identity.sub.to_string(),
             identity: serde_json::to_string(identity).unwrap_or_else(|_| "{}".into()),
             auth_time: now,
             created_at: now,

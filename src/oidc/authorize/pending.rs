@@ -72,7 +72,7 @@ impl Flows {
         Ok((
             AuthRequestRecord {
                 id: random_token(16),
-                client_id: req.client_id.clone(),
+                client_id: req.client_id.to_string(),
                 request: json,
                 csrf: random_token(24),
                 binding_hash,

@@ -13,6 +13,7 @@ pub use super::error::{ErrorTarget, ResponseMode};
 use crate::config::GrantType;
 use crate::oidc::clients::{Client, ClientRegistry};
 use crate::oidc::params::Params;
+use crate::protocol::{ClientId, RedirectUri};
 
 /// The longest authorization request taken (all parameters together), and the longest
 /// value of each free-text parameter. Longer is an `invalid_request` (a page when the value
@@ -68,8 +69,8 @@ pub enum Prompt {
 /// A validated authorization request. Stored as JSON while the user logs in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthRequest {
-    pub client_id: String,
-    pub redirect_uri: String,
+    pub client_id: ClientId,
+    pub redirect_uri: RedirectUri,
     pub response_mode: ResponseMode,
     pub state: Option<String>,
     /// Granted scopes, in request order.
@@ -149,7 +150,7 @@ pub fn trusted_target(
     Ok((
         client,
         ErrorTarget {
-            redirect_uri: redirect_uri.to_string(),
+            redirect_uri: redirect_uri.into(),
             response_mode,
             state: params.get("state").map(str::to_string),
         },
@@ -213,7 +214,7 @@ pub fn parse(
     };
     let text = |name: &str| params.get(name).map(str::to_string);
     Ok(AuthRequest {
-        client_id: client.id().to_string(),
+        client_id: client.id().into(),
         redirect_uri: target.redirect_uri.clone(),
         response_mode: target.response_mode,
         state: target.state.clone(),

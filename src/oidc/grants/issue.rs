@@ -273,7 +273,7 @@ impl Grants {
         let family = RefreshFamilyRecord {
             id: family_id.to_string(),
             client_id: client.id().to_string(),
-            sub: grant.sub.clone(),
+            sub: grant.sub.to_string(),
             grant: serde_json::to_string(grant).map_err(|e| OAuthError::internal(&e))?,
             created_at: now,
             absolute_expires_at: now + self.absolute_lifetime(client),
