@@ -172,7 +172,7 @@ impl MockIdp {
             crate::app::control(&root.state, root.mock.clone(), crate::config::Seconds(0));
         crate::mock::mint::mint(&control, req)
             .await
-            .map_err(|(status, msg)| format!("{status}: {msg}"))
+            .map_err(|e| e.to_string())
     }
 }
 

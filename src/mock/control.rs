@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::error::ControlError;
 use super::faults::Rule;
 use super::mint::{MintRequest, mint};
 use super::state::{Control, QueuedLogin};
@@ -22,25 +23,19 @@ use crate::config::{ClientTokenLifetimes, Seconds};
 
 type C = State<Arc<Control>>;
 
-fn error(status: u16, message: impl Into<String>) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-    let code = if status.is_server_error() {
-        "server_error"
-    } else {
-        "invalid_request"
-    };
-    (
-        status,
-        axum::Json(json!({"error": code, "error_description": message.into()})),
-    )
-        .into_response()
+fn error(e: ControlError) -> Response {
+    e.into_response()
 }
 
 fn parse<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, Response> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| error(400, format!("the JSON body is not valid: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        error(ControlError::bad_request(format!(
+            "the JSON body is not valid: {e}"
+        )))
+    })
 }
 
 fn ok(v: Value) -> Response {
@@ -84,7 +79,9 @@ async fn admin_guard(State(c): C, req: Request, next: Next) -> Response {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map_or("", |(_, token)| token);
         if !crate::secret::ct_eq(presented.as_bytes(), expected.as_bytes()) {
-            let mut resp = error(401, "the control API needs the admin bearer token");
+            let mut resp = error(ControlError::unauthorized(
+                "the control API needs the admin bearer token",
+            ));
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),
@@ -102,7 +99,7 @@ async fn tokens(State(c): C, body: Bytes) -> Response {
     };
     match mint(&c, req).await {
         Ok(v) => ok(v),
-        Err((status, msg)) => error(status, msg),
+        Err(e) => error(e),
     }
 }
 
@@ -150,7 +147,9 @@ async fn clock_set(State(c): C, body: Bytes) -> Response {
             let Ok(t) =
                 time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
             else {
-                return error(400, format!("frozen_at `{text}` is not an RFC 3339 time"));
+                return error(ControlError::bad_request(format!(
+                    "frozen_at `{text}` is not an RFC 3339 time"
+                )));
             };
             clock.freeze_at(t.unix_timestamp());
         }
@@ -181,15 +180,19 @@ async fn rotate(State(c): C, body: Bytes) -> Response {
     };
     let ahead = req.publish_ahead.map(Seconds).unwrap_or(c.publish_ahead);
     if ahead.get() < 0 {
-        return error(400, "publish_ahead must be 0 or more seconds");
+        return error(ControlError::bad_request(
+            "publish_ahead must be 0 or more seconds",
+        ));
     }
     match c.keys.rotate(ahead).await {
         Ok(Some(kid)) => ok(json!({
             "kid": kid,
             "signs_from": rfc3339(c.mock.clock.current() + ahead.get()),
         })),
-        Ok(None) => error(409, "another rotation happened at the same moment"),
-        Err(e) => error(500, e.to_string()),
+        Ok(None) => error(ControlError::conflict(
+            "another rotation happened at the same moment",
+        )),
+        Err(e) => error(ControlError::internal(&e)),
     }
 }
 
@@ -200,11 +203,11 @@ async fn faults_list(State(c): C) -> Response {
 async fn faults_add(State(c): C, body: Bytes) -> Response {
     let rule: Rule = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return error(400, format!("not a fault rule: {e}")),
+        Err(e) => return error(ControlError::bad_request(format!("not a fault rule: {e}"))),
     };
     match c.mock.faults.add(rule) {
         Ok(r) => (StatusCode::CREATED, axum::Json(json!(r))).into_response(),
-        Err(e) => error(400, e),
+        Err(e) => error(ControlError::bad_request(e)),
     }
 }
 
@@ -217,14 +220,18 @@ async fn fault_remove(State(c): C, Path(id): Path<String>) -> Response {
     if c.mock.faults.remove(&id) {
         StatusCode::NO_CONTENT.into_response()
     } else {
-        error(404, format!("no fault rule `{id}`"))
+        error(ControlError::not_found(format!("no fault rule `{id}`")))
     }
 }
 
 async fn next_login(State(c): C, body: Bytes) -> Response {
     let q: QueuedLogin = match serde_json::from_slice(&body) {
         Ok(q) => q,
-        Err(e) => return error(400, format!("not a queued login: {e}")),
+        Err(e) => {
+            return error(ControlError::bad_request(format!(
+                "not a queued login: {e}"
+            )));
+        }
     };
     let mut queue = c.mock.next_logins.lock().unwrap_or_else(|e| e.into_inner());
     queue.push(q);
@@ -299,21 +306,20 @@ async fn lifetimes(State(c): C, Path(id): Path<String>, body: Bytes) -> Response
         ("refresh_token_absolute", req.refresh_token_absolute),
     ] {
         if v.is_some_and(|v| v <= 0) {
-            return error(400, format!("{name} must be a positive number of seconds"));
+            return error(ControlError::bad_request(format!(
+                "{name} must be a positive number of seconds"
+            )));
         }
     }
     if let Some(at) = req.access_token
         && at < BACKSTAGE_REFRESH_MARGIN
         && !req.force
     {
-        return error(
-            400,
-            format!(
-                "access_token lifetime {at}s is under {BACKSTAGE_REFRESH_MARGIN}s: Backstage refreshes \
-                 a session when less than {BACKSTAGE_REFRESH_MARGIN}s remain, so it would refresh on \
-                 every call. Use 240s or more, or send \"force\": true to set it anyway."
-            ),
-        );
+        return error(ControlError::bad_request(format!(
+            "access_token lifetime {at}s is under {BACKSTAGE_REFRESH_MARGIN}s: Backstage refreshes \
+             a session when less than {BACKSTAGE_REFRESH_MARGIN}s remain, so it would refresh on \
+             every call. Use 240s or more, or send \"force\": true to set it anyway."
+        )));
     }
     let mut applied = ClientTokenLifetimes::default();
     let found = c.clients.update(&id, |cfg| {
@@ -328,7 +334,7 @@ async fn lifetimes(State(c): C, Path(id): Path<String>, body: Bytes) -> Response
         applied = t.clone();
     });
     if !found {
-        return error(404, format!("no client `{id}`"));
+        return error(ControlError::not_found(format!("no client `{id}`")));
     }
     tracing::info!(event = "mock_lifetimes", client_id = %id, "client token lifetimes changed");
     ok(json!({ "client_id": id, "tokens": applied }))
@@ -348,7 +354,7 @@ async fn sessions_revoke(State(c): C, body: Bytes) -> Response {
     };
     match c.storage.delete_sessions(req.sub.as_deref()).await {
         Ok(n) => ok(json!({ "revoked": n })),
-        Err(e) => error(503, e.to_string()),
+        Err(e) => error(ControlError::storage(&e)),
     }
 }
 
@@ -365,7 +371,7 @@ async fn reset(State(c): C) -> Response {
         c.clients.update(id, |cfg| cfg.tokens = t.clone());
     }
     if let Err(e) = c.storage.delete_sessions(None).await {
-        return error(503, e.to_string());
+        return error(ControlError::storage(&e));
     }
     tracing::info!(event = "mock_reset", "mock issuer reset");
     StatusCode::NO_CONTENT.into_response()
@@ -415,14 +421,14 @@ async fn user_put(State(c): C, Path(username): Path<String>, body: Bytes) -> Res
     let identity = c.mock.identity(&username, None, &Default::default());
     let json = match serde_json::to_string(&identity) {
         Ok(j) => j,
-        Err(e) => return error(500, e.to_string()),
+        Err(e) => return error(ControlError::internal(&e)),
     };
     if let Err(e) = c
         .storage
         .put_identity(&identity.sub, &json, c.mock.clock.current())
         .await
     {
-        return error(503, e.to_string());
+        return error(ControlError::storage(&e));
     }
     ok(json!({ "sub": identity.sub, "groups": identity.groups }))
 }

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::error::ControlError;
 use super::state::Control;
 use crate::oidc::grant::Grant;
 use crate::oidc::grants::Overrides;
@@ -131,9 +132,9 @@ fn grant_of(control: &Control, req: &MintRequest, client_id: &str, iat: i64) -> 
 
 /// Mints through the OP's own issuance (with the request's time and lifetime), stores the
 /// identity so that userinfo and refresh find it, then spoils the result for a defect.
-pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, (u16, String)> {
+pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, ControlError> {
     if !control.keys.wait_active().await {
-        return Err((503, "no signing key is available yet".into()));
+        return Err(ControlError::unavailable("no signing key is available yet"));
     }
     let client_id = req
         .client_id
@@ -142,7 +143,7 @@ pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, (u16, St
     let client = control
         .clients
         .get(&client_id)
-        .ok_or_else(|| (400, format!("unknown client_id `{client_id}`")))?;
+        .ok_or_else(|| ControlError::bad_request(format!("unknown client_id `{client_id}`")))?;
     let now = control.mock.clock.current();
     let mut overrides = Overrides {
         lifetime: Some(
@@ -167,16 +168,17 @@ pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, (u16, St
     }
     let iat = overrides.issued_at.unwrap_or(now);
     let grant = grant_of(control, &req, &client_id, iat);
-    let identity_json = serde_json::to_string(&grant.identity).map_err(|e| (500, e.to_string()))?;
+    let identity_json =
+        serde_json::to_string(&grant.identity).map_err(|e| ControlError::internal(&e))?;
     control
         .storage
         .put_identity(&grant.sub, &identity_json, now)
         .await
-        .map_err(|e| (503, e.to_string()))?;
+        .map_err(|e| ControlError::storage(&e))?;
     let issued = control
         .grants
         .issue_with(&client, &grant, false, None, &overrides)
-        .map_err(|e| (500, e.description.to_string()))?;
+        .map_err(|e| ControlError::internal(&e.description))?;
     let refresh_token = if client.allows_grant(crate::config::GrantType::RefreshToken) {
         let token = control
             .grants
@@ -188,7 +190,7 @@ pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, (u16, St
                 None,
             )
             .await
-            .map_err(|e| (503, e.description.to_string()))?;
+            .map_err(|e| ControlError::unavailable(e.description))?;
         Some(token)
     } else {
         None
@@ -196,9 +198,11 @@ pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, (u16, St
     let mut response = issued.response;
     if let Some(d) = req.defect {
         if let Some(id_token) = &response.id_token {
-            response.id_token = Some(spoil(control, id_token, d).map_err(|e| (500, e))?);
+            response.id_token =
+                Some(spoil(control, id_token, d).map_err(|e| ControlError::internal(&e))?);
         }
-        response.access_token = spoil(control, &response.access_token, d).map_err(|e| (500, e))?;
+        response.access_token =
+            spoil(control, &response.access_token, d).map_err(|e| ControlError::internal(&e))?;
     }
     crate::oidc::grants::audit_issued(
         "token_minted",
