@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::error::ControlError;
 use super::state::Control;
 use crate::oidc::grant::Grant;
-use crate::oidc::grants::Overrides;
+use crate::oidc::grants::{Overrides, TokenResponse};
 use crate::secret::b64url;
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -130,6 +130,47 @@ fn grant_of(control: &Control, req: &MintRequest, client_id: &str, iat: i64) -> 
     }
 }
 
+/// The request's time and lifetime as issuance overrides, and its time defects.
+fn overrides_for(req: &MintRequest, now: i64, default_lifetime: i64) -> Overrides {
+    let mut o = Overrides {
+        lifetime: Some(req.expires_in.unwrap_or(default_lifetime)),
+        issued_at: Some(now + req.iat_offset.unwrap_or(0)),
+        claims: Map::new(),
+        id_token_always: true,
+    };
+    match req.defect {
+        Some(Defect::Expired) => {
+            let lifetime = o.lifetime.unwrap_or(1).abs().max(1);
+            o.lifetime = Some(lifetime);
+            o.issued_at = Some(now - lifetime - 60);
+        }
+        Some(Defect::NotYetValid) => {
+            o.issued_at = Some(now + 3600);
+            o.claims.insert("nbf".into(), json!(now + 3600));
+        }
+        _ => {}
+    }
+    o
+}
+
+/// Both tokens spoiled for a signature-level defect (time defects are in the claims).
+fn spoiled(
+    control: &Control,
+    mut response: TokenResponse,
+    defect: Option<Defect>,
+) -> Result<TokenResponse, ControlError> {
+    let Some(d) = defect else {
+        return Ok(response);
+    };
+    if let Some(id_token) = &response.id_token {
+        response.id_token =
+            Some(spoil(control, id_token, d).map_err(|e| ControlError::internal(&e))?);
+    }
+    response.access_token =
+        spoil(control, &response.access_token, d).map_err(|e| ControlError::internal(&e))?;
+    Ok(response)
+}
+
 /// Mints through the OP's own issuance (with the request's time and lifetime), stores the
 /// identity so that userinfo and refresh find it, then spoils the result for a defect.
 pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, ControlError> {
@@ -145,29 +186,13 @@ pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, ControlE
         .get(&client_id)
         .ok_or_else(|| ControlError::bad_request(format!("unknown client_id `{client_id}`")))?;
     let now = control.mock.clock.current();
-    let mut overrides = Overrides {
-        lifetime: Some(
-            req.expires_in
-                .unwrap_or_else(|| control.grants.access_lifetime(&client)),
-        ),
-        issued_at: Some(now + req.iat_offset.unwrap_or(0)),
-        claims: Map::new(),
-        id_token_always: true,
-    };
-    match req.defect {
-        Some(Defect::Expired) => {
-            let lifetime = overrides.lifetime.unwrap_or(1).abs().max(1);
-            overrides.lifetime = Some(lifetime);
-            overrides.issued_at = Some(now - lifetime - 60);
-        }
-        Some(Defect::NotYetValid) => {
-            overrides.issued_at = Some(now + 3600);
-            overrides.claims.insert("nbf".into(), json!(now + 3600));
-        }
-        _ => {}
-    }
-    let iat = overrides.issued_at.unwrap_or(now);
-    let grant = grant_of(control, &req, &client_id, iat);
+    let overrides = overrides_for(&req, now, control.grants.access_lifetime(&client));
+    let grant = grant_of(
+        control,
+        &req,
+        &client_id,
+        overrides.issued_at.unwrap_or(now),
+    );
     let identity_json =
         serde_json::to_string(&grant.identity).map_err(|e| ControlError::internal(&e))?;
     control
@@ -180,30 +205,19 @@ pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, ControlE
         .issue_with(&client, &grant, false, None, &overrides)
         .map_err(|e| ControlError::internal(&e.description))?;
     let refresh_token = if client.allows_grant(crate::config::GrantType::RefreshToken) {
-        let token = control
-            .grants
-            .new_family(
-                &client,
-                &grant,
-                &crate::secret::random_token(16),
-                (&issued.access_jti, issued.access_exp),
-                None,
-            )
-            .await
-            .map_err(|e| ControlError::unavailable(e.description))?;
-        Some(token)
+        let family = crate::secret::random_token(16);
+        let access = (issued.access_jti.as_str(), issued.access_exp);
+        Some(
+            control
+                .grants
+                .new_family(&client, &grant, &family, access, None)
+                .await
+                .map_err(|e| ControlError::unavailable(e.description))?,
+        )
     } else {
         None
     };
-    let mut response = issued.response;
-    if let Some(d) = req.defect {
-        if let Some(id_token) = &response.id_token {
-            response.id_token =
-                Some(spoil(control, id_token, d).map_err(|e| ControlError::internal(&e))?);
-        }
-        response.access_token =
-            spoil(control, &response.access_token, d).map_err(|e| ControlError::internal(&e))?;
-    }
+    let response = spoiled(control, issued.response, req.defect)?;
     crate::oidc::grants::audit_issued(
         "token_minted",
         "mock",
