@@ -326,7 +326,7 @@ async fn connectors(
         ));
         registry.set_other_refresh(connector.clone());
         if mock.mock_login {
-            registry.replace_password_form(connector.clone());
+            registry.put_password_form_first(connector.clone());
             if mock.auto_login {
                 registry.set_silent(connector);
             }

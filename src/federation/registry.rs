@@ -44,6 +44,9 @@ pub struct ConnectorRegistry {
     other_refresh: Option<Arc<dyn RefreshConnector>>,
     silent: Option<Arc<dyn SilentLogin>>,
     lookup: Option<Arc<dyn IdentityLookup>>,
+    /// Sign-ins go to the password form without routing (the redirect connectors stay
+    /// reachable through the chooser's form and their callbacks).
+    password_first: bool,
 }
 
 impl ConnectorRegistry {
@@ -72,10 +75,10 @@ impl ConnectorRegistry {
     }
 
     /// Another password form in front of the first (whose identities still refresh and look
-    /// up through it), and no redirect connectors: mock mode.
-    pub fn replace_password_form(&mut self, connector: Arc<dyn PasswordConnector>) {
+    /// up through it), offered for every sign-in without routing to a redirect connector.
+    pub fn put_password_form_first(&mut self, connector: Arc<dyn PasswordConnector>) {
         self.password = Some(connector);
-        self.redirect.clear();
+        self.password_first = true;
     }
 
     pub fn set_silent(&mut self, connector: Arc<dyn SilentLogin>) {
@@ -89,6 +92,11 @@ impl ConnectorRegistry {
 
     pub fn has_redirect(&self) -> bool {
         !self.redirect.is_empty()
+    }
+
+    /// Whether a sign-in is routed ([`Self::route`]) at all, or goes to the password form.
+    pub fn routes_sign_ins(&self) -> bool {
+        self.has_redirect() && !self.password_first
     }
 
     pub fn redirect(&self, id: &str) -> Option<&Arc<dyn RedirectConnector>> {
@@ -118,17 +126,14 @@ impl ConnectorRegistry {
     }
 
     /// `connector_id`, then a `login_hint` in a connector's `email_domains`, then the only
-    /// connector when the password form is not offered; otherwise the chooser. With no
-    /// redirect connectors at all, the password form.
+    /// connector when the password form is not offered; otherwise the chooser (or, with no
+    /// redirect connectors, the password form).
     pub fn route(
         &self,
         allowed: &[String],
         connector_id: Option<&str>,
         login_hint: Option<&str>,
     ) -> Result<Route, UnknownConnector> {
-        if !self.has_redirect() {
-            return Ok(Route::Password);
-        }
         let (ids, password) = self.choices(allowed);
         if let Some(wanted) = connector_id {
             return if wanted == PASSWORD_CHOICE && password {
@@ -266,9 +271,14 @@ mod tests {
             Ok(Route::Connector("entra".into()))
         );
         assert_eq!(
-            ConnectorRegistry::new().route(&[], Some("okta"), None),
+            ConnectorRegistry::new().route(&[], None, None),
             Ok(Route::Password),
             "no redirect connectors: the form"
+        );
+        assert_eq!(
+            ConnectorRegistry::new().route(&[], Some("local"), None),
+            Err(UnknownConnector),
+            "no password form offered either"
         );
     }
 

@@ -35,29 +35,26 @@ pub fn scope_claims(scope: &str) -> &'static [&'static str] {
 
 /// Every claim `identity` has, as JSON (without `amr`).
 pub fn all_claims(identity: &Identity) -> Map<String, Value> {
-    {
-        let this = identity;
-        let mut m = this.extra.clone();
-        let mut put = |k: &str, v: Value| {
-            m.insert(k.to_string(), v);
-        };
-        put("sub", json!(this.sub));
-        if let Some(v) = &this.preferred_username {
-            put("preferred_username", json!(v));
-        }
-        if let Some(v) = &this.name {
-            put("name", json!(v));
-        }
-        if let Some(v) = &this.email {
-            put("email", json!(v));
-            put(
-                "email_verified",
-                json!(this.email_verified.unwrap_or(false)),
-            );
-        }
-        put("groups", json!(this.groups));
-        m
+    let mut m = identity.extra.clone();
+    let mut put = |k: &str, v: Value| {
+        m.insert(k.to_string(), v);
+    };
+    put("sub", json!(identity.sub));
+    if let Some(v) = &identity.preferred_username {
+        put("preferred_username", json!(v));
     }
+    if let Some(v) = &identity.name {
+        put("name", json!(v));
+    }
+    if let Some(v) = &identity.email {
+        put("email", json!(v));
+        put(
+            "email_verified",
+            json!(identity.email_verified.unwrap_or(false)),
+        );
+    }
+    put("groups", json!(identity.groups));
+    m
 }
 
 /// The claims of `identity` released by `scopes` plus those named in `requested` (the
@@ -67,26 +64,23 @@ pub fn claims_for(
     scopes: &[String],
     requested: Option<&Value>,
 ) -> Map<String, Value> {
-    {
-        let this = identity;
-        let all = all_claims(this);
-        let mut out = Map::new();
-        out.insert("sub".into(), json!(this.sub));
-        let mut names: Vec<&str> = scopes
-            .iter()
-            .flat_map(|s| scope_claims(s))
-            .copied()
-            .collect();
-        if let Some(Value::Object(req)) = requested {
-            names.extend(req.keys().map(String::as_str));
-        }
-        for n in names {
-            if let Some(v) = all.get(n) {
-                out.insert(n.to_string(), v.clone());
-            }
-        }
-        out
+    let all = all_claims(identity);
+    let mut out = Map::new();
+    out.insert("sub".into(), json!(identity.sub));
+    let mut names: Vec<&str> = scopes
+        .iter()
+        .flat_map(|s| scope_claims(s))
+        .copied()
+        .collect();
+    if let Some(Value::Object(req)) = requested {
+        names.extend(req.keys().map(String::as_str));
     }
+    for n in names {
+        if let Some(v) = all.get(n) {
+            out.insert(n.to_string(), v.clone());
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! `POST /login`: the username and password form, checked by the issuer's password
 //! connector (the local users; in mock mode the mock's any-username form).
 //!
-//! When the connector does a real password check, failed attempts are throttled before the password is checked (the attempt is reserved
-//! first, so concurrent guesses cannot all pass, and a cancelled attempt counts): five per
-//! username and address, twenty per username and thirty per address in fifteen minutes. A
+//! When the connector does a real password check (`PasswordPrompt::throttled`), failed
+//! attempts are throttled before the password is checked (the attempt is reserved first, so
+//! concurrent guesses cannot all pass, and a cancelled attempt counts): five per username
+//! and address, twenty per username and thirty per address in fifteen minutes. A
 //! browser holding a device cookie from an earlier sign-in of that user counts against its
 //! own budget only (five), which nobody else can spend, so a person on a browser they used
 //! before is never locked out by someone else's failures; its password check is also served

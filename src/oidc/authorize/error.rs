@@ -2,8 +2,8 @@
 //! always with `iss`, RFC 9207) once its redirect URI is trusted, or with an HTML page.
 //!
 //! Every browser-facing handler (authorize, login, consent, the connector chooser and
-//! callback, logout) fails with one type, [`AuthorizeError`], whose `IntoResponse` is the
-//! only place such a page or error redirect is made. It needs the issuer (for `iss`) and the
+//! callback, logout) fails with one type, [`AuthorizeError`], whose `IntoResponse` renders
+//! every error page and error redirect. It needs the issuer (for `iss`) and the
 //! asset path: the issuer's routes carry a layer ([`render_pages`]) that supplies them.
 
 use std::sync::Arc;
@@ -114,10 +114,11 @@ pub struct PageContext {
 struct Unrendered(AuthorizeError);
 
 impl IntoResponse for AuthorizeError {
-    /// Rendered without an issuer here (a page without styles; a redirect without `iss`),
-    /// and again, properly, by [`render_pages`] on the issuer's routes.
+    /// Left for [`render_pages`] on the issuer's routes, which knows the issuer (for `iss`)
+    /// and the asset path. A route without that layer answers a bare 500 rather than a
+    /// redirect without `iss`.
     fn into_response(self) -> Response {
-        let mut resp = self.clone().respond("", "");
+        let mut resp = StatusCode::INTERNAL_SERVER_ERROR.into_response();
         resp.extensions_mut().insert(Unrendered(self));
         resp
     }

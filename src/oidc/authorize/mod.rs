@@ -34,10 +34,7 @@ use crate::server::ClientAddr;
 use crate::web;
 
 impl Flows {
-    pub fn fail(&self, e: AuthorizeError) -> Response {
-        e.respond(&self.issuer, &self.base)
-    }
-
+    /// A page that is not an error ("Signed out").
     pub fn page(&self, status: StatusCode, title: &str, message: &str) -> Response {
         web::message(status, &self.base, title, message)
     }
@@ -236,16 +233,19 @@ impl Flows {
                 "the user must sign in",
             ));
         }
-        let route = self
-            .connectors
-            .route(
-                &client.config.allowed_connectors,
-                req.connector_id.as_deref(),
-                req.login_hint.as_deref(),
-            )
-            .map_err(|e| {
-                AuthorizeError::redirect(&req.target(), "invalid_request", &e.to_string())
-            })?;
+        let route = if self.connectors.routes_sign_ins() {
+            self.connectors
+                .route(
+                    &client.config.allowed_connectors,
+                    req.connector_id.as_deref(),
+                    req.login_hint.as_deref(),
+                )
+                .map_err(|e| {
+                    AuthorizeError::redirect(&req.target(), "invalid_request", &e.to_string())
+                })?
+        } else {
+            Route::Password
+        };
         if let Route::Connector(id) = &route {
             return self
                 .start_upstream(headers, req, pending, id, cookies, charge)

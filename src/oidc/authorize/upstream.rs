@@ -127,7 +127,8 @@ impl Flows {
         Ok(resp)
     }
 
-    fn upstream_page(&self, name: &str, e: &ConnectorError) -> AuthorizeError {
+    /// The page for a connector that did not sign the person in.
+    fn connector_error(&self, name: &str, e: &ConnectorError) -> AuthorizeError {
         let (status, title, message) = match e {
             ConnectorError::Upstream(UpstreamError::Unavailable(_))
             | ConnectorError::Unavailable(_) => (
@@ -229,14 +230,14 @@ impl Flows {
                 ));
             }
             let refused = ConnectorError::Upstream(UpstreamError::Refused(error.to_string()));
-            return Err(self.upstream_page(up.name(), &refused));
+            return Err(self.connector_error(up.name(), &refused));
         }
         let Some(code) = params.get("code") else {
             return Err(AuthorizeError::page("The identity provider sent no code."));
         };
         up.finish(code, pending).await.map_err(|e| {
             tracing::warn!(connector = %up.id(), error = %e, "upstream sign-in failed");
-            self.upstream_page(up.name(), &e)
+            self.connector_error(up.name(), &e)
         })
     }
 }
