@@ -20,25 +20,33 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Storage answers (within a second: an unreachable database is reported at once, not
-/// after the pool's acquire timeout) and a signing key is active.
+/// Storage answers with every migration of this build applied (within a second: an
+/// unreachable database is reported at once, not after the pool's acquire timeout), and a
+/// signing key is active.
 pub async fn readyz(
     State(storage): State<Arc<dyn Storage>>,
     State(keys): State<Arc<KeyManager>>,
 ) -> Response {
-    let storage_ok = matches!(
-        tokio::time::timeout(std::time::Duration::from_secs(1), storage.ping()).await,
-        Ok(Ok(()))
-    );
+    let pending = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        storage.pending_migrations(),
+    )
+    .await;
+    let storage_ok = matches!(pending, Ok(Ok(_)));
+    let migrations_ok = matches!(pending, Ok(Ok(0)));
     let keys_ok = keys.active().is_some();
-    let status = if storage_ok && keys_ok {
+    let status = if storage_ok && migrations_ok && keys_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let body = json!({
         "status": if status == StatusCode::OK { "ready" } else { "unavailable" },
-        "checks": { "storage": storage_ok, "signing_key": keys_ok },
+        "checks": {
+            "storage": storage_ok,
+            "migrations": migrations_ok,
+            "signing_key": keys_ok,
+        },
     });
     (status, Json(body)).into_response()
 }

@@ -52,6 +52,9 @@ pub trait Storage: Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<()>;
 
+    /// How many of this build's migrations the database has not applied (0: current).
+    async fn pending_migrations(&self) -> Result<usize>;
+
     async fn upsert_client(&self, client: &ClientRecord) -> Result<()>;
     async fn get_client(&self, id: &str) -> Result<Option<ClientRecord>>;
     async fn list_clients(&self) -> Result<Vec<ClientRecord>>;

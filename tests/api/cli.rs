@@ -415,3 +415,37 @@ connectors:
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_exits_zero_only_when_the_server_is_ready() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let base = app.base.clone();
+    let (code, out, err) =
+        tokio::task::spawn_blocking(move || run(&["healthcheck", "--url", &base], ""))
+            .await
+            .expect("run");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("/readyz answered 200"), "{out}");
+    let healthz = format!("{}/healthz", app.base);
+    let (code, _, _) =
+        tokio::task::spawn_blocking(move || run(&["healthcheck", "--url", &healthz], ""))
+            .await
+            .expect("run");
+    assert_eq!(code, 0, "a full URL is asked as given");
+    let missing = format!("{}/no-such-probe", app.base);
+    let (code, _, err) =
+        tokio::task::spawn_blocking(move || run(&["healthcheck", "--url", &missing], ""))
+            .await
+            .expect("run");
+    assert_eq!(code, 1, "a 404 is not ready: {err}");
+    assert!(err.contains("answered 404"), "{err}");
+    let base = app.base.clone();
+    app.stop().await;
+    let (code, _, err) = tokio::task::spawn_blocking(move || {
+        run(&["healthcheck", "--url", &base, "--timeout", "2"], "")
+    })
+    .await
+    .expect("run");
+    assert_eq!(code, 1, "a stopped server is not ready");
+    assert!(err.contains("cannot be reached"), "{err}");
+}

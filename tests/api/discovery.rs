@@ -126,4 +126,6 @@ async fn probes_report_liveness_and_readiness() {
         .expect("json");
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["checks"]["signing_key"], true);
+    assert_eq!(ready["checks"]["storage"], true);
+    assert_eq!(ready["checks"]["migrations"], true);
 }

@@ -51,6 +51,11 @@ pub async fn migrate_is_idempotent(s: &dyn Storage) {
     .expect("insert");
     s.migrate().await.expect("second migrate");
     assert!(s.get_client("kept").await.expect("get").is_some());
+    assert_eq!(
+        s.pending_migrations().await.expect("pending"),
+        0,
+        "every migration of this build is applied"
+    );
 }
 
 pub async fn signing_key_add_is_compare_and_swap(s: &dyn Storage) {

@@ -44,6 +44,17 @@ macro_rules! shared_storage {
                     Ok(())
                 }
 
+                async fn pending_migrations(&self) -> Result<usize> {
+                    let applied: Vec<i64> =
+                        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                            .fetch_all(&self.pool)
+                            .await?;
+                    Ok($migrator()
+                        .iter()
+                        .filter(|m| !applied.contains(&m.version))
+                        .count())
+                }
+
                 async fn upsert_client(&self, c: &ClientRecord) -> Result<()> {
                     sqlx::query(
                         "INSERT INTO clients (id, secret_hash, metadata, updated_at) VALUES ($1, $2, $3, $4)

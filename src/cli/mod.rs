@@ -1,17 +1,17 @@
-//! The command line: `serve`, `migrate`, `check-config`, `keys list|rotate`, `hash-password`.
+//! The command line: `serve`, `mock`, `migrate`, `check-config`, and the tools in
+//! `tools.rs` (`keys list|rotate`, `hash-password`, `groups explain`, `healthcheck`).
 
-use std::io::{IsTerminal as _, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::app::{self, Application, Options};
-use crate::clock::{Clock as _, SystemClock, rfc3339};
 use crate::config::{self, Config, Seconds};
-use crate::keys::{KeyManager, describe};
+
+mod tools;
+use tools::{explain, hash_password, healthcheck, keys_list, keys_rotate};
 
 #[derive(Parser)]
 #[command(
@@ -64,6 +64,20 @@ enum Command {
     /// Group normalization tools.
     #[command(subcommand)]
     Groups(GroupsCommand),
+    /// Exit 0 when the server is ready (`/readyz` answers 200), 1 otherwise: a container
+    /// health check that needs no curl.
+    Healthcheck {
+        /// The server's base URL (then `/readyz` is asked) or the full URL to ask.
+        #[arg(
+            long,
+            default_value = "http://127.0.0.1:8080",
+            env = "OIDC_BRIDGE_HEALTHCHECK_URL"
+        )]
+        url: String,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -206,6 +220,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             publish_ahead,
         }) => keys_rotate(&load(config.config.as_deref())?, publish_ahead).await,
         Command::HashPassword => hash_password(),
+        Command::Healthcheck { url, timeout } => healthcheck(&url, timeout).await,
         Command::Groups(GroupsCommand::Explain {
             config,
             connector,
@@ -306,174 +321,4 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-}
-
-async fn keys_list(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
-    let storage = app::open_storage(config).await?;
-    let records = storage.list_signing_keys().await?;
-    let metas: Vec<_> = records.iter().map(Into::into).collect();
-    let infos = describe(
-        &metas,
-        SystemClock.now(),
-        app::key_policy(config).retain_for,
-    );
-    if json {
-        println!("{}", serde_json::to_string_pretty(&infos)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if infos.is_empty() {
-        println!("no signing keys yet: the first is created when the server starts");
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "{:<18} {:<6} {:<8} {:<21} {:<21} {:<21}",
-        "KID", "ALG", "STATE", "CREATED", "SIGNS FROM", "PUBLISHED UNTIL"
-    );
-    for k in infos {
-        println!(
-            "{:<18} {:<6} {:<8} {:<21} {:<21} {:<21}",
-            k.kid,
-            k.alg,
-            k.state.as_str(),
-            rfc3339(k.created_at),
-            rfc3339(k.activates_at),
-            k.published_until.map(rfc3339).unwrap_or_else(|| "-".into()),
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn keys_rotate(config: &Config, publish_ahead: Option<Seconds>) -> anyhow::Result<ExitCode> {
-    let storage = app::open_storage(config).await?;
-    let sealer = app::sealer(config)?;
-    let keys = KeyManager::start(
-        storage,
-        sealer,
-        Arc::new(SystemClock),
-        app::key_policy(config),
-    )
-    .await?;
-    let ahead = publish_ahead.unwrap_or(config.signing.publish_ahead);
-    match keys.rotate(ahead).await? {
-        Some(kid) => {
-            println!(
-                "created key {kid}: published now, signs from {}",
-                rfc3339(SystemClock.now() + ahead.get())
-            );
-            println!("running servers pick it up within 30 seconds");
-            Ok(ExitCode::SUCCESS)
-        }
-        None => bail!("another node rotated at the same moment; run `keys list` to see the result"),
-    }
-}
-
-fn hash_password() -> anyhow::Result<ExitCode> {
-    let stdin = std::io::stdin();
-    let password = if stdin.is_terminal() {
-        let first = rpassword::prompt_password("Password: ")?;
-        let second = rpassword::prompt_password("Again: ")?;
-        if first != second {
-            bail!("the two passwords differ");
-        }
-        first
-    } else {
-        let mut text = String::new();
-        stdin.lock().read_to_string(&mut text)?;
-        text.strip_suffix('\n')
-            .map(|t| t.strip_suffix('\r').unwrap_or(t))
-            .unwrap_or(&text)
-            .to_string()
-    };
-    if password.is_empty() {
-        bail!("the password is empty");
-    }
-    println!(
-        "{}",
-        crate::secret::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn explain(
-    config: &Config,
-    connector: &str,
-    claims: &Path,
-    client: Option<&str>,
-) -> anyhow::Result<ExitCode> {
-    use crate::federation::groups;
-    let Some(c) = config.connectors.iter().find(|c| c.id == connector) else {
-        let known: Vec<&str> = config.connectors.iter().map(|c| c.id.as_str()).collect();
-        bail!(
-            "no connector `{connector}` in the config (known: {})",
-            known.join(", ")
-        );
-    };
-    let text = std::fs::read_to_string(claims)
-        .with_context(|| format!("cannot read {}", claims.display()))?;
-    let claims: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", claims.display()))?;
-    let r = &c.groups;
-    let mut out = String::new();
-    out.push_str(&format!(
-        "connector {} ({:?}): claims {:?}; map {} entr{}; unmapped {:?}; case {:?}; slugify {}; prefix {}; required {}\n",
-        c.id,
-        c.kind,
-        r.claims,
-        r.map.len(),
-        if r.map.len() == 1 { "y" } else { "ies" },
-        r.unmapped,
-        r.case,
-        if r.slugify { "on" } else { "off" },
-        r.prefix
-            .as_ref()
-            .map(|p| format!("\"{p}{}\"", r.prefix_separator))
-            .unwrap_or_else(|| "none".into()),
-        if r.required { "yes" } else { "no" },
-    ));
-    if claims["_claim_names"]["groups"].is_string() {
-        out.push_str("note: the claims show a group overage; at sign-in the groups come from Graph (not called here)\n");
-    }
-    let raw = groups::extract(&claims, &r.claims);
-    let outcome = groups::normalize(r, &raw);
-    out.push_str(&format!("upstream groups ({}):\n", raw.len()));
-    for step in &outcome.steps {
-        out.push_str(&format!("  {:?} [{}]\n", step.input, step.source));
-        out.push_str(&format!("      {}\n", step.why.join("; ")));
-        match &step.output {
-            Some(o) => out.push_str(&format!("      -> kept as {o:?}\n")),
-            None => out.push_str("      -> dropped\n"),
-        }
-    }
-    if outcome.collisions.is_empty() {
-        out.push_str("collisions: none\n");
-    }
-    for col in &outcome.collisions {
-        out.push_str(&format!(
-            "collision: {:?} <- {:?} (one group; tell them apart with groups.map)\n",
-            col.group, col.inputs
-        ));
-    }
-    out.push_str(&format!(
-        "result ({}): {:?}\n",
-        outcome.groups.len(),
-        outcome.groups
-    ));
-    if r.required && outcome.groups.is_empty() {
-        out.push_str("login would be REFUSED: groups.required is set and no group is left\n");
-    }
-    if let Some(id) = client {
-        let Some(cl) = config.clients.iter().find(|x| x.id == id) else {
-            bail!("no client `{id}` in the config");
-        };
-        let seen = groups::for_client(&outcome.groups, &cl.groups);
-        out.push_str(&format!(
-            "client {id}: include {:?}, max {} -> ({}) {:?}\n",
-            cl.groups.include,
-            cl.groups.max,
-            seen.len(),
-            seen
-        ));
-    }
-    print!("{out}");
-    Ok(ExitCode::SUCCESS)
 }
