@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod federation;
 pub mod keys;
+pub mod metrics;
 pub mod mock;
 pub mod model;
 pub mod oidc;

@@ -18,6 +18,8 @@ use crate::{basic, http_client, jwt_claims, jwt_header};
 /// A running server.
 pub struct Served {
     pub state: AppState,
+    /// Where `/metrics` answers (`server.metrics_listen`), as a base URL.
+    pub metrics: Option<String>,
     /// Send to stop it; the task ends once it has let go of its port and database.
     pub shutdown: tokio::sync::oneshot::Sender<()>,
     pub task: tokio::task::JoinHandle<()>,
@@ -42,6 +44,7 @@ pub async fn serve(
     .await
     .expect("the server starts");
     let state = app.state().clone();
+    let metrics = app.metrics_addr().map(|a| format!("http://{a}"));
     let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         app.run_until(async {
@@ -52,6 +55,7 @@ pub async fn serve(
     });
     Served {
         state,
+        metrics,
         shutdown,
         task,
     }
@@ -87,6 +91,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub clock: Arc<AdjustableClock>,
     pub state: AppState,
+    /// Where `/metrics` answers, when the config sets `server.metrics_listen`.
+    pub metrics: Option<String>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -139,6 +145,7 @@ impl TestApp {
             http: http_client(),
             clock,
             state: served.state,
+            metrics: served.metrics,
             shutdown: Some(served.shutdown),
             server: Some(served.task),
         }

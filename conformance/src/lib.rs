@@ -76,6 +76,8 @@ pub struct Op {
     pub clock: Arc<AdjustableClock>,
     pub state: AppState,
     pub http: reqwest::Client,
+    /// Where `/metrics` answers, when the config sets `server.metrics_listen`.
+    pub metrics: Option<String>,
 }
 
 /// A fresh, empty PostgreSQL schema. `None` (skip) outside CI when no database is set;
@@ -204,6 +206,7 @@ impl Op {
             clock,
             state: served.state,
             http: http_client(),
+            metrics: served.metrics,
         }
     }
 
@@ -263,6 +266,19 @@ impl Op {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         (status, headers, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The metrics exposition (the config must set `server.metrics_listen`).
+    pub async fn scrape(&self) -> String {
+        let base = self.metrics.as_ref().expect("server.metrics_listen is set");
+        let resp = self
+            .http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .expect("scrape");
+        assert_eq!(resp.status(), 200);
+        resp.text().await.expect("text")
     }
 
     /// Userinfo with a Bearer token; status and body.

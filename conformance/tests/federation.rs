@@ -48,6 +48,8 @@ async fn start_with(extra: impl Fn(&str) -> String) -> Fed {
     let extra_connector_yaml = extra(&okta);
     let yaml = format!(
         r#"
+server:
+  metrics_listen: 127.0.0.1:0
 connectors:
   - id: okta
     type: okta
@@ -660,4 +662,126 @@ async fn entra_addresses_are_verified_only_with_xms_edov_from_the_owning_tenant(
     let ui = userinfo(&fed, &t).await;
     assert_eq!(ui["email"], "owner@contoso.com");
     assert_eq!(ui["email_verified"], true);
+}
+
+/// The line of `text` for `name` with exactly these labels, and its value.
+fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
+    let prefix = format!("{name}{{{labels}}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_logins_tokens_refresh_reuse_and_upstream_failures_by_label() {
+    let fed = start("").await;
+    let hint = [("connector_id", "okta"), ("login_hint", "jane@example.com")];
+    let t = login(&fed, &Browser::new(), &hint).await;
+    // A refresh, then the rotated token again after the grace window: reuse.
+    let rt = t.refresh_token().expect("refresh token").to_string();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt.as_str()),
+    ];
+    let (status, _, _) = fed.bridge.token_request("client", &form).await;
+    assert_eq!(status, 200);
+    fed.bridge.clock.advance(6);
+    let (status, _, _) = fed.bridge.token_request("client", &form).await;
+    assert_eq!(status, 400, "reuse is refused");
+    // The upstream's token endpoint fails at the callback.
+    post(
+        &format!("{}/mock/faults", fed.okta),
+        json!({"endpoint": "token", "effect": {"status": {"status": 503}}, "times": 1}),
+    )
+    .await;
+    let rp = fed.bridge.rp("client").await;
+    let p = rp.authorize_url(&[], &hint);
+    match Browser::new_following(CALLBACK).authorize(&p.url).await {
+        Outcome::Page(502, _) => {}
+        other => panic!("expected the failure page: {other:?}"),
+    }
+
+    let text = fed.bridge.scrape().await;
+    let value = |name: &str, labels: &str| {
+        sample(&text, name, labels).unwrap_or_else(|| panic!("no {name}{{{labels}}} in\n{text}"))
+    };
+    assert_eq!(
+        value(
+            "oidc_bridge_logins_total",
+            r#"connector="okta",result="success""#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "oidc_bridge_logins_total",
+            r#"connector="okta",result="error""#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "oidc_bridge_tokens_issued_total",
+            r#"grant_type="authorization_code",client_id="client""#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "oidc_bridge_tokens_issued_total",
+            r#"grant_type="refresh_token",client_id="client""#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "oidc_bridge_refresh_token_reuse_detected_total",
+            r#"client_id="client""#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "oidc_bridge_upstream_requests_total",
+            r#"connector="okta",endpoint="token",result="unavailable""#
+        ),
+        1.0
+    );
+    assert!(
+        value(
+            "oidc_bridge_upstream_requests_total",
+            r#"connector="okta",endpoint="token",result="ok""#
+        ) >= 1.0
+    );
+    assert_eq!(
+        value(
+            "oidc_bridge_http_requests_total",
+            r#"route="/token",method="POST",status="400""#
+        ),
+        1.0,
+        "routes are the router's patterns"
+    );
+    assert!(value("oidc_bridge_signing_keys", r#"state="active""#) >= 1.0);
+    assert!(text.contains("oidc_bridge_password_hash_queue_depth 0"));
+    assert!(text.contains("oidc_bridge_db_pool_max_connections "));
+    // Not on the main listener.
+    let resp = fed
+        .bridge
+        .http
+        .get(fed.bridge.url("/metrics"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn the_metrics_listener_is_off_unless_configured() {
+    let op = Op::start(Backend::Sqlite).await.expect("op");
+    assert!(
+        op.metrics.is_none(),
+        "no listener without server.metrics_listen"
+    );
+    let resp = op.http.get(op.url("/metrics")).send().await.expect("GET");
+    assert_eq!(resp.status(), 404, "and never on the main listener");
 }

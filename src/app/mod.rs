@@ -214,11 +214,13 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         storage.clone(),
         max_access_lifetime,
     ));
+    let metrics = crate::metrics::Metrics::new();
     let connectors = Arc::new(
         connectors(
             config,
             options,
             ConnectorParts {
+                metrics: &metrics,
                 sealer: &sealer,
                 verifier: &verifier,
                 clients: &clients,
@@ -238,6 +240,7 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         lifetimes: config.tokens.clone(),
         shape: options.shape.clone(),
         connectors: connectors.clone(),
+        metrics: metrics.clone(),
     });
     let flows = Arc::new(Flows {
         issuer: config.issuer.clone(),
@@ -258,6 +261,7 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         // loopback is not charged for the pending requests it starts.
         any_claims: mock_login,
         charge_pending: !mock_login,
+        metrics: metrics.clone(),
     });
     let userinfo = Arc::new(Userinfo {
         tokens: tokens.clone(),
@@ -281,11 +285,13 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         flows,
         userinfo,
         discovery: Discovery::build(config),
+        metrics,
     })
 }
 
 /// What the connectors are built from, besides the config.
 struct ConnectorParts<'a> {
+    metrics: &'a Arc<crate::metrics::Metrics>,
     sealer: &'a Sealer,
     verifier: &'a Arc<PasswordVerifier>,
     clients: &'a Arc<ClientRegistry>,
@@ -307,6 +313,7 @@ async fn connectors(
             &config.issuer,
             parts.sealer.clone(),
             options.clock.clone(),
+            parts.metrics.clone(),
         )?));
     }
     let local = {
@@ -386,6 +393,8 @@ pub struct Application {
     state: AppState,
     limits: crate::server::Limits,
     maintenance: tokio::task::JoinHandle<()>,
+    /// `server.metrics_listen`, bound.
+    metrics: Option<TcpListener>,
 }
 
 impl Application {
@@ -429,17 +438,31 @@ impl Application {
                     config.signing.publish_ahead,
                 ))));
         }
+        let metrics = match config.server.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| StartError::Bind(addr, e))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             listener,
             router: finish(routes, state.clone()),
             state,
             limits: crate::server::Limits::from(&config.server),
             maintenance,
+            metrics,
         })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served, if `server.metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -451,8 +474,24 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|listener| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "metrics at /metrics");
+            }
+            let router = router::metrics_router(self.state.clone());
+            let limits = self.limits.clone();
+            tokio::spawn(crate::server::serve(
+                listener,
+                router,
+                limits,
+                std::future::pending(),
+            ))
+        });
         let result = crate::server::serve(self.listener, self.router, self.limits, shutdown).await;
         self.maintenance.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         result
     }
 }

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::keys::KeyManager;
+use crate::metrics::{Metrics, StateSnapshot};
 use crate::oidc::error::OAuthError;
 use crate::storage::Storage;
 
@@ -51,6 +52,30 @@ pub async fn readyz(
     (status, Json(body)).into_response()
 }
 
+/// `GET /metrics` (on `server.metrics_listen`): the exposition, with the state gauges
+/// (signing keys, the password-hash queue, the database pool) read now.
+pub async fn metrics(State(state): State<super::state::AppState>) -> Response {
+    let now = state.flows.clock.now();
+    let snapshot = StateSnapshot {
+        keys: state
+            .keys
+            .list()
+            .into_iter()
+            .map(|k| (k.kid, k.state.as_str(), now - k.created_at))
+            .collect(),
+        hash_queue: state.verifier.queued(),
+        pool: state.storage.pool_stats(),
+    };
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(&snapshot),
+    )
+        .into_response()
+}
+
 pub async fn not_found() -> Response {
     OAuthError::invalid_request("no such endpoint")
         .with_status(StatusCode::NOT_FOUND)
@@ -64,14 +89,25 @@ pub async fn method_not_allowed(method: Method) -> Response {
 }
 
 /// One line per request: method, path (never the query, which can carry codes), status and
-/// latency.
-pub async fn log_requests(req: Request, next: Next) -> Response {
+/// latency; and the request counted in the metrics by its route pattern.
+pub async fn log_requests(
+    State(metrics): State<Arc<Metrics>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
-    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let took = start.elapsed();
+    metrics.http(&route, method.as_str(), status, took);
+    let latency_ms = took.as_secs_f64() * 1000.0;
     if status >= 500 {
         tracing::warn!(%method, %path, status, latency_ms, "request");
     } else {

@@ -70,6 +70,14 @@ pub fn issuer_routes(config: &Config, state: AppState) -> Router {
     routes.with_state(state)
 }
 
+/// The metrics listener's routes: `/metrics` only.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .fallback(ops::not_found)
+        .with_state(state)
+}
+
 /// The largest body any endpoint's extractor reads (forms cap themselves lower).
 pub const MAX_BODY: usize = 1024 * 1024;
 
@@ -78,6 +86,7 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// and a panic guard.
 pub fn finish(routes: Router, probe_state: AppState) -> Router {
     let trusted = probe_state.trusted_proxies.clone();
+    let metrics = probe_state.metrics.clone();
     let probes = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -87,7 +96,10 @@ pub fn finish(routes: Router, probe_state: AppState) -> Router {
         .method_not_allowed_fallback(ops::method_not_allowed)
         .fallback(ops::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(ops::log_requests))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            ops::log_requests,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             trusted,
             crate::server::resolve_client,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 
 use crate::keys::KeyManager;
+use crate::metrics::Metrics;
 use crate::oidc::authorize::Flows;
 use crate::oidc::client_auth::ClientAuth;
 use crate::oidc::clients::ClientRegistry;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub flows: Arc<Flows>,
     pub userinfo: Arc<Userinfo>,
     pub discovery: Discovery,
+    pub metrics: Arc<Metrics>,
 }
 
 macro_rules! sub_state {
@@ -52,4 +54,5 @@ sub_state!(
     flows: Arc<Flows>,
     userinfo: Arc<Userinfo>,
     discovery: Discovery,
+    metrics: Arc<Metrics>,
 );

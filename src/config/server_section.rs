@@ -15,6 +15,7 @@ const SERVER: &[&str] = &[
     "header_read_timeout",
     "request_timeout",
     "pending_requests_per_minute",
+    "metrics_listen",
 ];
 const DATABASE: &[&str] = &["url", "acquire_timeout", "max_connections"];
 
@@ -109,7 +110,18 @@ pub(super) fn read_server(r: &mut Reader, v: Option<&Value>) -> ServerConfig {
         Some(n) => n.min(1_000_000) as usize,
         None => d.max_connections_per_address,
     };
+    let metrics_listen = r.string(&o, "metrics_listen").and_then(|s| {
+        let parsed = s.parse::<std::net::SocketAddr>();
+        if parsed.is_err() {
+            r.problem(
+                "server.metrics_listen",
+                format!("`{s}` is not an address such as 127.0.0.1:9090"),
+            );
+        }
+        parsed.ok()
+    });
     ServerConfig {
+        metrics_listen,
         trusted_proxies,
         forwarded_header,
         max_connections_per_address,

@@ -81,6 +81,8 @@ pub struct ServerConfig {
     pub request_timeout: Seconds,
     /// Pending authorization requests (stored rows) one client address may start a minute.
     pub pending_requests_per_minute: u32,
+    /// Where `/metrics` is served, on a listener of its own; none unless set.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -93,6 +95,7 @@ impl Default for ServerConfig {
             header_read_timeout: Seconds(10),
             request_timeout: Seconds(60),
             pending_requests_per_minute: 120,
+            metrics_listen: None,
         }
     }
 }

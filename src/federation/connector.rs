@@ -163,6 +163,8 @@ pub trait RedirectConnector: Send + Sync {
 /// A connector that checks the login form's username and password.
 #[async_trait]
 pub trait PasswordConnector: Send + Sync {
+    /// The connector's id in metrics and logs (`local` for the local users).
+    fn id(&self) -> &str;
     /// Whether the form is offered at all (local users: only when there are some).
     fn offered(&self) -> bool {
         true
@@ -172,6 +174,8 @@ pub trait PasswordConnector: Send + Sync {
 }
 
 pub trait SilentLogin: Send + Sync {
+    /// The connector's id in metrics and logs.
+    fn id(&self) -> &str;
     /// An identity to sign in with no page, if this request warrants one.
     fn silent_login(&self, login_hint: Option<&str>, client_id: &str) -> Option<Identity>;
 }

@@ -75,6 +75,10 @@ impl LocalConnector {
 
 #[async_trait]
 impl PasswordConnector for LocalConnector {
+    fn id(&self) -> &str {
+        "local"
+    }
+
     fn offered(&self) -> bool {
         !self.is_empty()
     }

@@ -17,6 +17,7 @@ use super::upstream::{Upstream, UpstreamError, UpstreamLogin};
 use crate::clock::Clock;
 use crate::config::{ConnectorConfig, ConnectorKind};
 use crate::keys::Sealer;
+use crate::metrics::Metrics;
 
 /// One configured upstream IdP.
 pub struct OidcConnector {
@@ -32,9 +33,10 @@ impl OidcConnector {
         bridge_issuer: &str,
         sealer: Sealer,
         clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, UpstreamError> {
         Ok(Self {
-            upstream: Upstream::new(config, bridge_issuer, clock.clone())?,
+            upstream: Upstream::new(config, bridge_issuer, clock.clone(), metrics)?,
             sealer,
             clock,
         })

@@ -162,9 +162,18 @@ impl ConnectorRegistry {
         })
     }
 
-    /// An identity to sign in with no page, if a connector has one for this request.
-    pub fn silent_login(&self, login_hint: Option<&str>, client_id: &str) -> Option<Identity> {
-        self.silent.as_ref()?.silent_login(login_hint, client_id)
+    /// An identity to sign in with no page, if a connector has one for this request, and
+    /// that connector's id.
+    pub fn silent_login(
+        &self,
+        login_hint: Option<&str>,
+        client_id: &str,
+    ) -> Option<(&str, Identity)> {
+        let connector = self.silent.as_ref()?;
+        Some((
+            connector.id(),
+            connector.silent_login(login_hint, client_id)?,
+        ))
     }
 
     /// The current identity behind `sub`, where a connector keeps it (local users).

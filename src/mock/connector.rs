@@ -53,6 +53,10 @@ fn printable_username(u: &str) -> bool {
 
 #[async_trait]
 impl PasswordConnector for MockConnector {
+    fn id(&self) -> &str {
+        "mock"
+    }
+
     fn prompt(&self) -> PasswordPrompt {
         PasswordPrompt {
             note: Some("Mock identity provider: any username signs in, the password is ignored."),
@@ -106,6 +110,10 @@ impl PasswordConnector for MockConnector {
 }
 
 impl SilentLogin for MockConnector {
+    fn id(&self) -> &str {
+        "mock"
+    }
+
     /// A queued login for this request, or else the user named by `login_hint`.
     fn silent_login(&self, login_hint: Option<&str>, client_id: &str) -> Option<Identity> {
         match (self.state.take_queued(login_hint, client_id), login_hint) {

@@ -218,7 +218,7 @@ pub async fn mint(control: &Control, req: MintRequest) -> Result<Value, ControlE
         None
     };
     let response = spoiled(control, issued.response, req.defect)?;
-    crate::oidc::grants::audit_issued(
+    control.grants.issued(
         "token_minted",
         "mock",
         &client_id,

@@ -21,6 +21,7 @@ use super::params::HtmlForm;
 use super::session::read_cookie;
 use super::throttle::Rule;
 use crate::federation::{Identity, LoginFailure, LoginForm, PasswordConnector};
+use crate::metrics::LoginResult;
 use crate::password::Lane;
 use crate::server::ClientAddr;
 
@@ -64,8 +65,15 @@ fn budget_keys(username: &str, addr: ClientAddr, device: Option<&str>) -> Vec<(S
 /// What a sign-in attempt came to.
 enum Attempt {
     SignedIn(Identity, Option<HeaderValue>),
-    /// The page to show instead.
-    Page(Response),
+    /// The page to show instead, and how the attempt ended.
+    Page(Response, LoginResult),
+}
+
+fn result_of(failure: &LoginFailure) -> LoginResult {
+    match failure {
+        LoginFailure::Busy => LoginResult::Busy,
+        LoginFailure::WrongCredentials | LoginFailure::Invalid(_) => LoginResult::Failure,
+    }
 }
 
 pub async fn post(
@@ -95,39 +103,36 @@ pub async fn post(
         client_id: client.id(),
         lane: Lane::Ordinary,
     };
+    let shown: String = username.chars().take(MAX_USERNAME).collect();
     let page = |message: String, status: StatusCode| {
         flows.login_page(
             &client,
             &record,
-            &username,
+            &shown,
             Some(message),
             status,
             Vec::new(),
         )
     };
     let throttled = connector.prompt().throttled;
-    if throttled && out_of_bounds(&username, login.password) {
+    let attempt = if throttled && out_of_bounds(&username, login.password) {
         // Refused unhashed, as a wrong password.
-        let shown: String = username.chars().take(MAX_USERNAME).collect();
-        return Ok(flows.login_page(
-            &client,
-            &record,
-            &shown,
-            Some("Wrong username or password.".into()),
-            StatusCode::UNAUTHORIZED,
-            Vec::new(),
-        ));
-    }
-    let attempt = if throttled {
+        let resp = page("Wrong username or password.".into(), StatusCode::UNAUTHORIZED);
+        Attempt::Page(resp, LoginResult::Failure)
+    } else if throttled {
         throttled_login(&flows, &headers, addr, &*connector, login, &page).await
     } else {
         match connector.login(&login).await {
             Ok(identity) => Attempt::SignedIn(identity, None),
-            Err(failure) => Attempt::Page(failure_page(failure, &page)),
+            Err(failure) => {
+                let result = result_of(&failure);
+                Attempt::Page(failure_page(failure, &page), result)
+            }
         }
     };
     match attempt {
         Attempt::SignedIn(identity, device_cookie) => {
+            flows.metrics.login(connector.id(), LoginResult::Success);
             finish_login(
                 &flows,
                 &headers,
@@ -139,7 +144,10 @@ pub async fn post(
             )
             .await
         }
-        Attempt::Page(resp) => Ok(resp),
+        Attempt::Page(resp, result) => {
+            flows.metrics.login(connector.id(), result);
+            Ok(resp)
+        }
     }
 }
 
@@ -205,7 +213,7 @@ async fn throttled_login(
                 busy = refusal.busy,
                 "sign-in attempt refused: too many failures or attempts at once"
             );
-            return Attempt::Page(throttled_page(&refusal, page));
+            return Attempt::Page(throttled_page(&refusal, page), LoginResult::Throttled);
         }
     };
     // A browser that proved this user signed in there before waits in the priority lane.
@@ -223,7 +231,7 @@ async fn throttled_login(
         }
         Err(LoginFailure::Busy) => {
             reservation.release();
-            Attempt::Page(failure_page(LoginFailure::Busy, page))
+            Attempt::Page(failure_page(LoginFailure::Busy, page), LoginResult::Busy)
         }
         Err(failure) => {
             reservation.fail(flows.clock.now());
@@ -233,7 +241,8 @@ async fn throttled_login(
                 ip = %addr,
                 "wrong username or password"
             );
-            Attempt::Page(failure_page(failure, page))
+            let result = result_of(&failure);
+            Attempt::Page(failure_page(failure, page), result)
         }
     }
 }

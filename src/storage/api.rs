@@ -55,6 +55,9 @@ pub trait Storage: Send + Sync + 'static {
     /// How many of this build's migrations the database has not applied (0: current).
     async fn pending_migrations(&self) -> Result<usize>;
 
+    /// The connection pool now: (open, idle, at most).
+    fn pool_stats(&self) -> (u32, u32, u32);
+
     async fn upsert_client(&self, client: &ClientRecord) -> Result<()>;
     async fn get_client(&self, id: &str) -> Result<Option<ClientRecord>>;
     async fn list_clients(&self) -> Result<Vec<ClientRecord>>;

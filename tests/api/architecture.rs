@@ -326,7 +326,7 @@ fn part(module: &str) -> &'static str {
         "keys" => "Keys",
         "storage" => "Storage",
         "model" | "clock" | "secret" | "protocol" => "Model",
-        "server" | "password" | "ops" => "Support",
+        "server" | "password" | "ops" | "metrics" => "Support",
         _ => "Unknown",
     }
 }

@@ -13,6 +13,9 @@ pub enum HttpError {
     TooLarge(usize),
     #[error("the answer cannot be read: {0}")]
     Http(String),
+    /// A 5xx: the upstream is down or overloaded, whatever its body says.
+    #[error("the identity provider answered {0}")]
+    ServerError(u16),
 }
 
 /// A response body, read through a size cap (the `Content-Length` is not trusted alone).
@@ -53,6 +56,9 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for CappedHttp {
                 .try_into()
                 .map_err(|e: reqwest::Error| HttpError::Http(e.to_string()))?;
             let resp = self.0.execute(request).await?;
+            if resp.status().is_server_error() {
+                return Err(HttpError::ServerError(resp.status().as_u16()));
+            }
             let mut builder = openidconnect::http::Response::builder().status(resp.status());
             for (name, value) in resp.headers() {
                 builder = builder.header(name, value);

@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use crate::clock::{Clock, UnixTime};
 use crate::config::{AuthMethod, ConnectorConfig, ConnectorKind};
+use crate::metrics::Metrics;
 
 mod error;
 mod http;
@@ -77,6 +78,7 @@ pub struct Upstream {
     http: CappedHttp,
     clock: Arc<dyn Clock>,
     cache: tokio::sync::Mutex<Option<Cached>>,
+    metrics: Arc<Metrics>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> UpstreamError {
@@ -90,6 +92,7 @@ impl Upstream {
         config: ConnectorConfig,
         bridge_issuer: &str,
         clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, UpstreamError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.timeout.get().max(1) as u64))
@@ -102,7 +105,27 @@ impl Upstream {
             http: CappedHttp(http),
             clock,
             cache: tokio::sync::Mutex::new(None),
+            metrics,
         })
+    }
+
+    /// Runs one request to the upstream's `endpoint`, counted and timed by result.
+    async fn observed<T>(
+        &self,
+        endpoint: &'static str,
+        request: impl std::future::Future<Output = Result<T, UpstreamError>>,
+    ) -> Result<T, UpstreamError> {
+        let start = std::time::Instant::now();
+        let result = request.await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(UpstreamError::Unavailable(_)) => "unavailable",
+            Err(UpstreamError::Refused(_)) => "refused",
+            Err(UpstreamError::Invalid(_) | UpstreamError::UnknownKey(_)) => "invalid",
+        };
+        self.metrics
+            .upstream(&self.config.id, endpoint, outcome, start.elapsed());
+        result
     }
 
     /// Azure `common` / `organizations` / `consumers`: the issuer is a `{tenantid}` template.
@@ -115,10 +138,12 @@ impl Upstream {
 
     async fn get_json(
         &self,
+        endpoint: &'static str,
         url: &str,
         bearer: Option<&str>,
     ) -> Result<(Value, Option<i64>), UpstreamError> {
-        self.get_json_capped(url, bearer, MAX_RESPONSE).await
+        self.observed(endpoint, self.get_json_capped(url, bearer, MAX_RESPONSE))
+            .await
     }
 
     async fn get_json_capped(
@@ -152,7 +177,7 @@ impl Upstream {
     }
 
     async fn fetch_jwks(&self, uri: &str) -> Result<(CoreJsonWebKeySet, i64), UpstreamError> {
-        let (body, age) = self.get_json(uri, None).await?;
+        let (body, age) = self.get_json("jwks", uri, None).await?;
         let jwks = serde_json::from_value(body)
             .map_err(|e| UpstreamError::Invalid(format!("JWKS: {e}")))?;
         Ok((jwks, age.unwrap_or(300).clamp(0, 86_400)))
@@ -170,7 +195,7 @@ impl Upstream {
             .is_none_or(|c| now - c.metadata_fetched > 86_400);
         if stale_metadata {
             let url = format!("{}/.well-known/openid-configuration", self.config.issuer);
-            let (body, _) = self.get_json(&url, None).await?;
+            let (body, _) = self.get_json("discovery", &url, None).await?;
             let (metadata, sends_iss) =
                 parse_discovery(body, &self.config.issuer, self.multi_tenant())?;
             let (jwks, age) = self.fetch_jwks(metadata.jwks_uri().as_str()).await?;
@@ -300,13 +325,15 @@ impl Upstream {
     ) -> Result<UpstreamLogin, UpstreamError> {
         let (metadata, _) = self.cached(false).await?;
         let client = self.client(metadata)?;
-        let response = client
+        let request = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|e| UpstreamError::Invalid(e.to_string()))?
-            .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()))
-            .request_async(&self.http)
-            .await
-            .map_err(token_error)?;
+            .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()));
+        let response = self
+            .observed("token", async {
+                request.request_async(&self.http).await.map_err(token_error)
+            })
+            .await?;
         let raw = response
             .id_token()
             .ok_or_else(|| UpstreamError::Invalid("no id_token in the token response".into()))?
@@ -319,12 +346,15 @@ impl Upstream {
     pub async fn refresh(&self, refresh_token: &str) -> Result<UpstreamLogin, UpstreamError> {
         let (metadata, _) = self.cached(false).await?;
         let client = self.client(metadata)?;
-        let response = client
-            .exchange_refresh_token(&RefreshToken::new(refresh_token.to_string()))
-            .map_err(|e| UpstreamError::Invalid(e.to_string()))?
-            .request_async(&self.http)
-            .await
-            .map_err(token_error)?;
+        let token = RefreshToken::new(refresh_token.to_string());
+        let request = client
+            .exchange_refresh_token(&token)
+            .map_err(|e| UpstreamError::Invalid(e.to_string()))?;
+        let response = self
+            .observed("token", async {
+                request.request_async(&self.http).await.map_err(token_error)
+            })
+            .await?;
         let claims = match response.id_token() {
             Some(t) => self.verify(&t.to_string(), None).await?,
             None => Value::Object(Default::default()),
@@ -346,7 +376,7 @@ impl Upstream {
             let (metadata, _) = self.cached(false).await?;
             if let Some(endpoint) = metadata.userinfo_endpoint() {
                 let (info, _) = self
-                    .get_json(endpoint.as_str(), Some(&access_token))
+                    .get_json("userinfo", endpoint.as_str(), Some(&access_token))
                     .await?;
                 if claims.get("sub").is_some() && info.get("sub") != claims.get("sub") {
                     return Err(UpstreamError::Invalid(
@@ -413,7 +443,10 @@ impl Upstream {
         let mut out = Vec::new();
         for _ in 0..100 {
             let (page, _) = self
-                .get_json_capped(&url, Some(access_token), MAX_GRAPH_PAGE)
+                .observed(
+                    "graph",
+                    self.get_json_capped(&url, Some(access_token), MAX_GRAPH_PAGE),
+                )
                 .await?;
             for item in page["value"].as_array().into_iter().flatten() {
                 if item["@odata.type"] == "#microsoft.graph.group"
@@ -453,6 +486,9 @@ fn token_error(
         RequestTokenError::Request(HttpError::Transport(e)) => {
             UpstreamError::Unavailable(e.to_string())
         }
+        RequestTokenError::Request(e @ HttpError::ServerError(_)) => {
+            UpstreamError::Unavailable(e.to_string())
+        }
         RequestTokenError::Request(e) => UpstreamError::Invalid(format!("token response: {e}")),
         RequestTokenError::Parse(e, _) => UpstreamError::Invalid(format!("token response: {e}")),
         RequestTokenError::Other(e) => UpstreamError::Invalid(e),
@@ -472,6 +508,7 @@ mod tests {
             c,
             "https://bridge.example",
             Arc::new(crate::clock::SystemClock),
+            Metrics::new(),
         )
         .expect("client")
     }

@@ -6,6 +6,7 @@ use crate::clock::Clock;
 use crate::config::TokenLifetimes;
 use crate::federation::ConnectorRegistry;
 use crate::keys::KeyManager;
+use crate::metrics::Metrics;
 use crate::oidc::clients::ClientRegistry;
 use crate::oidc::session::{Cookies, DeviceCookies};
 use crate::oidc::throttle::Budgets;
@@ -36,4 +37,5 @@ pub struct Flows {
     pub any_claims: bool,
     /// New pending requests count against their address's budget.
     pub charge_pending: bool,
+    pub metrics: Arc<Metrics>,
 }

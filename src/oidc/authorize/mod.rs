@@ -29,6 +29,7 @@ use super::clients::Client;
 use super::params::{HtmlForm, Params};
 use super::session::{hash_value, read_cookie};
 use crate::federation::Route;
+use crate::metrics::LoginResult;
 use crate::model::{AuthRequestRecord, SessionRecord};
 use crate::server::ClientAddr;
 use crate::web;
@@ -130,12 +131,13 @@ impl Flows {
         let mut session = session.filter(|s| s.expires_at > now);
         if self.needs_login(&req, &session) && !req.has_prompt(Prompt::None) {
             // A connector may sign the person in without a page (the mock's queued logins).
-            if let Some(identity) = self
+            if let Some((connector, identity)) = self
                 .connectors
                 .silent_login(req.login_hint.as_deref(), client.id())
             {
                 let (s, cookie) = self.start_session(headers, &identity).await?;
-                tracing::info!(event = "login", client_id = client.id(), sub = %s.sub, silent = true, "signed in without a page");
+                self.metrics.login(connector, LoginResult::Success);
+                tracing::info!(event = "login", connector, client_id = client.id(), sub = %s.sub, silent = true, "signed in without a page");
                 cookies.push(cookie);
                 session = Some(s);
                 req.login_done = true;

@@ -16,6 +16,7 @@ use super::flows::Flows;
 use super::request::AuthRequest;
 use crate::federation::upstream::UpstreamError;
 use crate::federation::{ConnectorError, PendingUpstream, RedirectConnector, Route};
+use crate::metrics::LoginResult;
 use crate::model::AuthRequestRecord;
 use crate::oidc::clients::Client;
 use crate::oidc::params::{HtmlForm, Params};
@@ -203,6 +204,7 @@ impl Flows {
     }
 
     /// The callback's answer: an identity, or the page (or client redirect) to show.
+    /// The callback's answer, counted in `logins` by connector and result.
     async fn callback_identity(
         &self,
         up: &dyn RedirectConnector,
@@ -211,9 +213,28 @@ impl Flows {
         req: &AuthRequest,
         pending: &PendingUpstream,
     ) -> Result<crate::federation::Identity, AuthorizeError> {
+        let (result, answer) = self
+            .callback_outcome(up, params, record, req, pending)
+            .await;
+        self.metrics.login(up.id(), result);
+        answer
+    }
+
+    async fn callback_outcome(
+        &self,
+        up: &dyn RedirectConnector,
+        params: &Params,
+        record: &AuthRequestRecord,
+        req: &AuthRequest,
+        pending: &PendingUpstream,
+    ) -> (
+        LoginResult,
+        Result<crate::federation::Identity, AuthorizeError>,
+    ) {
+        let failed = |e| (LoginResult::Failure, Err(e));
         if !up.accepts_issuer(params.get("iss")).await {
             tracing::warn!(connector = %up.id(), "upstream callback refused: iss does not name the connector's issuer");
-            return Err(AuthorizeError::titled(
+            return failed(AuthorizeError::titled(
                 StatusCode::FORBIDDEN,
                 "Sign-in refused",
                 "The answer came from another identity provider than the one you were sent to.",
@@ -223,22 +244,34 @@ impl Flows {
             tracing::info!(connector = %up.id(), error = ?error, "upstream returned an error");
             if error == "access_denied" {
                 let _ = self.storage.delete_auth_request(&record.id).await;
-                return Err(AuthorizeError::redirect(
+                return failed(AuthorizeError::redirect(
                     &req.target(),
                     "access_denied",
                     "the identity provider denied access",
                 ));
             }
             let refused = ConnectorError::Upstream(UpstreamError::Refused(error.to_string()));
-            return Err(self.connector_error(up.name(), &refused));
+            return failed(self.connector_error(up.name(), &refused));
         }
         let Some(code) = params.get("code") else {
-            return Err(AuthorizeError::page("The identity provider sent no code."));
+            return failed(AuthorizeError::page("The identity provider sent no code."));
         };
-        up.finish(code, pending).await.map_err(|e| {
-            tracing::warn!(connector = %up.id(), error = %e, "upstream sign-in failed");
-            self.connector_error(up.name(), &e)
-        })
+        match up.finish(code, pending).await {
+            Ok(identity) => (LoginResult::Success, Ok(identity)),
+            Err(e) => {
+                tracing::warn!(connector = %up.id(), error = %e, "upstream sign-in failed");
+                let result = match &e {
+                    ConnectorError::Upstream(
+                        UpstreamError::Unavailable(_)
+                        | UpstreamError::Invalid(_)
+                        | UpstreamError::UnknownKey(_),
+                    )
+                    | ConnectorError::Unavailable(_) => LoginResult::Error,
+                    _ => LoginResult::Failure,
+                };
+                (result, Err(self.connector_error(up.name(), &e)))
+            }
+        }
     }
 }
 

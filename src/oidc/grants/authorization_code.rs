@@ -9,7 +9,7 @@
 //! the code was replayed meanwhile: a replay that races the first redemption still revokes
 //! everything it issues.
 
-use super::issue::{Grants, TokenResponse, audit_issued};
+use super::issue::{Grants, TokenResponse};
 use crate::config::GrantType;
 use crate::model::{CodeIssuance, Redemption};
 use crate::oidc::client_auth::ClientRequest;
@@ -81,7 +81,7 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
             .await?;
         issued.response.refresh_token = Some(token);
     }
-    audit_issued(
+    grants.issued(
         "token_issued",
         "authorization_code",
         client.id(),

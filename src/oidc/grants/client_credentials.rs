@@ -37,7 +37,7 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
             jti: None,
         })
         .map_err(|e| OAuthError::internal(&e))?;
-    super::issue::audit_issued(
+    grants.issued(
         "token_issued",
         "client_credentials",
         client.id(),

@@ -57,6 +57,7 @@ pub struct Grants {
     pub shape: Arc<dyn TokenShape>,
     /// Asked at refresh whether an identity still holds.
     pub connectors: Arc<crate::federation::ConnectorRegistry>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What a caller minting tokens directly (the mock's `POST /mock/tokens`) may change about
@@ -240,6 +241,29 @@ impl Grants {
         .map_err(|e| OAuthError::internal(&e))
     }
 
+    /// Tokens were issued: an audit line (client, subject, hashed token id, lifetime) and the
+    /// `tokens_issued` counter.
+    pub fn issued(
+        &self,
+        event: &str,
+        grant_type: &str,
+        client_id: &str,
+        sub: &str,
+        jti: &str,
+        expires_in: i64,
+    ) {
+        self.metrics.token_issued(grant_type, client_id);
+        tracing::info!(
+            event,
+            grant_type,
+            client_id,
+            sub,
+            jti_hash = %sha256_b64url(jti.as_bytes()),
+            expires_in,
+            "tokens issued"
+        );
+    }
+
     fn idle_lifetime(&self, client: &Client) -> i64 {
         client
             .config
@@ -331,24 +355,4 @@ pub fn check_scope(requested: Option<&str>, allowed: &[String]) -> Result<Vec<St
         }
     }
     Ok(granted)
-}
-
-/// An audit line for tokens issued: client, subject, hashed token id, lifetime.
-pub fn audit_issued(
-    event: &str,
-    grant_type: &str,
-    client_id: &str,
-    sub: &str,
-    jti: &str,
-    expires_in: i64,
-) {
-    tracing::info!(
-        event,
-        grant_type,
-        client_id,
-        sub,
-        jti_hash = %sha256_b64url(jti.as_bytes()),
-        expires_in,
-        "tokens issued"
-    );
 }

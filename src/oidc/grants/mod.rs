@@ -6,9 +6,7 @@ mod client_credentials;
 mod issue;
 mod refresh_token;
 
-pub use issue::{
-    Grants, IssuedTokens, Overrides, TokenResponse, UpstreamLocks, audit_issued, check_scope,
-};
+pub use issue::{Grants, IssuedTokens, Overrides, TokenResponse, UpstreamLocks, check_scope};
 
 use crate::config::GrantType;
 use crate::oidc::client_auth::ClientRequest;

@@ -8,7 +8,7 @@
 //! (concurrent tabs, a retry after a lost response) gets that same response, successor
 //! included, so the family never forks; presented later, it revokes the whole family.
 
-use super::issue::{Grants, TokenResponse, audit_issued, check_scope};
+use super::issue::{Grants, TokenResponse, check_scope};
 use crate::federation::upstream::UpstreamError;
 use crate::federation::{ConnectorError, Refreshed};
 use crate::model::{Redemption, RefreshFamilyRecord, RefreshTokenRecord};
@@ -56,6 +56,7 @@ async fn rotated_again(
         .storage
         .revoke_refresh_family(&token.family_id, now)
         .await?;
+    grants.metrics.refresh_reuse(client.id());
     tracing::warn!(
         event = "refresh_token_reuse_detected",
         client_id = client.id(),
@@ -232,7 +233,7 @@ async fn rotate(
             return Err(bad("the refresh token is invalid"));
         }
     }
-    audit_issued(
+    grants.issued(
         "token_refreshed",
         "refresh_token",
         client.id(),

@@ -44,6 +44,14 @@ macro_rules! shared_storage {
                     Ok(())
                 }
 
+                fn pool_stats(&self) -> (u32, u32, u32) {
+                    (
+                        self.pool.size(),
+                        u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+                        self.pool.options().get_max_connections(),
+                    )
+                }
+
                 async fn pending_migrations(&self) -> Result<usize> {
                     let applied: Vec<i64> =
                         sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
