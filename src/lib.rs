@@ -3,6 +3,7 @@
 //! See DESIGN.md for the product and README.md for how to run it.
 
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -47,6 +47,13 @@ struct ClientLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClientAuthLabels {
+    client_id: String,
+    secret: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabels {
     connector: String,
     endpoint: String,
@@ -92,7 +99,7 @@ pub enum LoginResult {
 }
 
 impl LoginResult {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Success => "success",
             Self::Failure => "failure",
@@ -120,6 +127,7 @@ pub struct Metrics {
     logins: Family<LoginLabels, Counter>,
     tokens: Family<TokenLabels, Counter>,
     refresh_reuse: Family<ClientLabels, Counter>,
+    client_auth: Family<ClientAuthLabels, Counter>,
     upstream: Family<UpstreamLabels, Counter>,
     upstream_duration: Histograms<UpstreamTimeLabels>,
     key_age: Family<KeyLabels, Gauge>,
@@ -138,6 +146,7 @@ impl Metrics {
             logins: Family::default(),
             tokens: Family::default(),
             refresh_reuse: Family::default(),
+            client_auth: Family::default(),
             upstream: Family::default(),
             upstream_duration: Family::new_with_constructor(request_buckets),
             key_age: Family::default(),
@@ -171,6 +180,11 @@ impl Metrics {
             "refresh_token_reuse_detected",
             "Rotated refresh tokens presented again after the grace window, by client",
             m.refresh_reuse.clone(),
+        );
+        registry.register(
+            "client_authentications",
+            "Client secret checks, by client, the secret that matched, and result",
+            m.client_auth.clone(),
         );
         registry.register(
             "upstream_requests",
@@ -241,6 +255,23 @@ impl Metrics {
             .get_or_create(&TokenLabels {
                 grant_type: grant_type.to_string(),
                 client_id: client_id.to_string(),
+            })
+            .inc();
+    }
+
+    /// A client presented a secret: `secret` is the id of the one that matched (`none`
+    /// when none did), so an operator sees when a rotated-out secret stops being used.
+    pub fn client_auth(&self, client_id: &str, matched: Option<&str>) {
+        self.client_auth
+            .get_or_create(&ClientAuthLabels {
+                client_id: client_id.to_string(),
+                secret: matched.unwrap_or("none").to_string(),
+                result: if matched.is_some() {
+                    "success"
+                } else {
+                    "failure"
+                }
+                .to_string(),
             })
             .inc();
     }

@@ -5,15 +5,67 @@ use std::fmt;
 use crate::clock::UnixTime;
 use crate::config::SigningAlgorithm;
 
-/// A client as stored: its settings as JSON and its secret as an argon2id hash.
+/// A client as stored: its settings as JSON and its secrets as hashes.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClientRecord {
     pub id: String,
-    /// argon2id PHC string; `None` for public clients.
+    /// One secret, as written before clients could hold several (read as a secret without
+    /// an end when `secrets` is empty); new writes leave it `None`.
     pub secret_hash: Option<String>,
     /// [`crate::config::ClientConfig`] serialised as JSON.
     pub metadata: String,
     pub updated_at: UnixTime,
+    /// Where the client is defined.
+    pub source: ClientSource,
+    /// Its secrets; empty for public clients.
+    pub secrets: Vec<StoredSecret>,
+}
+
+/// Where a client is defined: the config file (read-only through the admin API) or the
+/// admin API (lives in the database only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientSource {
+    Config,
+    Api,
+}
+
+impl ClientSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientSource::Config => "config",
+            ClientSource::Api => "api",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "config" => Some(ClientSource::Config),
+            "api" => Some(ClientSource::Api),
+            _ => None,
+        }
+    }
+}
+
+/// One client secret: a keyed digest (`hmac-sha256$…`) or an argon2id PHC string, never
+/// the secret itself.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredSecret {
+    /// Its name in metrics, the audit log and the admin API.
+    pub id: String,
+    pub hash: String,
+    pub created_at: Option<UnixTime>,
+    /// It stops working at this time.
+    pub expires_at: Option<UnixTime>,
+}
+
+impl fmt::Debug for StoredSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredSecret")
+            .field("id", &self.id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for ClientRecord {
@@ -25,6 +77,8 @@ impl fmt::Debug for ClientRecord {
                 &self.secret_hash.as_ref().map(|_| "[redacted]"),
             )
             .field("metadata", &self.metadata)
+            .field("source", &self.source)
+            .field("secrets", &self.secrets)
             .finish()
     }
 }

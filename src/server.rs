@@ -97,18 +97,42 @@ impl Default for Limits {
     }
 }
 
+/// A router that can be replaced while serving (a config reload): each request runs on the
+/// router current when it arrived and finishes there, so a swap drops nothing in flight.
+#[derive(Clone)]
+pub struct LiveRouter(Arc<std::sync::RwLock<Router>>);
+
+impl LiveRouter {
+    pub fn new(router: Router) -> Self {
+        Self(Arc::new(std::sync::RwLock::new(router)))
+    }
+
+    /// From the next request on, `router` answers.
+    pub fn set(&self, router: Router) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = router;
+    }
+
+    pub fn current(&self) -> Router {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl From<Router> for LiveRouter {
+    fn from(r: Router) -> Self {
+        Self::new(r)
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` completes, then lets open requests
 /// finish.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    router: impl Into<LiveRouter>,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        StatusCode::REQUEST_TIMEOUT,
-        limits.request_timeout,
-    ));
+    let live: LiveRouter = router.into();
+    let timeout = limits.request_timeout;
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let per_address = Arc::new(PerAddress::default());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -154,11 +178,15 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let svc = router.clone();
+        let live = live.clone();
         let service =
             hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
-                let mut svc = svc.clone();
+                let mut svc = tower_http::timeout::Timeout::with_status_code(
+                    live.current(),
+                    StatusCode::REQUEST_TIMEOUT,
+                    timeout,
+                );
                 async move {
                     use tower_service::Service as _;
                     let resp: Result<Response, Infallible> =

@@ -32,19 +32,53 @@ static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
 /// (or, for a private-use scheme, the scheme).
 pub fn render_form_post(view: &FormPostView<'_>) -> Response {
     let mut resp = render(StatusCode::OK, view);
-    let target = url::Url::parse(view.action).ok().map(|u| match u.origin() {
-        url::Origin::Tuple(..) => u.origin().ascii_serialization(),
-        url::Origin::Opaque(_) => format!("{}:", u.scheme()),
-    });
-    let policy = match target {
-        Some(t) if !t.contains([';', ',', ' ', '\'']) => csp(&t),
-        _ => csp("'none'"),
+    let policy = match csp_source(view.action) {
+        Some(t) => csp(&t),
+        None => csp("'none'"),
     };
     if let Ok(v) = HeaderValue::from_str(&policy) {
         resp.headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, v);
     }
     resp
+}
+
+/// The origin a form's answer may lead to, as a CSP source (`https://rp.example:8443`, or
+/// `com.example.app:` for a private-use scheme); `None` for what cannot be one.
+fn csp_source(uri: &str) -> Option<String> {
+    let u = url::Url::parse(uri).ok()?;
+    let s = match u.origin() {
+        url::Origin::Tuple(..) => u.origin().ascii_serialization(),
+        url::Origin::Opaque(_) => format!("{}:", u.scheme()),
+    };
+    (!s.contains([';', ',', ' ', '\'', '"'])).then_some(s)
+}
+
+/// Widens a page's `form-action` from `'self'` to where its forms' answers redirect:
+/// Chromium applies `form-action` to the whole redirect chain of a submission, so a
+/// consent form whose answer is a redirect to the client must name the client's origin.
+/// `None`: the targets cannot be listed (a client allowed any redirect URI), so no
+/// `form-action` at all.
+pub fn allow_form_targets(resp: &mut Response, targets: Option<&[String]>) {
+    let policy = match targets {
+        None => {
+            let p = csp("'self'");
+            p.replace("form-action 'self'; ", "")
+        }
+        Some(list) => {
+            let mut sources = vec!["'self'".to_string()];
+            for s in list.iter().filter_map(|t| csp_source(t)) {
+                if !sources.contains(&s) {
+                    sources.push(s);
+                }
+            }
+            csp(&sources.join(" "))
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&policy) {
+        resp.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
+    }
 }
 
 pub static STYLE: &str = include_str!("../assets/style.css");

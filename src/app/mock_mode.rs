@@ -33,6 +33,7 @@ pub fn builtin_client() -> ClientConfig {
         secret: Some(crate::secret::SecretString::new(BUILTIN_CLIENT_SECRET)),
         // Stored as a keyed digest: checked in microseconds, from the first request on.
         secret_hash: None,
+        secrets: Vec::new(),
         any_redirect_uri: true,
         redirect_uris: Vec::new(),
         post_logout_redirect_uris: Vec::new(),

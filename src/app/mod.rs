@@ -13,6 +13,7 @@ use axum::Router;
 
 use tokio::net::TcpListener;
 
+use crate::audit::Audit;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Seconds};
 use crate::federation::{ConnectorRegistry, LocalConnector, OidcConnector};
@@ -32,10 +33,13 @@ use crate::oidc::tokens::TokenService;
 use crate::oidc::userinfo::Userinfo;
 use crate::password::PasswordVerifier;
 use crate::secret::ClientSecretKey;
-use crate::server::TrustedProxies;
+use crate::server::{LiveRouter, TrustedProxies};
 use crate::storage::{Storage, StorageError};
+use reload::Reloader;
+pub mod admin;
 pub mod mock_mode;
 pub mod ops;
+pub mod reload;
 mod router;
 mod state;
 
@@ -58,6 +62,7 @@ pub enum StartError {
 }
 
 /// What tests and embedders may swap.
+#[derive(Clone)]
 pub struct Options {
     pub clock: Arc<dyn Clock>,
     /// Use this store instead of opening `config.database`.
@@ -136,29 +141,136 @@ pub fn sealer(config: &Config) -> Result<Sealer, StartError> {
     Ok(Sealer::new(key))
 }
 
+/// What outlives a reload: opened once per process and shared by every state built
+/// from a config since.
+#[derive(Clone)]
+pub struct Shared {
+    pub sealer: Sealer,
+    pub storage: Arc<dyn Storage>,
+    pub keys: Arc<KeyManager>,
+    pub verifier: Arc<PasswordVerifier>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub audit: Arc<Audit>,
+    pub clients: Arc<ClientRegistry>,
+    client_budgets: Arc<Budgets>,
+    login_budgets: Arc<Budgets>,
+    pending_budgets: Arc<Budgets>,
+}
+
+impl Shared {
+    /// Storage (opened and migrated), the signing keys, the audit log and the counters.
+    pub async fn open(config: &Config, options: &Options) -> Result<Self, StartError> {
+        let sealer = sealer(config)?;
+        let storage = match &options.storage {
+            Some(s) => {
+                s.migrate().await?;
+                s.clone()
+            }
+            None => open_storage(config).await?,
+        };
+        let clock = options.clock.clone();
+        let keys = match (&options.initial_key, options.keys_in_background) {
+            (Some((alg, der)), _) => {
+                KeyManager::start_with_key(
+                    storage.clone(),
+                    sealer.clone(),
+                    clock.clone(),
+                    key_policy(config),
+                    *alg,
+                    der,
+                )
+                .await?
+            }
+            (None, true) => KeyManager::start_in_background(
+                storage.clone(),
+                sealer.clone(),
+                clock.clone(),
+                key_policy(config),
+            ),
+            (None, false) => {
+                KeyManager::start(
+                    storage.clone(),
+                    sealer.clone(),
+                    clock.clone(),
+                    key_policy(config),
+                )
+                .await?
+            }
+        };
+        let audit = Audit::open(config.audit.output.as_ref(), clock.clone()).map_err(|e| {
+            StartError::EncryptionKey(format!("opening the audit log (audit.output): {e}"))
+        })?;
+        let audit = Arc::new(audit);
+        let hook_audit = audit.clone();
+        keys.on_created(Box::new(move |kid, alg, activates_at| {
+            hook_audit.record(
+                crate::audit::Event::new(crate::audit::Kind::KeyRotation, "success")
+                    .detail("kid", kid)
+                    .detail("alg", alg)
+                    .detail("activates_at", activates_at),
+            );
+        }));
+        let secret_key = ClientSecretKey::new(sealer.derive("client-secret"));
+        sync_from_config(&*storage, &config.clients, &secret_key, clock.now()).await?;
+        let clients = Arc::new(ClientRegistry::load(storage.clone(), secret_key).await?);
+        Ok(Self {
+            sealer,
+            storage,
+            keys,
+            verifier: PasswordVerifier::for_this_machine(),
+            metrics: crate::metrics::Metrics::new(),
+            audit,
+            clients,
+            client_budgets: Default::default(),
+            login_budgets: Default::default(),
+            pending_budgets: Default::default(),
+        })
+    }
+}
+
 /// Builds the state: storage, clients, keys, token services.
 pub async fn build_state(config: &Config, options: &Options) -> Result<AppState, StartError> {
-    let sealer = sealer(config)?;
+    let shared = Shared::open(config, options).await?;
+    assemble(config, options, &shared).await
+}
+
+/// The state for `config` over `shared`: at start, and again on each reload (the config's
+/// clients written to storage, users, connectors, group rules and lifetimes read anew).
+pub async fn assemble(
+    config: &Config,
+    options: &Options,
+    shared: &Shared,
+) -> Result<AppState, StartError> {
     for w in &config.warnings {
         tracing::warn!(key = %w.path, "{}", w.message);
     }
-    let storage = match &options.storage {
-        Some(s) => {
-            s.migrate().await?;
-            s.clone()
-        }
-        None => open_storage(config).await?,
-    };
+    let Shared {
+        sealer,
+        storage,
+        keys,
+        verifier,
+        metrics,
+        audit,
+        clients,
+        ..
+    } = shared.clone();
     let clock = options.clock.clone();
-    let secret_key = ClientSecretKey::new(sealer.derive("client-secret"));
-    sync_from_config(&*storage, &config.clients, &secret_key, clock.now()).await?;
-    let clients = Arc::new(ClientRegistry::load(&*storage, secret_key).await?);
-    let verifier = PasswordVerifier::for_this_machine();
+    sync_from_config(
+        &*storage,
+        &config.clients,
+        clients.secret_key(),
+        clock.now(),
+    )
+    .await?;
+    clients.refresh().await?;
+    keys.set_policy(key_policy(config));
     let client_auth = Arc::new(ClientAuth {
         registry: clients.clone(),
         verifier: verifier.clone(),
-        budgets: Budgets::default(),
+        budgets: shared.client_budgets.clone(),
         clock: clock.clone(),
+        metrics: metrics.clone(),
+        audit: audit.clone(),
     });
     let devices = DeviceCookies::new(sealer.derive("device-cookie"));
     // How long after a logout tokens of the session may still turn up: the longest access
@@ -179,34 +291,6 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
             );
         }
     }
-    let keys = match (&options.initial_key, options.keys_in_background) {
-        (Some((alg, der)), _) => {
-            KeyManager::start_with_key(
-                storage.clone(),
-                sealer.clone(),
-                clock.clone(),
-                key_policy(config),
-                *alg,
-                der,
-            )
-            .await?
-        }
-        (None, true) => KeyManager::start_in_background(
-            storage.clone(),
-            sealer.clone(),
-            clock.clone(),
-            key_policy(config),
-        ),
-        (None, false) => {
-            KeyManager::start(
-                storage.clone(),
-                sealer.clone(),
-                clock.clone(),
-                key_policy(config),
-            )
-            .await?
-        }
-    };
     let tokens = Arc::new(TokenService::new(
         config.issuer.clone(),
         keys.clone(),
@@ -214,7 +298,6 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         storage.clone(),
         max_access_lifetime,
     ));
-    let metrics = crate::metrics::Metrics::new();
     let connectors = Arc::new(
         connectors(
             config,
@@ -241,6 +324,7 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         shape: options.shape.clone(),
         connectors: connectors.clone(),
         metrics: metrics.clone(),
+        audit: audit.clone(),
     });
     let flows = Arc::new(Flows {
         issuer: config.issuer.clone(),
@@ -251,9 +335,9 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         clock: clock.clone(),
         lifetimes: config.tokens.clone(),
         cookies: Cookies::new(&config.issuer, config.tokens.session.get()),
-        login_budgets: Budgets::default(),
+        login_budgets: shared.login_budgets.clone(),
         devices,
-        pending_budgets: Budgets::default(),
+        pending_budgets: shared.pending_budgets.clone(),
         pending_per_minute: config.server.pending_requests_per_minute,
         max_access_lifetime,
         connectors: connectors.clone(),
@@ -262,6 +346,7 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         any_claims: mock_login,
         charge_pending: !mock_login,
         metrics: metrics.clone(),
+        audit: audit.clone(),
     });
     let userinfo = Arc::new(Userinfo {
         tokens: tokens.clone(),
@@ -286,6 +371,7 @@ pub async fn build_state(config: &Config, options: &Options) -> Result<AppState,
         userinfo,
         discovery: Discovery::build(config),
         metrics,
+        audit,
     })
 }
 
@@ -358,14 +444,29 @@ pub fn control(
     }
 }
 
-/// Background work: keys reloaded, rotated and pruned every `period`; expired codes,
+/// How often each node rereads the clients from storage.
+pub const CLIENT_REFRESH: Duration = Duration::from_secs(2);
+
+/// Background work: clients reread every [`CLIENT_REFRESH`]; keys reloaded, rotated and pruned every `period`; expired codes,
 /// sessions, pending requests and refresh tokens purged every five minutes.
 pub fn spawn_maintenance(state: &AppState, period: Duration) -> tokio::task::JoinHandle<()> {
     let keys = state.keys.spawn_maintenance(period);
     let storage = state.storage.clone();
     let clock = state.flows.clock.clone();
+    let registry = state.clients.clone();
+    // Clients changed through the admin API on another node reach this one within this.
+    let clients = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CLIENT_REFRESH);
+        loop {
+            tick.tick().await;
+            if let Err(e) = registry.refresh().await {
+                tracing::warn!(error = %e, "refreshing clients from storage failed");
+            }
+        }
+    });
     tokio::spawn(async move {
         let _keys = AbortOnDrop(keys);
+        let _clients = AbortOnDrop(clients);
         let mut tick = tokio::time::interval(Duration::from_secs(300));
         loop {
             tick.tick().await;
@@ -386,15 +487,52 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// One issuer's routes, with the mock control API when `serve` runs with
+/// `mock.control_api`.
+pub(crate) fn app_routes(
+    config: &Config,
+    state: &AppState,
+    control_state: Option<&Arc<MockState>>,
+) -> Router {
+    let mut routes = issuer_routes(config, state.clone());
+    if let Some(mock) = control_state {
+        routes = routes
+            .layer(axum::middleware::from_fn_with_state(
+                mock.clone(),
+                crate::mock::inspect::inspect,
+            ))
+            .merge(crate::mock::control::routes(Arc::new(control(
+                state,
+                mock.clone(),
+                config.signing.publish_ahead,
+            ))));
+    }
+    routes
+}
+
+async fn bind(addr: Option<SocketAddr>) -> Result<Option<TcpListener>, StartError> {
+    match addr {
+        Some(addr) => Ok(Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| StartError::Bind(addr, e))?,
+        )),
+        None => Ok(None),
+    }
+}
+
 /// A built server, bound and ready to run.
 pub struct Application {
     listener: TcpListener,
-    router: Router,
+    router: LiveRouter,
     state: AppState,
     limits: crate::server::Limits,
     maintenance: tokio::task::JoinHandle<()>,
     /// `server.metrics_listen`, bound.
     metrics: Option<TcpListener>,
+    /// `admin.listen`, bound, with its router.
+    admin: Option<(TcpListener, Router)>,
+    reloader: Arc<Reloader>,
 }
 
 impl Application {
@@ -419,41 +557,58 @@ impl Application {
         } else {
             None
         };
-        let state = build_state(config, &options).await?;
+        let shared = Shared::open(config, &options).await?;
+        let state = assemble(config, &options, &shared).await?;
         let maintenance = spawn_maintenance(&state, options.key_maintenance);
-        let mut routes = issuer_routes(config, state.clone());
-        if let Some(mock) = control_state {
+        if control_state.is_some() {
             tracing::warn!(
-                "MOCK CONTROL API ENABLED at {}/mock/: anyone with the admin token can mint tokens,                  move the clock and inject faults. For staging only, never production.",
+                "MOCK CONTROL API ENABLED at {}/mock/: anyone with the admin token can mint tokens, \
+                 move the clock and inject faults. For staging only, never production.",
                 config.issuer
             );
-            routes = routes
-                .layer(axum::middleware::from_fn_with_state(
-                    mock.clone(),
-                    crate::mock::inspect::inspect,
-                ))
-                .merge(crate::mock::control::routes(Arc::new(control(
-                    &state,
-                    mock,
-                    config.signing.publish_ahead,
-                ))));
         }
-        let metrics = match config.server.metrics_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| StartError::Bind(addr, e))?,
-            ),
-            None => None,
+        let metrics = bind(config.server.metrics_listen).await?;
+        let admin_listener = bind(config.admin.listen).await?;
+        let live = LiveRouter::new(Router::new());
+        let clock = options.clock.clone();
+        let reloader = Arc::new(Reloader::new(
+            config,
+            options,
+            shared.clone(),
+            live.clone(),
+            control_state,
+        ));
+        let admin_routes = admin::Admin::new(&config.admin, &shared, clock, reloader.clone())
+            .map(|a| admin::routes(Arc::new(a)));
+        let admin = match (admin_routes, admin_listener) {
+            (Some(routes), Some(l)) => Some((l, finish(routes, state.clone()))),
+            (Some(routes), None) => {
+                reloader.set_admin_routes(routes);
+                None
+            }
+            (None, _) => None,
         };
+        live.set(reloader.router(config, state.clone()));
         Ok(Self {
             listener,
-            router: finish(routes, state.clone()),
+            router: live,
             state,
             limits: crate::server::Limits::from(&config.server),
             maintenance,
             metrics,
+            admin,
+            reloader,
         })
+    }
+
+    /// What reloads the config (`SIGHUP`, `POST /admin/reload`).
+    pub fn reloader(&self) -> Arc<Reloader> {
+        self.reloader.clone()
+    }
+
+    /// Where the admin API is served, if `admin.listen` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -487,10 +642,21 @@ impl Application {
                 std::future::pending(),
             ))
         });
+        let admin = self.admin.map(|(listener, router)| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "admin API at /admin/");
+            }
+            tokio::spawn(crate::server::serve(
+                listener,
+                router,
+                self.limits.clone(),
+                std::future::pending(),
+            ))
+        });
         let result = crate::server::serve(self.listener, self.router, self.limits, shutdown).await;
         self.maintenance.abort();
-        if let Some(m) = metrics {
-            m.abort();
+        for task in [metrics, admin].into_iter().flatten() {
+            task.abort();
         }
         result
     }

@@ -108,10 +108,11 @@ pub async fn log_requests(
     let took = start.elapsed();
     metrics.http(&route, method.as_str(), status, took);
     let latency_ms = took.as_secs_f64() * 1000.0;
+    let request_id = crate::audit::request_id().unwrap_or_default();
     if status >= 500 {
-        tracing::warn!(%method, %path, status, latency_ms, "request");
+        tracing::warn!(%method, %path, status, latency_ms, request_id, "request");
     } else {
-        tracing::info!(%method, %path, status, latency_ms, "request");
+        tracing::info!(%method, %path, status, latency_ms, request_id, "request");
     }
     resp
 }

@@ -100,6 +100,7 @@ pub fn finish(routes: Router, probe_state: AppState) -> Router {
             metrics,
             ops::log_requests,
         ))
+        .layer(axum::middleware::from_fn(crate::audit::scope))
         .layer(axum::middleware::from_fn_with_state(
             trusted,
             crate::server::resolve_client,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
+use crate::audit::Audit;
 use crate::keys::KeyManager;
 use crate::metrics::Metrics;
 use crate::oidc::authorize::Flows;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub userinfo: Arc<Userinfo>,
     pub discovery: Discovery,
     pub metrics: Arc<Metrics>,
+    pub audit: Arc<Audit>,
 }
 
 macro_rules! sub_state {
@@ -55,4 +57,5 @@ sub_state!(
     userinfo: Arc<Userinfo>,
     discovery: Discovery,
     metrics: Arc<Metrics>,
+    audit: Arc<Audit>,
 );

@@ -1,5 +1,6 @@
 //! The command line: `serve`, `mock`, `migrate`, `check-config`, and the tools in
-//! `tools.rs` (`keys list|rotate`, `hash-password`, `groups explain`, `healthcheck`).
+//! `tools.rs` (`keys list|rotate`, `hash-password`, `groups explain`, `healthcheck`), and the
+//! admin API's client in `clients.rs` (`clients ...`, `reload`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,7 +11,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::app::{self, Application, Options};
 use crate::config::{self, Config, Seconds};
 
+mod clients;
 mod tools;
+use clients::ClientsCommand;
 use tools::{explain, hash_password, healthcheck, keys_list, keys_rotate};
 
 #[derive(Parser)]
@@ -64,6 +67,12 @@ enum Command {
     /// Group normalization tools.
     #[command(subcommand)]
     Groups(GroupsCommand),
+    /// Manage clients through the admin API (`admin.token`).
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Ask a running server to reload its config (the admin API's `POST /admin/reload`;
+    /// `kill -HUP` does the same).
+    Reload(clients::AdminTarget),
     /// Exit 0 when the server is ready (`/readyz` answers 200), 1 otherwise: a container
     /// health check that needs no curl.
     Healthcheck {
@@ -220,6 +229,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             publish_ahead,
         }) => keys_rotate(&load(config.config.as_deref())?, publish_ahead).await,
         Command::HashPassword => hash_password(),
+        Command::Clients(c) => clients::run(c).await,
+        Command::Reload(target) => {
+            clients::call(&target, reqwest::Method::POST, "/admin/reload", None).await
+        }
         Command::Healthcheck { url, timeout } => healthcheck(&url, timeout).await,
         Command::Groups(GroupsCommand::Explain {
             config,
@@ -238,6 +251,19 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let app = Application::build(&config, Options::default()).await?;
     let addr = app.local_addr()?;
+    #[cfg(unix)]
+    {
+        let reloader = app.reloader();
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("listening for SIGHUP")?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let id = crate::secret::random_token(12);
+                // Refusals are logged (every problem with its key path) and audited.
+                let _ = crate::audit::within(id, reloader.reload("sighup")).await;
+            }
+        });
+    }
     tracing::info!(issuer = %config.issuer, %addr, database = ?config.database, "oidc-bridge is serving");
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");

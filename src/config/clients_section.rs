@@ -19,6 +19,7 @@ const CLIENT: &[&str] = &[
     "name",
     "secret",
     "secret_hash",
+    "secrets",
     "redirect_uris",
     "post_logout_redirect_uris",
     "grant_types",
@@ -78,11 +79,20 @@ pub(super) fn read_client(r: &mut Reader, v: &Value, path: &str) -> Option<Clien
             "give `secret` or `secret_hash`, not both",
         );
     }
-    // A client is confidential when it has either.
-    let secret = secret.or_else(|| secret_hash.as_ref().map(|_| SecretString::new("")));
+    let secrets = read_secrets(r, o.get("secrets"), &o.key_path("secrets"));
+    if !secrets.is_empty() && (secret.is_some() || secret_hash.is_some()) {
+        r.problem(
+            o.key_path("secrets"),
+            "give `secrets` or `secret` / `secret_hash`, not both",
+        );
+    }
+    // A client is confidential when it has any.
+    let secret = secret
+        .or_else(|| (secret_hash.is_some() || !secrets.is_empty()).then(|| SecretString::new("")));
     if let Some(s) = &secret
         && s.expose().len() < 16
         && secret_hash.is_none()
+        && secrets.is_empty()
     {
         r.problem(o.key_path("secret"), "must be at least 16 characters");
     }
@@ -172,6 +182,7 @@ pub(super) fn read_client(r: &mut Reader, v: &Value, path: &str) -> Option<Clien
         name: r.string(&o, "name"),
         secret,
         secret_hash,
+        secrets,
         any_redirect_uri: false,
         redirect_uris,
         post_logout_redirect_uris,
@@ -187,6 +198,55 @@ pub(super) fn read_client(r: &mut Reader, v: &Value, path: &str) -> Option<Clien
         logout_revokes_session: r.bool(&o, "logout_revokes_session").unwrap_or(true),
         resource_server_for: r.strings(&o, "resource_server_for").unwrap_or_default(),
     })
+}
+
+/// At most this many secrets per client: each argon2id one costs a verification when a
+/// wrong secret is presented.
+pub const MAX_SECRETS: usize = 5;
+const SECRET: &[&str] = &["id", "hash", "secret", "expires"];
+
+fn read_secrets(r: &mut Reader, v: Option<&Value>, path: &str) -> Vec<ConfigSecret> {
+    let items = r.list(v, path);
+    if items.len() > MAX_SECRETS {
+        r.problem(path, format!("holds at most {MAX_SECRETS} secrets"));
+    }
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = index(path, i);
+        let o = r.obj(Some(item), &at, SECRET);
+        let hash = r.string(&o, "hash");
+        let secret = r.string(&o, "secret").map(SecretString::new);
+        match (&hash, &secret) {
+            (Some(h), None) if !crate::secret::is_argon2id_phc(h) => r.problem(
+                o.key_path("hash"),
+                "is not an argon2id PHC string; make one with `oidc-bridge hash-password`",
+            ),
+            (None, Some(s)) if s.expose().len() < 16 => {
+                r.problem(o.key_path("secret"), "must be at least 16 characters")
+            }
+            (Some(_), Some(_)) => r.problem(&at, "give `hash` or `secret`, not both"),
+            (None, None) => r.problem(o.key_path("hash"), "is required (or `secret`)"),
+            _ => {}
+        }
+        let expires = r.string(&o, "expires").and_then(|t| {
+            let parsed =
+                time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339);
+            if parsed.is_err() {
+                r.problem(
+                    o.key_path("expires"),
+                    format!("`{t}` is not an RFC 3339 time such as 2027-01-01T00:00:00Z"),
+                );
+            }
+            parsed.ok().map(|t| t.unix_timestamp())
+        });
+        out.push(ConfigSecret {
+            id: r.string(&o, "id"),
+            hash,
+            secret,
+            expires,
+        });
+    }
+    out
 }
 
 pub(super) fn read_user(r: &mut Reader, v: &Value, path: &str) -> Option<UserConfig> {

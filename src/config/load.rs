@@ -11,6 +11,7 @@ use super::clients_section::{read_client, read_user};
 use super::connectors::read_connector;
 use super::duration::Seconds;
 use super::mock_section::read_mock;
+use super::ops_section::{read_admin, read_audit};
 use super::parties::*;
 use super::server_section::{read_database, read_server};
 use super::settings::*;
@@ -27,6 +28,8 @@ const TOP: &[&str] = &[
     "users",
     "connectors",
     "mock",
+    "audit",
+    "admin",
 ];
 const SIGNING: &[&str] = &[
     "algorithm",
@@ -233,6 +236,8 @@ fn read_config(r: &mut Reader, root: &Value) -> Config {
         users,
         connectors,
         mock: read_mock(r, top.get("mock")),
+        audit: read_audit(r, top.get("audit")),
+        admin: read_admin(r, top.get("admin")),
         source: None,
         warnings,
     }
@@ -255,6 +260,8 @@ fn fallback_config() -> Config {
         users: Vec::new(),
         connectors: Vec::new(),
         mock: MockConfig::default(),
+        audit: AuditConfig::default(),
+        admin: AdminConfig::default(),
         source: None,
         warnings: Vec::new(),
     }
@@ -348,6 +355,21 @@ fn read_tokens(r: &mut Reader, v: Option<&Value>) -> TokenLifetimes {
         );
     }
     t
+}
+
+/// One client as the admin API receives it (the keys of a `clients:` entry, as JSON),
+/// checked as the config file's are; problems carry key paths such as `redirect_uris[0]`.
+pub fn client_from_json(v: &Value) -> Result<ClientConfig, Problems> {
+    let mut r = Reader::default();
+    let client = read_client(&mut r, v, "");
+    match client {
+        Some(c) if r.problems.is_empty() => Ok(c),
+        _ if !r.problems.is_empty() => Err(Problems(r.problems)),
+        _ => Err(Problems(vec![Problem {
+            path: String::new(),
+            message: "must be a mapping with the keys of a `clients:` entry".into(),
+        }])),
+    }
 }
 
 #[cfg(test)]

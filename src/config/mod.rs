@@ -9,13 +9,14 @@ mod connectors;
 mod duration;
 mod load;
 mod mock_section;
+mod ops_section;
 mod parties;
 mod server_section;
 mod settings;
 pub mod tree;
 
 pub use duration::Seconds;
-pub use load::{from_yaml_str, load_file, load_file_with_env};
+pub use load::{client_from_json, from_yaml_str, load_file, load_file_with_env};
 pub use parties::*;
 pub use settings::*;
 pub use tree::{Problem, Problems};

@@ -71,6 +71,10 @@ pub struct ClientConfig {
     /// An argon2id hash of the secret, given instead of it. Never serialised.
     #[serde(skip)]
     pub secret_hash: Option<String>,
+    /// `secrets:`, several secrets each with an optional end (rotation with overlap),
+    /// instead of `secret` / `secret_hash`. Never serialised.
+    #[serde(skip)]
+    pub secrets: Vec<ConfigSecret>,
     /// Mock mode's built-in client only: any absolute redirect URI is accepted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub any_redirect_uri: bool,
@@ -102,6 +106,19 @@ pub struct ClientConfig {
     /// tokens whose `aud` names it.
     #[serde(default)]
     pub resource_server_for: Vec<String>,
+}
+
+/// One entry of a client's `secrets:` list.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSecret {
+    /// A name for it in metrics and the audit log; a fingerprint of the hash when absent.
+    pub id: Option<String>,
+    /// An argon2id PHC string.
+    pub hash: Option<String>,
+    /// The secret itself (for `${ENV}`), kept as a keyed digest.
+    pub secret: Option<crate::secret::SecretString>,
+    /// When it stops working (`expires: 2027-01-01T00:00:00Z`).
+    pub expires: Option<crate::clock::UnixTime>,
 }
 
 fn yes() -> bool {

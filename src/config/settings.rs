@@ -28,11 +28,43 @@ pub struct Config {
     /// Upstream identity providers.
     pub connectors: Vec<ConnectorConfig>,
     pub mock: MockConfig,
+    /// The audit log (`audit:`).
+    pub audit: AuditConfig,
+    /// The admin API (`admin:`); off unless a token is set.
+    pub admin: AdminConfig,
     /// Where the file was read from, for paths relative to it.
     pub source: Option<PathBuf>,
     /// Things that are allowed but probably not meant (`check-config` prints them, `serve`
     /// logs them).
     pub warnings: Vec<Problem>,
+}
+
+/// Where audit lines go (`audit.output`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditOutput {
+    Stdout,
+    File(std::path::PathBuf),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditConfig {
+    /// `None`: no audit log.
+    pub output: Option<AuditOutput>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AdminConfig {
+    pub token: Option<crate::secret::SecretString>,
+    /// argon2id PHC string of the token.
+    pub token_hash: Option<String>,
+    /// A listener of its own; otherwise `/admin/` is on the main one.
+    pub listen: Option<SocketAddr>,
+}
+
+impl AdminConfig {
+    pub fn enabled(&self) -> bool {
+        self.token.is_some() || self.token_hash.is_some()
+    }
 }
 
 /// How the database pool behaves.

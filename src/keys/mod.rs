@@ -77,7 +77,12 @@ pub struct KeyManager {
     forced_reload: std::sync::Mutex<Option<UnixTime>>,
     /// Bumped whenever the key set changes, so callers can wait for the first key.
     changed: tokio::sync::watch::Sender<u64>,
+    /// Told of every key this node creates (the audit log listens).
+    on_created: std::sync::OnceLock<KeyCreatedHook>,
 }
+
+/// Called with the kid, algorithm and activation time of each key created.
+pub type KeyCreatedHook = Box<dyn Fn(&str, &str, UnixTime) + Send + Sync>;
 
 /// Index of the active key: the newest that has activated by `now`.
 fn active_index(keys: &[Arc<LoadedKey>], now: UnixTime) -> Option<usize> {
@@ -213,7 +218,19 @@ impl KeyManager {
             reload: tokio::sync::Mutex::new(()),
             forced_reload: std::sync::Mutex::new(None),
             changed: tokio::sync::watch::Sender::new(0),
+            on_created: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sets what is told of each key created (once; later calls are ignored).
+    pub fn on_created(&self, hook: KeyCreatedHook) {
+        let _ = self.on_created.set(hook);
+    }
+
+    /// A reloaded config's algorithm, rotation period and retention (from the next
+    /// rotation on).
+    pub fn set_policy(&self, policy: KeyPolicy) {
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
     }
 
     pub fn policy(&self) -> KeyPolicy {
@@ -326,6 +343,9 @@ impl KeyManager {
             .await?;
         if added {
             tracing::info!(kid = %kid, alg = alg.as_str(), activates_at, "signing key created");
+            if let Some(hook) = self.on_created.get() {
+                hook(&kid, alg.as_str(), activates_at);
+            }
         }
         Ok(added.then_some(kid))
     }

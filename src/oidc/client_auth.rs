@@ -20,8 +20,10 @@ use super::clients::{CheapCheck, Client, ClientRegistry};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::throttle::{Budgets, Rule};
+use crate::audit::{Audit, Event, Kind};
 use crate::clock::Clock;
 use crate::config::AuthMethod;
+use crate::metrics::Metrics;
 use crate::password::PasswordVerifier;
 use crate::server::ClientAddr;
 
@@ -40,8 +42,10 @@ pub const FAILURES_PER_ADDRESS: Rule = Rule {
 /// counters and the clock.
 pub struct ClientAuth {
     pub registry: Arc<ClientRegistry>,
+    pub metrics: Arc<Metrics>,
+    pub audit: Arc<Audit>,
     pub verifier: Arc<PasswordVerifier>,
-    pub budgets: Budgets,
+    pub budgets: Arc<Budgets>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -50,6 +54,8 @@ pub struct ClientAuth {
 pub struct ClientRequest {
     pub client: Arc<Client>,
     pub method: AuthMethod,
+    /// The id of the secret it authenticated with (none for public clients).
+    pub secret_id: Option<String>,
     pub params: Params,
     pub addr: ClientAddr,
 }
@@ -105,6 +111,20 @@ fn budget_keys(addr: ClientAddr, client_id: Option<&str>) -> Vec<(String, Rule)>
 }
 
 impl ClientAuth {
+    /// A secret check counted (by the secret that matched), and a failure audited.
+    fn observe(&self, client: &Client, matched: Option<&str>) {
+        self.metrics.client_auth(client.id(), matched);
+        if let Some(id) = matched {
+            crate::audit::note_client_secret(id);
+        } else {
+            self.audit.record(
+                Event::new(Kind::ClientAuth, "failure")
+                    .client(client.id())
+                    .detail("reason", "wrong_secret"),
+            );
+        }
+    }
+
     fn throttled(&self, seconds: i64) -> OAuthError {
         OAuthError::new(
             ErrorCode::TemporarilyUnavailable,
@@ -125,8 +145,8 @@ impl ClientAuth {
             .map_err(|r| self.throttled(r.wait))
     }
 
-    /// Checks `decoded` (and `raw`, the Basic form as sent) against the client's secret,
-    /// under a reservation already taken.
+    /// Checks `decoded` (and `raw`, the Basic form as sent) against the client's live
+    /// secrets, under a reservation already taken. Returns the id of the secret that matched.
     async fn check_secret(
         &self,
         client: &Client,
@@ -134,42 +154,44 @@ impl ClientAuth {
         raw: Option<&str>,
         reservation: super::throttle::Reservation<'_>,
         fail: OAuthError,
-    ) -> Result<(), OAuthError> {
+    ) -> Result<String, OAuthError> {
+        let now = self.clock.now();
         let mut needs_argon2 = false;
         for candidate in std::iter::once(decoded).chain(raw.filter(|r| *r != decoded)) {
-            match client.cheap_check(candidate) {
-                CheapCheck::Match => {
-                    reservation.succeed(&[], self.clock.now());
-                    return Ok(());
+            match client.cheap_check(candidate, now) {
+                CheapCheck::Match(id) => {
+                    reservation.succeed(&[], now);
+                    return Ok(id);
                 }
                 CheapCheck::NoMatch => {}
                 CheapCheck::NeedsArgon2 => needs_argon2 = true,
             }
         }
-        let Some(phc) = client.argon2_hash().filter(|_| needs_argon2) else {
-            reservation.fail(self.clock.now());
-            return Err(fail);
+        let hashes = if needs_argon2 {
+            client.argon2_hashes(now)
+        } else {
+            Vec::new()
         };
         let candidate = argon2_candidate(decoded, raw);
-        match self.verifier.verify(candidate, phc).await {
-            Ok(true) => {
-                reservation.succeed(&[], self.clock.now());
-                client.remember_verified(candidate);
-                Ok(())
-            }
-            Ok(false) => {
-                reservation.fail(self.clock.now());
-                Err(fail)
-            }
-            Err(crate::password::Busy) => {
-                reservation.release();
-                Err(OAuthError::new(
-                    ErrorCode::TemporarilyUnavailable,
-                    "the server is busy verifying secrets; try again shortly",
-                )
-                .with_retry_after(1))
+        for (slot, phc) in hashes {
+            match self.verifier.verify(candidate, &phc).await {
+                Ok(true) => {
+                    reservation.succeed(&[], self.clock.now());
+                    return Ok(client.remember_verified(slot, candidate));
+                }
+                Ok(false) => {}
+                Err(crate::password::Busy) => {
+                    reservation.release();
+                    return Err(OAuthError::new(
+                        ErrorCode::TemporarilyUnavailable,
+                        "the server is busy verifying secrets; try again shortly",
+                    )
+                    .with_retry_after(1));
+                }
             }
         }
+        reservation.fail(self.clock.now());
+        Err(fail)
     }
 }
 
@@ -257,7 +279,7 @@ where
                 .with_basic_challenge(basic_used)
         };
 
-        let client = auth.registry.get(&id);
+        let client = auth.registry.find(&id).await;
         // Every attempt that presents a secret, or names an unknown client, is counted, and
         // refused unchecked once its budget is spent.
         let counted = secret.is_some() || client.is_none();
@@ -284,14 +306,35 @@ where
             }
             return Err(fail());
         }
+        let mut secret_id = None;
+        let mut client = client;
         if let (Some(secret), Some(reservation)) = (secret, reservation) {
             let raw = raw_basic_secret.as_deref().filter(|_| basic_used);
-            auth.check_secret(&client, &secret, raw, reservation, fail())
-                .await?;
+            let checked = auth
+                .check_secret(&client, &secret, raw, reservation, fail())
+                .await;
+            let checked = match checked {
+                // Perhaps rotated on another node a moment ago: one look at storage.
+                Err(e) if e.code == ErrorCode::InvalidClient && client.may_reread() => {
+                    match auth.registry.load_one(client.id()).await {
+                        Some(newer) if !Arc::ptr_eq(&newer, &client) => {
+                            client = newer;
+                            let reservation = auth.reserve(addr, Some(client.id()))?;
+                            auth.check_secret(&client, &secret, raw, reservation, fail())
+                                .await
+                        }
+                        _ => Err(e),
+                    }
+                }
+                other => other,
+            };
+            auth.observe(&client, checked.as_ref().ok().map(String::as_str));
+            secret_id = Some(checked?);
         }
         Ok(Self {
             client,
             method,
+            secret_id,
             params,
             addr,
         })

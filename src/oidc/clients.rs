@@ -1,5 +1,11 @@
 //! Registered clients: loaded from storage into memory at start, after the config's clients
-//! are written to storage.
+//! are written to storage. Clients made through the admin API live in storage only; a node
+//! that does not know a client asks storage ([`ClientRegistry::find`]), so one made on
+//! another node works at once, and every node refreshes its copy every few seconds
+//! (`app::spawn_maintenance`) for changes and removals.
+//!
+//! A client may hold several secrets, each with an optional end: both work during a
+//! rotation's overlap, and the check says which one matched.
 //!
 //! A configured `secret` is stored as a keyed digest ([`ClientSecretKey`]) and checked in
 //! microseconds. A `secret_hash` (argon2id, for operators who keep no plain secret) is
@@ -9,28 +15,39 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::clock::UnixTime;
 use crate::config::{AuthMethod, ClientConfig, GrantType};
-use crate::model::ClientRecord;
-use crate::secret::{ClientSecretKey, ct_eq, sha256};
+use crate::model::{ClientRecord, ClientSource, StoredSecret};
+use crate::secret::{ClientSecretKey, ct_eq, sha256, sha256_b64url};
 use crate::storage::{Storage, StorageError};
 
-pub struct Client {
-    pub config: ClientConfig,
-    /// A keyed digest (`hmac-sha256$…`) or an argon2id PHC string.
-    secret_hash: Option<String>,
-    key: ClientSecretKey,
-    /// SHA-256 of the last presented secret that passed argon2id.
+/// One secret of a client, with the digest of the last presented value that passed
+/// argon2id (when it is kept as an argon2id hash).
+struct Slot {
+    secret: StoredSecret,
     verified: Mutex<Option<[u8; 32]>>,
 }
 
+pub struct Client {
+    pub config: ClientConfig,
+    pub source: ClientSource,
+    slots: Arc<Vec<Slot>>,
+    key: ClientSecretKey,
+    /// The stored record this was built from, to tell when storage has changed it.
+    stored: Option<Arc<ClientRecord>>,
+    /// When storage was last asked whether the secrets changed (after a failed check).
+    reread: Mutex<Option<Instant>>,
+}
+
 /// The outcome of the cheap part of a secret check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheapCheck {
-    Match,
+    /// This secret (its id).
+    Match(String),
     NoMatch,
-    /// Only argon2id can tell: this PHC string.
+    /// Only argon2id can tell.
     NeedsArgon2,
 }
 
@@ -42,14 +59,49 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// A secret's default name: a fingerprint of its hash (never of the secret).
+pub fn secret_fingerprint(hash: &str) -> String {
+    sha256_b64url(hash.as_bytes()).chars().take(8).collect()
+}
+
 impl Client {
-    pub fn new(config: ClientConfig, secret_hash: Option<String>, key: ClientSecretKey) -> Self {
+    pub fn new(config: ClientConfig, secrets: Vec<StoredSecret>, key: ClientSecretKey) -> Self {
+        let slots = secrets
+            .into_iter()
+            .map(|secret| Slot {
+                secret,
+                verified: Mutex::new(None),
+            })
+            .collect();
         Self {
             config,
-            secret_hash,
+            source: ClientSource::Config,
+            slots: Arc::new(slots),
             key,
-            verified: Mutex::new(None),
+            stored: None,
+            reread: Mutex::new(None),
         }
+    }
+
+    /// A client as storage holds it.
+    pub fn from_record(rec: ClientRecord, key: ClientSecretKey) -> Result<Self, StorageError> {
+        let config: ClientConfig = serde_json::from_str(&rec.metadata)
+            .map_err(|e| StorageError::Corrupt(format!("client `{}`: {e}", rec.id)))?;
+        let mut secrets = rec.secrets.clone();
+        if secrets.is_empty()
+            && let Some(hash) = &rec.secret_hash
+        {
+            secrets.push(StoredSecret {
+                id: secret_fingerprint(hash),
+                hash: hash.clone(),
+                created_at: None,
+                expires_at: None,
+            });
+        }
+        let mut client = Self::new(config, secrets, key);
+        client.source = rec.source;
+        client.stored = Some(Arc::new(rec));
+        Ok(client)
     }
 
     pub fn id(&self) -> &str {
@@ -57,7 +109,19 @@ impl Client {
     }
 
     pub fn is_public(&self) -> bool {
-        self.secret_hash.is_none()
+        self.slots.is_empty()
+    }
+
+    /// Its secrets (hashes only), live or not.
+    pub fn secrets(&self) -> impl Iterator<Item = &StoredSecret> {
+        self.slots.iter().map(|s| &s.secret)
+    }
+
+    fn live(&self, now: UnixTime) -> impl Iterator<Item = (usize, &Slot)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(move |(_, s)| s.secret.expires_at.is_none_or(|end| now < end))
     }
 
     pub fn allows_grant(&self, g: GrantType) -> bool {
@@ -73,53 +137,119 @@ impl Client {
         }
     }
 
-    /// What can be said about `presented` without argon2id: a keyed digest is compared
-    /// in constant time; an argon2id hash only through the digest of a secret that passed
-    /// it before.
-    pub fn cheap_check(&self, presented: &str) -> CheapCheck {
-        let Some(stored) = &self.secret_hash else {
-            return CheapCheck::NoMatch;
-        };
-        if ClientSecretKey::is_digest(stored) {
-            return if self.key.matches(stored, presented) {
-                CheapCheck::Match
-            } else {
-                CheapCheck::NoMatch
-            };
-        }
+    /// What can be said about `presented` without argon2id, over the secrets live at `now`:
+    /// a keyed digest is compared in constant time; an argon2id hash only through the
+    /// digest of a value that passed it before.
+    pub fn cheap_check(&self, presented: &str, now: UnixTime) -> CheapCheck {
         let digest = sha256(presented.as_bytes());
-        match *self.verified.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(known) if ct_eq(&known, &digest) => CheapCheck::Match,
-            _ => CheapCheck::NeedsArgon2,
+        let mut needs_argon2 = false;
+        for (_, slot) in self.live(now) {
+            let stored = &slot.secret.hash;
+            if ClientSecretKey::is_digest(stored) {
+                if self.key.matches(stored, presented) {
+                    return CheapCheck::Match(slot.secret.id.clone());
+                }
+                continue;
+            }
+            match *slot.verified.lock().unwrap_or_else(|e| e.into_inner()) {
+                Some(known) if ct_eq(&known, &digest) => {
+                    return CheapCheck::Match(slot.secret.id.clone());
+                }
+                _ => needs_argon2 = true,
+            }
+        }
+        if needs_argon2 {
+            CheapCheck::NeedsArgon2
+        } else {
+            CheapCheck::NoMatch
         }
     }
 
-    /// The argon2id PHC string, when the secret is kept as one.
-    pub fn argon2_hash(&self) -> Option<&str> {
-        self.secret_hash
-            .as_deref()
-            .filter(|h| !ClientSecretKey::is_digest(h))
+    /// The live secrets kept as argon2id PHC strings: (slot, hash).
+    pub fn argon2_hashes(&self, now: UnixTime) -> Vec<(usize, String)> {
+        self.live(now)
+            .filter(|(_, s)| !ClientSecretKey::is_digest(&s.secret.hash))
+            .map(|(i, s)| (i, s.secret.hash.clone()))
+            .collect()
     }
 
-    /// Remembers a secret that passed argon2id.
-    pub fn remember_verified(&self, presented: &str) {
-        *self.verified.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(sha256(presented.as_bytes()));
+    /// Remembers a value that passed argon2id for secret `slot`; returns that secret's id.
+    pub fn remember_verified(&self, slot: usize, presented: &str) -> String {
+        let Some(s) = self.slots.get(slot) else {
+            return String::new();
+        };
+        *s.verified.lock().unwrap_or_else(|e| e.into_inner()) = Some(sha256(presented.as_bytes()));
+        s.secret.id.clone()
+    }
+
+    /// True at most once a second per client: whether a failed check may ask storage for
+    /// newer secrets (a rotation made on another node).
+    pub fn may_reread(&self) -> bool {
+        let mut last = self.reread.lock().unwrap_or_else(|e| e.into_inner());
+        let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
     }
 }
 
 pub struct ClientRegistry {
     clients: RwLock<HashMap<String, Arc<Client>>>,
     key: ClientSecretKey,
+    storage: Option<Arc<dyn Storage>>,
 }
 
 impl ClientRegistry {
+    /// A client known to this node.
     pub fn get(&self, id: &str) -> Option<Arc<Client>> {
         self.clients
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
             .cloned()
+    }
+
+    /// A client known to this node, or else one storage has (made through the admin API on
+    /// another node a moment ago).
+    pub async fn find(&self, id: &str) -> Option<Arc<Client>> {
+        if let Some(c) = self.get(id) {
+            return Some(c);
+        }
+        self.load_one(id).await
+    }
+
+    /// Reads client `id` from storage into the registry (or out of it, when gone).
+    pub async fn load_one(&self, id: &str) -> Option<Arc<Client>> {
+        let storage = self.storage.as_ref()?;
+        match storage.get_client(id).await {
+            Ok(Some(rec)) => {
+                if let Some(known) = self.get(id)
+                    && known.stored.as_deref() == Some(&rec)
+                {
+                    return Some(known);
+                }
+                match Client::from_record(rec, self.key.clone()) {
+                    Ok(c) => {
+                        let c = Arc::new(c);
+                        self.put(c.clone());
+                        Some(c)
+                    }
+                    Err(e) => {
+                        tracing::error!(client_id = %id, error = %e, "stored client unreadable");
+                        None
+                    }
+                }
+            }
+            Ok(None) => {
+                self.remove(id);
+                None
+            }
+            Err(e) => {
+                tracing::warn!(client_id = %id, error = %e, "reading a client failed");
+                self.get(id)
+            }
+        }
     }
 
     pub fn all(&self) -> Vec<Arc<Client>> {
@@ -139,6 +269,7 @@ impl ClientRegistry {
         Self {
             clients: RwLock::new(HashMap::new()),
             key,
+            storage: None,
         }
     }
 
@@ -148,10 +279,14 @@ impl ClientRegistry {
     }
 
     pub fn insert(&self, client: Client) {
+        self.put(Arc::new(client));
+    }
+
+    fn put(&self, client: Arc<Client>) {
         self.clients
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(client.id().to_string(), Arc::new(client));
+            .insert(client.id().to_string(), client);
     }
 
     /// Takes a client out (its tokens stop working at once); false if there was none.
@@ -163,7 +298,7 @@ impl ClientRegistry {
             .is_some()
     }
 
-    /// Replaces a client's settings; false if there is no such client.
+    /// Replaces a client's settings in memory; false if there is no such client.
     pub fn update(&self, id: &str, change: impl FnOnce(&mut ClientConfig)) -> bool {
         let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
         let Some(old) = clients.get(id) else {
@@ -177,19 +312,70 @@ impl ClientRegistry {
     }
 
     /// Reads every client from storage.
-    pub async fn load(storage: &dyn Storage, key: ClientSecretKey) -> Result<Self, StorageError> {
-        let registry = Self::new(key);
-        for rec in storage.list_clients().await? {
-            let config: ClientConfig = serde_json::from_str(&rec.metadata)
-                .map_err(|e| StorageError::Corrupt(format!("client `{}`: {e}", rec.id)))?;
-            registry.insert(Client::new(config, rec.secret_hash, registry.key.clone()));
-        }
+    pub async fn load(
+        storage: Arc<dyn Storage>,
+        key: ClientSecretKey,
+    ) -> Result<Self, StorageError> {
+        let mut registry = Self::new(key);
+        registry.storage = Some(storage);
+        registry.refresh().await?;
         Ok(registry)
+    }
+
+    /// Brings the registry up to date with storage: new and changed clients read, removed
+    /// ones dropped; an unchanged client keeps its entry (and what it has verified).
+    pub async fn refresh(&self) -> Result<(), StorageError> {
+        let Some(storage) = &self.storage else {
+            return Ok(());
+        };
+        let records = storage.list_clients().await?;
+        let mut fresh = HashMap::new();
+        for rec in records {
+            let id = rec.id.clone();
+            let known = self.get(&id);
+            let client = match known {
+                Some(k) if k.stored.as_deref() == Some(&rec) => k,
+                _ => Arc::new(Client::from_record(rec, self.key.clone())?),
+            };
+            fresh.insert(id, client);
+        }
+        *self.clients.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
     }
 }
 
-/// Writes the config's clients to storage and removes clients the config no longer lists.
-/// A configured `secret` is stored as its keyed digest; a `secret_hash` as given.
+/// The secrets a configured client holds, as stored: a `secret` as its keyed digest, a
+/// `secret_hash` as given, or each of `secrets`.
+pub fn configured_secrets(c: &ClientConfig, key: &ClientSecretKey) -> Vec<StoredSecret> {
+    let one = |id: Option<&String>, hash: String, expires_at| StoredSecret {
+        id: id.cloned().unwrap_or_else(|| secret_fingerprint(&hash)),
+        hash,
+        created_at: None,
+        expires_at,
+    };
+    match (&c.secret_hash, &c.secret) {
+        (Some(given), _) => vec![one(None, given.clone(), None)],
+        (None, Some(secret)) if c.secrets.is_empty() => {
+            vec![one(None, key.digest(secret.expose()), None)]
+        }
+        _ => c
+            .secrets
+            .iter()
+            .filter_map(|s| {
+                let hash = match (&s.hash, &s.secret) {
+                    (Some(h), _) => h.clone(),
+                    (None, Some(plain)) => key.digest(plain.expose()),
+                    (None, None) => return None,
+                };
+                Some(one(s.id.as_ref(), hash, s.expires))
+            })
+            .collect(),
+    }
+}
+
+/// Writes the config's clients to storage and removes configured clients the config no
+/// longer lists (clients made through the admin API stay). A config client replaces an API
+/// client of the same id, with a warning.
 pub async fn sync_from_config(
     storage: &dyn Storage,
     clients: &[ClientConfig],
@@ -206,25 +392,31 @@ pub async fn sync_from_config(
         let metadata = serde_json::to_string(c)
             .map_err(|e| StorageError::Corrupt(format!("client `{}`: {e}", c.id)))?;
         let old = existing.get(&c.id);
-        let secret_hash = match (&c.secret_hash, &c.secret) {
-            (Some(given), _) => Some(given.clone()),
-            (None, None) => None,
-            (None, Some(secret)) => Some(key.digest(secret.expose())),
-        };
-        if old.is_some_and(|o| o.metadata == metadata && o.secret_hash == secret_hash) {
+        let secrets = configured_secrets(c, key);
+        if old.is_some_and(|o| {
+            o.metadata == metadata
+                && o.secrets == secrets
+                && o.secret_hash.is_none()
+                && o.source == ClientSource::Config
+        }) {
             continue;
+        }
+        if old.is_some_and(|o| o.source == ClientSource::Api) {
+            tracing::warn!(client_id = %c.id, "the config defines a client made through the admin API: the config's wins");
         }
         storage
             .upsert_client(&ClientRecord {
                 id: c.id.clone(),
-                secret_hash,
+                secret_hash: None,
                 metadata,
                 updated_at: now,
+                source: ClientSource::Config,
+                secrets,
             })
             .await?;
     }
-    for id in existing.keys() {
-        if !clients.iter().any(|c| &c.id == id) {
+    for (id, rec) in &existing {
+        if rec.source == ClientSource::Config && !clients.iter().any(|c| &c.id == id) {
             storage.delete_client(id).await?;
             tracing::info!(client_id = %id, "client removed: no longer in the config");
         }
@@ -249,7 +441,20 @@ impl Client {
 
     /// The same client with other settings (mock mode changes lifetimes at run time).
     pub fn with_config(&self, config: ClientConfig) -> Self {
-        Self::new(config, self.secret_hash.clone(), self.key.clone())
+        Self {
+            config,
+            source: self.source,
+            slots: self.slots.clone(),
+            key: self.key.clone(),
+            stored: self.stored.clone(),
+            reread: Mutex::new(None),
+        }
+    }
+
+    /// Where this client's pages' forms may lead (its redirect URIs); `None` when it may use
+    /// any redirect URI.
+    pub fn form_targets(&self) -> Option<&[String]> {
+        (!self.config.any_redirect_uri).then_some(self.config.redirect_uris.as_slice())
     }
 
     pub fn display_name(&self) -> &str {

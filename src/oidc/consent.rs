@@ -9,6 +9,7 @@ use axum::response::Response;
 
 use super::authorize::{AuthorizeError, Flows};
 use super::params::HtmlForm;
+use crate::audit::{Event, Kind};
 
 pub async fn post(
     State(flows): State<Arc<Flows>>,
@@ -34,6 +35,11 @@ pub async fn post(
         Some("allow") => {}
         Some("deny") => {
             flows.storage.delete_auth_request(&record.id).await?;
+            flows.audit.record(
+                Event::new(Kind::Consent, "denied")
+                    .client(req.client_id.as_str())
+                    .subject(session.sub.as_str()),
+            );
             return Err(AuthorizeError::redirect(
                 &req.target(),
                 "access_denied",
@@ -57,6 +63,12 @@ pub async fn post(
         .storage
         .put_consent(&session.sub, &req.client_id, &granted, now)
         .await?;
+    flows.audit.record(
+        Event::new(Kind::Consent, "success")
+            .client(req.client_id.as_str())
+            .subject(session.sub.as_str())
+            .detail("scopes", granted.clone()),
+    );
     req.consent_done = true;
     flows
         .proceed(&headers, req, Some(record), Some(session), Vec::new(), None)

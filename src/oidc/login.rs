@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
-use super::authorize::{AuthorizeError, Flows};
+use super::authorize::{AuthorizeError, Flows, LoginFacts};
 use super::params::HtmlForm;
 use super::session::read_cookie;
 use super::throttle::Rule;
@@ -89,7 +89,8 @@ pub async fn post(
     let (record, req) = flows.load_pending(&headers, &form).await?;
     let client = flows
         .clients
-        .get(&req.client_id)
+        .find(&req.client_id)
+        .await
         .ok_or_else(|| AuthorizeError::page("The application is no longer registered."))?;
     let connector = flows.connectors.password().cloned().ok_or_else(|| {
         AuthorizeError::page("Signing in with a username and password is not available here.")
@@ -105,19 +106,15 @@ pub async fn post(
     };
     let shown: String = username.chars().take(MAX_USERNAME).collect();
     let page = |message: String, status: StatusCode| {
-        flows.login_page(
-            &client,
-            &record,
-            &shown,
-            Some(message),
-            status,
-            Vec::new(),
-        )
+        flows.login_page(&client, &record, &shown, Some(message), status, Vec::new())
     };
     let throttled = connector.prompt().throttled;
     let attempt = if throttled && out_of_bounds(&username, login.password) {
         // Refused unhashed, as a wrong password.
-        let resp = page("Wrong username or password.".into(), StatusCode::UNAUTHORIZED);
+        let resp = page(
+            "Wrong username or password.".into(),
+            StatusCode::UNAUTHORIZED,
+        );
         Attempt::Page(resp, LoginResult::Failure)
     } else if throttled {
         throttled_login(&flows, &headers, addr, &*connector, login, &page).await
@@ -130,9 +127,19 @@ pub async fn post(
             }
         }
     };
+    let facts = LoginFacts {
+        client: Some(client.id()),
+        username: Some(&shown),
+        ..Default::default()
+    };
     match attempt {
         Attempt::SignedIn(identity, device_cookie) => {
-            flows.metrics.login(connector.id(), LoginResult::Success);
+            let sub = LoginFacts {
+                sub: Some(identity.sub.as_str()),
+                username: None,
+                ..facts
+            };
+            flows.record_login(connector.id(), LoginResult::Success, sub);
             finish_login(
                 &flows,
                 &headers,
@@ -145,7 +152,7 @@ pub async fn post(
             .await
         }
         Attempt::Page(resp, result) => {
-            flows.metrics.login(connector.id(), result);
+            flows.record_login(connector.id(), result, facts);
             Ok(resp)
         }
     }

@@ -18,10 +18,12 @@ use axum::response::{IntoResponse, Response};
 use super::authorize::{AuthorizeError, Flows};
 use super::params::{HtmlForm, Params};
 use super::session::read_cookie;
+use crate::audit::{Event, Kind};
 use crate::secret::{ct_eq, sha256_b64url};
 use crate::web;
 
 struct Checked {
+    client_id: Option<String>,
     client_name: Option<String>,
     redirect: Option<String>,
 }
@@ -101,6 +103,7 @@ fn check(flows: &Flows, p: &Params) -> Result<Checked, AuthorizeError> {
         }
     };
     Ok(Checked {
+        client_id: client.as_ref().map(|c| c.id().to_string()),
         client_name: client.map(|c| c.display_name().to_string()),
         redirect,
     })
@@ -166,7 +169,7 @@ async fn handle(
         let username = serde_json::from_str::<crate::federation::Identity>(&session.identity)
             .ok()
             .and_then(|i| i.preferred_username);
-        return Ok(web::render(
+        let mut page = web::render(
             StatusCode::OK,
             &web::LogoutView {
                 assets: &flows.base,
@@ -179,7 +182,11 @@ async fn handle(
                 post_logout_redirect_uri: p.get("post_logout_redirect_uri"),
                 state: p.get("state"),
             },
-        ));
+        );
+        // The confirmed form's answer redirects to the checked post-logout URI.
+        let targets: Vec<String> = checked.redirect.iter().cloned().collect();
+        web::allow_form_targets(&mut page, Some(&targets));
+        return Ok(page);
     }
     // The session ends with everything it issued: its refresh families are revoked with
     // their access tokens, and its other access tokens are refused from now on.
@@ -190,6 +197,13 @@ async fn handle(
         .await
         .map_err(storage_failed)?;
     tracing::info!(event = "logout", sub = %session.sub, families_revoked = families, "session ended");
+    let mut event = Event::new(Kind::Logout, "success")
+        .subject(session.sub.as_str())
+        .detail("families_revoked", families);
+    if let Some(c) = &checked.client_id {
+        event = event.client(c.as_str());
+    }
+    flows.audit.record(event);
     Ok(finish(flows, checked, true))
 }
 

@@ -8,14 +8,25 @@ use axum::response::{IntoResponse, Response};
 
 use super::client_auth::ClientRequest;
 use super::error::{OAuthError, no_store};
-use super::tokens::TokenService;
+use super::tokens::{Revoked, TokenService};
+use crate::audit::{Audit, Event, Kind};
 
 pub async fn post(
     State(tokens): State<Arc<TokenService>>,
+    State(audit): State<Arc<Audit>>,
     req: ClientRequest,
 ) -> Result<Response, OAuthError> {
     let token = req.params.require("token")?;
-    tokens.revoke(token, &req.client).await?;
+    let revoked = tokens.revoke(token, &req.client).await?;
+    let event = Event::new(Kind::Revocation, "success").client(req.client.id());
+    audit.record(match revoked {
+        Revoked::Nothing => event.detail("revoked", "nothing"),
+        Revoked::AccessToken { sub } => event.subject(sub).detail("revoked", "access_token"),
+        Revoked::RefreshToken { sub, session_ended } => event
+            .subject(sub)
+            .detail("revoked", "refresh_token")
+            .detail("session_ended", session_ended),
+    });
     let mut resp = ().into_response();
     no_store(&mut resp);
     Ok(resp)

@@ -212,7 +212,7 @@ impl TokenService {
         &self,
         token: &str,
         client: &crate::oidc::clients::Client,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Revoked, StorageError> {
         let client_id = client.id();
         let now = self.clock.now();
         let Some(claims) = self.decode_access_token(token) else {
@@ -229,9 +229,17 @@ impl TokenService {
                     token_hash = %crate::secret::sha256_b64url(t.token_hash.as_bytes()),
                     "refresh token family revoked"
                 );
+                let mut revoked = Revoked::RefreshToken {
+                    sub: family.sub.clone(),
+                    session_ended: false,
+                };
                 if client.config.logout_revokes_session
                     && let Some(sid) = &family.sid
                 {
+                    revoked = Revoked::RefreshToken {
+                        sub: family.sub.clone(),
+                        session_ended: true,
+                    };
                     let families = self
                         .storage
                         .end_session(sid, now, now + self.max_access_lifetime)
@@ -245,8 +253,9 @@ impl TokenService {
                         "session ended: its client revoked its refresh token"
                     );
                 }
+                return Ok(revoked);
             }
-            return Ok(());
+            return Ok(Revoked::Nothing);
         };
         if claims.client_id == client_id && claims.exp > now {
             self.storage
@@ -259,7 +268,25 @@ impl TokenService {
                 jti_hash = %crate::secret::sha256_b64url(claims.jti.as_bytes()),
                 "access token revoked"
             );
+            return Ok(Revoked::AccessToken {
+                sub: claims.sub.to_string(),
+            });
         }
-        Ok(())
+        Ok(Revoked::Nothing)
     }
+}
+
+/// What a revocation did (the client is told nothing of it; the audit log is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    /// Unknown, foreign, expired or already revoked.
+    Nothing,
+    AccessToken {
+        sub: String,
+    },
+    /// The refresh token's family, and perhaps its session.
+    RefreshToken {
+        sub: String,
+        session_ended: bool,
+    },
 }

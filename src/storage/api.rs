@@ -59,6 +59,8 @@ pub trait Storage: Send + Sync + 'static {
     fn pool_stats(&self) -> (u32, u32, u32);
 
     async fn upsert_client(&self, client: &ClientRecord) -> Result<()>;
+    /// Adds a client unless one with its id exists; false if one does.
+    async fn create_client(&self, client: &ClientRecord) -> Result<bool>;
     async fn get_client(&self, id: &str) -> Result<Option<ClientRecord>>;
     async fn list_clients(&self) -> Result<Vec<ClientRecord>>;
     async fn delete_client(&self, id: &str) -> Result<bool>;

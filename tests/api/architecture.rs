@@ -326,7 +326,7 @@ fn part(module: &str) -> &'static str {
         "keys" => "Keys",
         "storage" => "Storage",
         "model" | "clock" | "secret" | "protocol" => "Model",
-        "server" | "password" | "ops" | "metrics" => "Support",
+        "server" | "password" | "ops" | "metrics" | "audit" => "Support",
         _ => "Unknown",
     }
 }

@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
+use crate::audit::{Event, Kind};
 use crate::clock::Clock;
 use crate::config::TokenLifetimes;
 use crate::federation::ConnectorRegistry;
 use crate::keys::KeyManager;
-use crate::metrics::Metrics;
+use crate::metrics::{LoginResult, Metrics};
 use crate::oidc::clients::ClientRegistry;
 use crate::oidc::session::{Cookies, DeviceCookies};
 use crate::oidc::throttle::Budgets;
@@ -23,10 +24,10 @@ pub struct Flows {
     pub lifetimes: TokenLifetimes,
     pub cookies: Cookies,
     /// Failed sign-ins, per username, address and device (see `login.rs`).
-    pub login_budgets: Budgets,
+    pub login_budgets: Arc<Budgets>,
     pub devices: DeviceCookies,
     /// Pending requests started, per address, and how many a minute.
-    pub pending_budgets: Budgets,
+    pub pending_budgets: Arc<Budgets>,
     pub pending_per_minute: u32,
     /// The longest any access token lives (how long logout keeps refusing a session's).
     pub max_access_lifetime: i64,
@@ -38,4 +39,38 @@ pub struct Flows {
     /// New pending requests count against their address's budget.
     pub charge_pending: bool,
     pub metrics: Arc<Metrics>,
+    pub audit: Arc<crate::audit::Audit>,
+}
+
+/// Who a sign-in attempt was for, as far as it got.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoginFacts<'a> {
+    pub client: Option<&'a str>,
+    pub sub: Option<&'a str>,
+    /// What the person typed (failed local sign-ins), cut to 64 characters.
+    pub username: Option<&'a str>,
+    /// A word for why it failed (`wrong_credentials`, `upstream_error`, ...).
+    pub reason: Option<&'a str>,
+}
+
+impl Flows {
+    /// A sign-in attempt through `connector` ended with `result`: counted in `logins`, and
+    /// an audit line.
+    pub fn record_login(&self, connector: &str, result: LoginResult, facts: LoginFacts<'_>) {
+        self.metrics.login(connector, result);
+        let mut event = Event::new(Kind::Login, result.as_str()).connector(connector);
+        if let Some(c) = facts.client {
+            event = event.client(c);
+        }
+        if let Some(s) = facts.sub {
+            event = event.subject(s);
+        }
+        if let Some(u) = facts.username {
+            event = event.detail("username", u.chars().take(64).collect::<String>());
+        }
+        if let Some(r) = facts.reason {
+            event = event.detail("reason", r);
+        }
+        self.audit.record(event);
+    }
 }

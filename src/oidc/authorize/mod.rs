@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 pub use error::{AuthorizeError, respond_to_client};
-pub use flows::Flows;
+pub use flows::{Flows, LoginFacts};
 pub use pages::{consent_items, extra_claims};
 pub use pending::PENDING_WINDOW;
 pub use request::{AuthRequest, Prompt};
@@ -96,6 +96,10 @@ impl Flows {
         if let Some(hint) = params.get("id_token_hint") {
             self.keys.reload_for_unknown_kid(hint, &self.issuer).await;
         }
+        if let Some(id) = params.get("client_id") {
+            // Made through the admin API on another node a moment ago, perhaps.
+            self.clients.find(id).await;
+        }
         let (client, target) = request::trusted_target(&params, &self.clients)?;
         let req = request::parse(
             &params,
@@ -124,7 +128,8 @@ impl Flows {
     ) -> Result<Response, AuthorizeError> {
         let client = self
             .clients
-            .get(&req.client_id)
+            .find(&req.client_id)
+            .await
             .ok_or_else(|| AuthorizeError::page("The application is no longer registered."))?;
         let now = self.clock.now();
         let mut req = req;
@@ -136,7 +141,15 @@ impl Flows {
                 .silent_login(req.login_hint.as_deref(), client.id())
             {
                 let (s, cookie) = self.start_session(headers, &identity).await?;
-                self.metrics.login(connector, LoginResult::Success);
+                self.record_login(
+                    connector,
+                    LoginResult::Success,
+                    LoginFacts {
+                        client: Some(client.id()),
+                        sub: Some(s.sub.as_str()),
+                        ..Default::default()
+                    },
+                );
                 tracing::info!(event = "login", connector, client_id = client.id(), sub = %s.sub, silent = true, "signed in without a page");
                 cookies.push(cookie);
                 session = Some(s);

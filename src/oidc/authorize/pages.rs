@@ -50,6 +50,7 @@ impl Flows {
                     .unwrap_or_default(),
             },
         );
+        web::allow_form_targets(&mut resp, client.form_targets());
         for c in cookies {
             resp.headers_mut().append(header::SET_COOKIE, c);
         }
@@ -81,6 +82,7 @@ impl Flows {
                 csrf: &record.csrf,
             },
         );
+        web::allow_form_targets(&mut resp, client.form_targets());
         for c in cookies {
             resp.headers_mut().append(header::SET_COOKIE, c);
         }

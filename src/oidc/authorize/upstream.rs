@@ -61,6 +61,8 @@ impl Flows {
                 csrf: &record.csrf,
             },
         );
+        // The answer leads to an upstream IdP (whose address only its discovery tells).
+        web::allow_form_targets(&mut resp, None);
         for c in cookies {
             resp.headers_mut().append(header::SET_COOKIE, c);
         }
@@ -80,7 +82,8 @@ impl Flows {
     ) -> Result<Response, AuthorizeError> {
         let client = self
             .clients
-            .get(&req.client_id)
+            .find(&req.client_id)
+            .await
             .ok_or_else(|| AuthorizeError::page("The application is no longer registered."))?;
         let up = self
             .connectors
@@ -216,7 +219,22 @@ impl Flows {
         let (result, answer) = self
             .callback_outcome(up, params, record, req, pending)
             .await;
-        self.metrics.login(up.id(), result);
+        let reason = match result {
+            LoginResult::Success => None,
+            LoginResult::Error => Some("upstream_error"),
+            _ => Some("upstream_refused"),
+        };
+        let sub = answer.as_ref().ok().map(|i| i.sub.as_str());
+        self.record_login(
+            up.id(),
+            result,
+            super::flows::LoginFacts {
+                client: Some(&req.client_id),
+                sub,
+                reason,
+                ..Default::default()
+            },
+        );
         answer
     }
 
@@ -299,7 +317,8 @@ pub async fn choose(
     req.connector_id = Some(choice.clone());
     let client = flows
         .clients
-        .get(&req.client_id)
+        .find(&req.client_id)
+        .await
         .ok_or_else(|| AuthorizeError::page("The application is no longer registered."))?;
     let route = flows.connectors.route(
         &client.config.allowed_connectors,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::audit::{Event, Kind};
 use crate::clock::{Clock, UnixTime};
 use crate::config::TokenLifetimes;
 use crate::keys::KeyManager;
@@ -58,6 +59,7 @@ pub struct Grants {
     /// Asked at refresh whether an identity still holds.
     pub connectors: Arc<crate::federation::ConnectorRegistry>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub audit: Arc<crate::audit::Audit>,
 }
 
 /// What a caller minting tokens directly (the mock's `POST /mock/tokens`) may change about
@@ -253,6 +255,14 @@ impl Grants {
         expires_in: i64,
     ) {
         self.metrics.token_issued(grant_type, client_id);
+        self.audit.record(
+            Event::new(Kind::TokenIssued, "success")
+                .client(client_id)
+                .subject(sub)
+                .detail("grant_type", grant_type)
+                .detail("jti_hash", sha256_b64url(jti.as_bytes()))
+                .detail("expires_in", expires_in),
+        );
         tracing::info!(
             event,
             grant_type,

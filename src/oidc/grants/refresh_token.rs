@@ -9,6 +9,7 @@
 //! included, so the family never forks; presented later, it revokes the whole family.
 
 use super::issue::{Grants, TokenResponse, check_scope};
+use crate::audit::{Event, Kind};
 use crate::federation::upstream::UpstreamError;
 use crate::federation::{ConnectorError, Refreshed};
 use crate::model::{Redemption, RefreshFamilyRecord, RefreshTokenRecord};
@@ -57,6 +58,13 @@ async fn rotated_again(
         .revoke_refresh_family(&token.family_id, now)
         .await?;
     grants.metrics.refresh_reuse(client.id());
+    grants.audit.record(
+        Event::new(Kind::RefreshReuse, "refused")
+            .client(client.id())
+            .subject(family.sub.as_str())
+            .detail("rotated_seconds_ago", now - rotated)
+            .detail("family_revoked", true),
+    );
     tracing::warn!(
         event = "refresh_token_reuse_detected",
         client_id = client.id(),

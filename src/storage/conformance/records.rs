@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::model::{AuthRequestRecord, ClientRecord, SessionRecord};
+use crate::model::{AuthRequestRecord, ClientRecord, ClientSource, SessionRecord, StoredSecret};
 use crate::storage::api::{Storage, StorageError};
 
 use super::fixtures::*;
@@ -14,10 +14,27 @@ pub async fn clients_round_trip(s: &dyn Storage) {
         secret_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
         metadata: r#"{"id":"web"}"#.into(),
         updated_at: 10,
+        source: ClientSource::Config,
+        secrets: Vec::new(),
     };
     s.upsert_client(&c).await.expect("insert");
     assert_eq!(s.get_client("web").await.expect("get"), Some(c.clone()));
     c.secret_hash = None;
+    c.source = ClientSource::Api;
+    c.secrets = vec![
+        StoredSecret {
+            id: "old".into(),
+            hash: "hmac-sha256$x".into(),
+            created_at: Some(1),
+            expires_at: Some(100),
+        },
+        StoredSecret {
+            id: "new".into(),
+            hash: "hmac-sha256$y".into(),
+            created_at: Some(2),
+            expires_at: None,
+        },
+    ];
     c.metadata = r#"{"id":"web","name":"Web"}"#.into();
     c.updated_at = 11;
     s.upsert_client(&c).await.expect("update");
@@ -35,6 +52,20 @@ pub async fn clients_round_trip(s: &dyn Storage) {
         .map(|c| c.id)
         .collect();
     assert_eq!(ids, ["api", "web"]);
+    // Creating never overwrites: a second node making the same id is told it exists.
+    let taken = ClientRecord {
+        metadata: "{}".into(),
+        ..c.clone()
+    };
+    assert!(!s.create_client(&taken).await.expect("create taken"));
+    assert_eq!(s.get_client("web").await.expect("get"), Some(c.clone()));
+    let fresh = ClientRecord {
+        id: "fresh".into(),
+        ..c.clone()
+    };
+    assert!(s.create_client(&fresh).await.expect("create"));
+    assert_eq!(s.get_client("fresh").await.expect("get"), Some(fresh));
+    assert!(s.delete_client("fresh").await.expect("delete fresh"));
     assert!(s.delete_client("web").await.expect("delete"));
     assert!(!s.delete_client("web").await.expect("delete again"));
     assert_eq!(s.get_client("web").await.expect("get"), None);
@@ -46,6 +77,8 @@ pub async fn migrate_is_idempotent(s: &dyn Storage) {
         secret_hash: None,
         metadata: "{}".into(),
         updated_at: 1,
+        source: ClientSource::Config,
+        secrets: Vec::new(),
     })
     .await
     .expect("insert");

@@ -31,6 +31,11 @@ macro_rules! shared_storage {
               WHERE family_id = $1 AND access_jti IS NOT NULL AND access_exp > $2
              ON CONFLICT (jti) DO NOTHING";
 
+        fn secrets_json(secrets: &[$crate::model::StoredSecret]) -> Result<String> {
+            serde_json::to_string(secrets)
+                .map_err(|e| $crate::storage::StorageError::Corrupt(format!("client secrets: {e}")))
+        }
+
         $crate::storage::sql::tokens::shared_token_methods! {
             $ty,
             {
@@ -65,17 +70,37 @@ macro_rules! shared_storage {
 
                 async fn upsert_client(&self, c: &ClientRecord) -> Result<()> {
                     sqlx::query(
-                        "INSERT INTO clients (id, secret_hash, metadata, updated_at) VALUES ($1, $2, $3, $4)
+                        "INSERT INTO clients (id, secret_hash, metadata, updated_at, source, secrets)
+                         VALUES ($1, $2, $3, $4, $5, $6)
                          ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash,
-                             metadata = excluded.metadata, updated_at = excluded.updated_at",
+                             metadata = excluded.metadata, updated_at = excluded.updated_at,
+                             source = excluded.source, secrets = excluded.secrets",
                     )
                     .bind(&c.id)
                     .bind(&c.secret_hash)
                     .bind(&c.metadata)
                     .bind(c.updated_at)
+                    .bind(c.source.as_str())
+                    .bind(secrets_json(&c.secrets)?)
                     .execute(&self.pool)
                     .await?;
                     Ok(())
+                }
+
+                async fn create_client(&self, c: &ClientRecord) -> Result<bool> {
+                    let r = sqlx::query(
+                        "INSERT INTO clients (id, secret_hash, metadata, updated_at, source, secrets)
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(&c.id)
+                    .bind(&c.secret_hash)
+                    .bind(&c.metadata)
+                    .bind(c.updated_at)
+                    .bind(c.source.as_str())
+                    .bind(secrets_json(&c.secrets)?)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(r.rows_affected() > 0)
                 }
 
                 async fn get_client(&self, id: &str) -> Result<Option<ClientRecord>> {

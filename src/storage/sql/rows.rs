@@ -7,10 +7,10 @@ macro_rules! shared_rows {
             use sqlx::Row as _;
 
             use crate::model::{
-                AuthCodeRecord, AuthRequestRecord, ClientRecord, RefreshFamilyRecord,
+                AuthCodeRecord, AuthRequestRecord, ClientRecord, ClientSource, RefreshFamilyRecord,
                 RefreshTokenRecord, SessionRecord, SigningKeyRecord,
             };
-            use $crate::storage::api::{Result, alg};
+            use $crate::storage::api::{Result, StorageError, alg};
 
             pub fn key(row: &$row) -> Result<SigningKeyRecord> {
                 Ok(SigningKeyRecord {
@@ -29,6 +29,16 @@ macro_rules! shared_rows {
                     secret_hash: row.try_get("secret_hash")?,
                     metadata: row.try_get("metadata")?,
                     updated_at: row.try_get("updated_at")?,
+                    source: {
+                        let s: String = row.try_get("source")?;
+                        ClientSource::parse(&s)
+                            .ok_or_else(|| StorageError::Corrupt(format!("client source `{s}`")))?
+                    },
+                    secrets: {
+                        let s: String = row.try_get("secrets")?;
+                        serde_json::from_str(&s)
+                            .map_err(|e| StorageError::Corrupt(format!("client secrets: {e}")))?
+                    },
                 })
             }
 
