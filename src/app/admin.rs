@@ -9,7 +9,7 @@
 //! storage: every node sees a new one at once (a node that does not know a client asks
 //! storage) and changes within `CLIENT_REFRESH`. Secrets are generated here and shown once.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
@@ -19,14 +19,15 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use super::admin_auth::AdminToken;
+use super::build::Shared;
 use super::reload::Reloader;
 use crate::audit::{Audit, Event, Kind};
 use crate::clock::Clock;
 use crate::config::{AdminConfig, AuthMethod, ClientConfig, Seconds, client_from_json};
 use crate::model::{ClientRecord, ClientSource, StoredSecret};
 use crate::oidc::clients::{Client, ClientRegistry};
-use crate::password::PasswordVerifier;
-use crate::secret::{ct_eq, random_token, sha256};
+use crate::secret::random_token;
 use crate::storage::{Storage, StorageError};
 
 /// At most this many secrets a client holds (live or within their overlap).
@@ -34,24 +35,13 @@ const MAX_SECRETS: usize = 5;
 /// A rotation without `overlap` keeps the old secret working this long.
 const DEFAULT_OVERLAP: Seconds = Seconds(24 * 3600);
 
-enum Token {
-    /// SHA-256 of the configured token.
-    Digest([u8; 32]),
-    /// An argon2id hash, and the digest of the token that last passed it.
-    Hash {
-        phc: String,
-        verified: Mutex<Option<[u8; 32]>>,
-    },
-}
-
 /// What the admin API works with.
 pub struct Admin {
-    token: Token,
+    token: AdminToken,
     pub storage: Arc<dyn Storage>,
     pub clients: Arc<ClientRegistry>,
     pub audit: Arc<Audit>,
     pub clock: Arc<dyn Clock>,
-    pub verifier: Arc<PasswordVerifier>,
     pub reloader: Arc<Reloader>,
 }
 
@@ -61,48 +51,18 @@ impl Admin {
     /// `None` when the config sets no admin token.
     pub fn new(
         config: &AdminConfig,
-        shared: &super::Shared,
+        shared: &Shared,
         clock: Arc<dyn Clock>,
         reloader: Arc<Reloader>,
     ) -> Option<Self> {
-        let token = match (&config.token, &config.token_hash) {
-            (Some(t), _) => Token::Digest(sha256(t.expose().as_bytes())),
-            (None, Some(h)) => Token::Hash {
-                phc: h.clone(),
-                verified: Mutex::new(None),
-            },
-            (None, None) => return None,
-        };
         Some(Self {
-            token,
+            token: AdminToken::from_config(config, shared.verifier.clone())?,
             storage: shared.storage.clone(),
             clients: shared.clients.clone(),
             audit: shared.audit.clone(),
             clock,
-            verifier: shared.verifier.clone(),
             reloader,
         })
-    }
-
-    async fn accepts(&self, presented: &str) -> bool {
-        let digest = sha256(presented.as_bytes());
-        match &self.token {
-            Token::Digest(d) => ct_eq(d, &digest),
-            Token::Hash { phc, verified } => {
-                if verified
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .is_some_and(|k| ct_eq(&k, &digest))
-                {
-                    return true;
-                }
-                let ok = matches!(self.verifier.verify(presented, phc).await, Ok(true));
-                if ok {
-                    *verified.lock().unwrap_or_else(|e| e.into_inner()) = Some(digest);
-                }
-                ok
-            }
-        }
     }
 
     fn changed(&self, action: &str, client: &str, outcome: &'static str) {
@@ -139,7 +99,7 @@ async fn require_token(State(admin): A, req: Request, next: Next) -> Response {
         })
         .map(|(_, t)| t.trim().to_owned());
     match presented {
-        Some(t) if admin.accepts(&t).await => next.run(req).await,
+        Some(t) if admin.token.accepts(&t).await => next.run(req).await,
         _ => {
             let mut resp = error(
                 StatusCode::UNAUTHORIZED,

@@ -14,7 +14,9 @@ use std::sync::{Arc, OnceLock};
 use axum::Router;
 use serde_json::{Value, json};
 
-use super::{Options, Shared, app_routes, assemble, finish};
+use super::build::{Options, Shared, app_routes, assemble};
+use super::router::finish;
+use super::state::AppState;
 use crate::audit::{Event, Kind};
 use crate::config::{Config, Problem, load_file};
 use crate::mock::state::MockState;
@@ -57,7 +59,7 @@ impl Reloader {
     }
 
     /// The router for `config`'s state, with the admin routes when they are on this listener.
-    pub(super) fn router(&self, config: &Config, state: super::AppState) -> Router {
+    pub(super) fn router(&self, config: &Config, state: AppState) -> Router {
         let mut routes = app_routes(config, &state, self.control.as_ref());
         if let Some(admin) = self.admin.get() {
             routes = routes.merge(admin.clone());

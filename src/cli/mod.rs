@@ -251,19 +251,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let app = Application::build(&config, Options::default()).await?;
     let addr = app.local_addr()?;
-    #[cfg(unix)]
-    {
-        let reloader = app.reloader();
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .context("listening for SIGHUP")?;
-        tokio::spawn(async move {
-            while hup.recv().await.is_some() {
-                let id = crate::secret::random_token(12);
-                // Refusals are logged (every problem with its key path) and audited.
-                let _ = crate::audit::within(id, reloader.reload("sighup")).await;
-            }
-        });
-    }
+    app.reload_on_hangup().context("listening for SIGHUP")?;
     tracing::info!(issuer = %config.issuer, %addr, database = ?config.database, "oidc-bridge is serving");
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");

@@ -111,6 +111,37 @@ fn budget_keys(addr: ClientAddr, client_id: Option<&str>) -> Vec<(String, Rule)>
 }
 
 impl ClientAuth {
+    /// Checks a presented secret; when it fails, one look at storage first (the client may
+    /// have been rotated on another node a moment ago). Returns the client as checked and
+    /// the id of the secret that matched.
+    async fn authenticate(
+        &self,
+        client: Arc<Client>,
+        addr: ClientAddr,
+        secret: &str,
+        raw: Option<&str>,
+        reservation: super::throttle::Reservation<'_>,
+        fail: impl Fn() -> OAuthError,
+    ) -> Result<(Arc<Client>, String), OAuthError> {
+        let mut client = client;
+        let mut checked = self
+            .check_secret(&client, secret, raw, reservation, fail())
+            .await;
+        if matches!(&checked, Err(e) if e.code == ErrorCode::InvalidClient)
+            && client.may_reread()
+            && let Some(newer) = self.registry.load_one(client.id()).await
+            && !Arc::ptr_eq(&newer, &client)
+        {
+            client = newer;
+            let reservation = self.reserve(addr, Some(client.id()))?;
+            checked = self
+                .check_secret(&client, secret, raw, reservation, fail())
+                .await;
+        }
+        self.observe(&client, checked.as_ref().ok().map(String::as_str));
+        Ok((client, checked?))
+    }
+
     /// A secret check counted (by the secret that matched), and a failure audited.
     fn observe(&self, client: &Client, matched: Option<&str>) {
         self.metrics.client_auth(client.id(), matched);
@@ -306,31 +337,16 @@ where
             }
             return Err(fail());
         }
-        let mut secret_id = None;
-        let mut client = client;
-        if let (Some(secret), Some(reservation)) = (secret, reservation) {
-            let raw = raw_basic_secret.as_deref().filter(|_| basic_used);
-            let checked = auth
-                .check_secret(&client, &secret, raw, reservation, fail())
-                .await;
-            let checked = match checked {
-                // Perhaps rotated on another node a moment ago: one look at storage.
-                Err(e) if e.code == ErrorCode::InvalidClient && client.may_reread() => {
-                    match auth.registry.load_one(client.id()).await {
-                        Some(newer) if !Arc::ptr_eq(&newer, &client) => {
-                            client = newer;
-                            let reservation = auth.reserve(addr, Some(client.id()))?;
-                            auth.check_secret(&client, &secret, raw, reservation, fail())
-                                .await
-                        }
-                        _ => Err(e),
-                    }
-                }
-                other => other,
-            };
-            auth.observe(&client, checked.as_ref().ok().map(String::as_str));
-            secret_id = Some(checked?);
-        }
+        let (client, secret_id) = match (secret, reservation) {
+            (Some(secret), Some(reservation)) => {
+                let raw = raw_basic_secret.as_deref().filter(|_| basic_used);
+                let (client, id) = auth
+                    .authenticate(client, addr, &secret, raw, reservation, fail)
+                    .await?;
+                (client, Some(id))
+            }
+            _ => (client, None),
+        };
         Ok(Self {
             client,
             method,

@@ -127,19 +127,10 @@ pub async fn post(
             }
         }
     };
-    let facts = LoginFacts {
-        client: Some(client.id()),
-        username: Some(&shown),
-        ..Default::default()
-    };
     match attempt {
         Attempt::SignedIn(identity, device_cookie) => {
-            let sub = LoginFacts {
-                sub: Some(identity.sub.as_str()),
-                username: None,
-                ..facts
-            };
-            flows.record_login(connector.id(), LoginResult::Success, sub);
+            let facts = LoginFacts::signed_in(client.id(), identity.sub.as_str());
+            flows.record_login(connector.id(), LoginResult::Success, facts);
             finish_login(
                 &flows,
                 &headers,
@@ -152,6 +143,7 @@ pub async fn post(
             .await
         }
         Attempt::Page(resp, result) => {
+            let facts = LoginFacts::attempt(client.id(), &shown);
             flows.record_login(connector.id(), result, facts);
             Ok(resp)
         }

@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod claims;
 pub mod client_auth;
+pub mod client_sync;
 pub mod clients;
 pub mod consent;
 pub mod discovery;

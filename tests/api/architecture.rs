@@ -446,7 +446,7 @@ fn the_dependency_reader_sees_what_it_should() {
         "{:?}",
         g["oidc::token"]
     );
-    assert!(g["app"].iter().any(|m| m.starts_with("oidc")));
+    assert!(g["app::build"].iter().any(|m| m.starts_with("oidc")));
     assert_eq!(
         expand("super::{a, b::{c, d as e}}"),
         ["super::a", "super::b::c", "super::b::d"]

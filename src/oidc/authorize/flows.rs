@@ -53,6 +53,25 @@ pub struct LoginFacts<'a> {
     pub reason: Option<&'a str>,
 }
 
+impl<'a> LoginFacts<'a> {
+    pub fn signed_in(client: &'a str, sub: &'a str) -> Self {
+        Self {
+            client: Some(client),
+            sub: Some(sub),
+            ..Default::default()
+        }
+    }
+
+    /// A refused attempt, with what the person typed as username.
+    pub fn attempt(client: &'a str, username: &'a str) -> Self {
+        Self {
+            client: Some(client),
+            username: Some(username),
+            ..Default::default()
+        }
+    }
+}
+
 impl Flows {
     /// A sign-in attempt through `connector` ended with `result`: counted in `logins`, and
     /// an audit line.

@@ -33,7 +33,7 @@ macro_rules! shared_storage {
 
         fn secrets_json(secrets: &[$crate::model::StoredSecret]) -> Result<String> {
             serde_json::to_string(secrets)
-                .map_err(|e| $crate::storage::StorageError::Corrupt(format!("client secrets: {e}")))
+                .map_err(|e| $crate::storage::api::StorageError::Corrupt(format!("client secrets: {e}")))
         }
 
         $crate::storage::sql::tokens::shared_token_methods! {
