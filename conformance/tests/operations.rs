@@ -474,6 +474,7 @@ async fn each_security_event_is_one_audit_line_with_the_stable_schema() {
     assert_eq!(failed["connector"], "local");
     assert_eq!(failed["client"], "from-config");
     assert_eq!(failed["details"]["username"], "alice");
+    assert_eq!(failed["details"]["reason"], "wrong_credentials");
     assert_eq!(failed["ip"], "127.0.0.1");
     assert!(failed["request_id"].as_str().is_some_and(|r| !r.is_empty()));
     let ok = find("login", "success");

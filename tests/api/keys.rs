@@ -138,7 +138,8 @@ async fn a_restart_on_the_same_sqlite_file_keeps_keys_and_clients() {
         clients.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
         ["plain", "service", "spa"]
     );
-    let secret_hash = clients[1].secret_hash.as_deref().expect("hashed");
+    assert_eq!(clients[1].secrets.len(), 1, "one configured secret");
+    let secret_hash = clients[1].secrets[0].hash.as_str();
     assert!(
         secret_hash.starts_with("hmac-sha256$")
             && !secret_hash.contains(crate::helpers::SERVICE_SECRET),

@@ -87,7 +87,14 @@ impl Flows {
         if let Some(u) = facts.username {
             event = event.detail("username", u.chars().take(64).collect::<String>());
         }
-        if let Some(r) = facts.reason {
+        let reason = facts.reason.or(match result {
+            LoginResult::Success => None,
+            LoginResult::Failure => Some("wrong_credentials"),
+            LoginResult::Throttled => Some("too_many_attempts"),
+            LoginResult::Busy => Some("busy"),
+            LoginResult::Error => Some("error"),
+        });
+        if let Some(r) = reason {
             event = event.detail("reason", r);
         }
         self.audit.record(event);
