@@ -216,6 +216,24 @@ async fn a_client_made_on_one_node_signs_in_through_another_at_once() {
     let tokens = sign_in(&b, "portal", secret).await;
     assert!(tokens["id_token"].is_string() && tokens["refresh_token"].is_string());
 
+    // The view, sent back with a change, updates it (its secrets stay).
+    let (status, mut view) = admin(&b, reqwest::Method::GET, "/admin/clients/portal", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(view["source"], "api");
+    view["name"] = json!("Renamed portal");
+    view["tokens"] = json!({"access_token": "15m"});
+    let (status, updated) = admin(
+        &b,
+        reqwest::Method::PUT,
+        "/admin/clients/portal",
+        Some(view),
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["name"], "Renamed portal");
+    assert_eq!(updated["tokens"]["access_token"], "900s");
+    assert_eq!(updated["secrets"].as_array().map(Vec::len), Some(1));
+
     // A rotation on A: B accepts the new secret at once too.
     let (status, rotated) = admin(
         &a,

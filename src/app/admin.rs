@@ -153,6 +153,15 @@ fn storage_failed(e: StorageError) -> Response {
 fn view(c: &Client, now: i64) -> Value {
     let mut v = serde_json::to_value(&c.config).unwrap_or_else(|_| json!({}));
     if let Value::Object(m) = &mut v {
+        // Lifetimes as durations, so that a view can be sent back as a body.
+        if let Some(Value::Object(t)) = m.get_mut("tokens") {
+            t.retain(|_, v| !v.is_null());
+            for v in t.values_mut() {
+                if let Some(n) = v.as_i64() {
+                    *v = json!(format!("{n}s"));
+                }
+            }
+        }
         m.insert("source".into(), json!(c.source.as_str()));
         let secrets: Vec<Value> = c
             .secrets()
@@ -199,8 +208,24 @@ fn new_secret(admin: &Admin, expires_at: Option<i64>) -> (String, StoredSecret) 
     (plain, stored)
 }
 
-/// The body as a client: secrets are generated here, never sent in.
+/// The body as a client: secrets are generated here, never sent in. A view sent back as it
+/// was read is a body: its `source` and its secrets' ids (no hash, no value) are dropped.
 fn read_body(body: &Value) -> Result<ClientConfig, Response> {
+    let mut body = body.clone();
+    if let Value::Object(m) = &mut body {
+        m.remove("source");
+        let only_ids = m
+            .get("secrets")
+            .and_then(Value::as_array)
+            .is_some_and(|list| {
+                list.iter()
+                    .all(|s| s.get("hash").is_none() && s.get("secret").is_none())
+            });
+        if only_ids {
+            m.remove("secrets");
+        }
+    }
+    let body = &body;
     let Value::Object(map) = body else {
         return Err(error(
             StatusCode::BAD_REQUEST,
