@@ -20,6 +20,8 @@ pub struct Served {
     pub state: AppState,
     /// Where `/metrics` answers (`server.metrics_listen`), as a base URL.
     pub metrics: Option<String>,
+    /// Where `/admin/` answers when `admin.listen` is set, as a base URL.
+    pub admin: Option<String>,
     /// Send to stop it; the task ends once it has let go of its port and database.
     pub shutdown: tokio::sync::oneshot::Sender<()>,
     pub task: tokio::task::JoinHandle<()>,
@@ -45,6 +47,7 @@ pub async fn serve(
     .expect("the server starts");
     let state = app.state().clone();
     let metrics = app.metrics_addr().map(|a| format!("http://{a}"));
+    let admin = app.admin_addr().map(|a| format!("http://{a}"));
     let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         app.run_until(async {
@@ -56,6 +59,7 @@ pub async fn serve(
     Served {
         state,
         metrics,
+        admin,
         shutdown,
         task,
     }

@@ -78,6 +78,8 @@ pub struct Op {
     pub http: reqwest::Client,
     /// Where `/metrics` answers, when the config sets `server.metrics_listen`.
     pub metrics: Option<String>,
+    /// Where `/admin/` answers, when the config sets `admin.listen`.
+    pub admin: Option<String>,
 }
 
 /// A fresh, empty PostgreSQL schema. `None` (skip) outside CI when no database is set;
@@ -207,6 +209,7 @@ impl Op {
             state: served.state,
             http: http_client(),
             metrics: served.metrics,
+            admin: served.admin,
         }
     }
 

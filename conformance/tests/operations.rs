@@ -552,3 +552,55 @@ async fn each_security_event_is_one_audit_line_with_the_stable_schema() {
         "no token"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_listen_keeps_the_api_off_the_main_listener_and_wrong_tokens_are_throttled() {
+    let hash = oidc_bridge::secret::hash_password(TOKEN).expect("hash");
+    let op = Op::start_full(
+        &format!("{USERS}\nadmin:\n  token_hash: \"{hash}\"\n  listen: 127.0.0.1:0\n"),
+        None,
+        0,
+    )
+    .await;
+    let resp = op
+        .http
+        .get(op.url("/admin/clients"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 404, "not on the main listener");
+    let admin = op.admin.clone().expect("admin.listen is bound");
+    let get = |token: &'static str| {
+        let (http, url) = (op.http.clone(), format!("{admin}/admin/clients"));
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("GET")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        get(TOKEN).await,
+        200,
+        "the token that matches its argon2id hash"
+    );
+    for _ in 0..10 {
+        assert_eq!(get("wrong-token-wrong-token-wrong-token").await, 401);
+    }
+    assert_eq!(
+        get("wrong-token-wrong-token-wrong-token").await,
+        429,
+        "past ten wrong tokens from one address, refused unchecked"
+    );
+    assert_eq!(
+        get(TOKEN).await,
+        429,
+        "the budget holds for everyone at that address"
+    );
+    op.clock.advance(301);
+    assert_eq!(get(TOKEN).await, 200, "after the window");
+}

@@ -27,7 +27,9 @@ use crate::clock::Clock;
 use crate::config::{AdminConfig, AuthMethod, ClientConfig, Seconds, client_from_json};
 use crate::model::{ClientRecord, ClientSource, StoredSecret};
 use crate::oidc::clients::{Client, ClientRegistry};
+use crate::oidc::throttle::{Budgets, Rule};
 use crate::secret::random_token;
+use crate::server::ClientAddr;
 use crate::storage::{Storage, StorageError};
 
 /// At most this many secrets a client holds (live or within their overlap).
@@ -38,6 +40,8 @@ const DEFAULT_OVERLAP: Seconds = Seconds(24 * 3600);
 /// What the admin API works with.
 pub struct Admin {
     token: AdminToken,
+    /// Wrong tokens, per client address.
+    failures: Budgets,
     pub storage: Arc<dyn Storage>,
     pub clients: Arc<ClientRegistry>,
     pub audit: Arc<Audit>,
@@ -57,6 +61,7 @@ impl Admin {
     ) -> Option<Self> {
         Some(Self {
             token: AdminToken::from_config(config, shared.verifier.clone())?,
+            failures: Budgets::default(),
             storage: shared.storage.clone(),
             clients: shared.clients.clone(),
             audit: shared.audit.clone(),
@@ -88,7 +93,34 @@ pub fn routes(admin: Arc<Admin>) -> Router {
         .with_state(admin)
 }
 
+/// Wrong admin tokens allowed per client address (an IPv6 /64) in five minutes; past that,
+/// `429` without a check (an argon2id `token_hash` would otherwise cost a hash per guess).
+const FAILURES_PER_ADDRESS: Rule = Rule {
+    window: 300,
+    limit: 10,
+};
+
 async fn require_token(State(admin): A, req: Request, next: Next) -> Response {
+    let addr = req
+        .extensions()
+        .get::<ClientAddr>()
+        .map_or_else(|| "?".to_string(), ClientAddr::budget_key);
+    let now = admin.clock.now();
+    let keys = vec![(format!("admin:{addr}"), FAILURES_PER_ADDRESS)];
+    let reservation = match admin.failures.reserve(keys, now) {
+        Ok(r) => r,
+        Err(refused) => {
+            let mut resp = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                "too many wrong admin tokens from this address; try again later",
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&refused.wait.max(1).to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
+    };
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -98,21 +130,29 @@ async fn require_token(State(admin): A, req: Request, next: Next) -> Response {
                 .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
         })
         .map(|(_, t)| t.trim().to_owned());
-    match presented {
-        Some(t) if admin.token.accepts(&t).await => next.run(req).await,
-        _ => {
-            let mut resp = error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send Authorization: Bearer <admin.token>",
-            );
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer realm=\"oidc-bridge admin\""),
-            );
-            resp
-        }
+    let accepted = match &presented {
+        Some(t) => admin.token.accepts(t).await,
+        None => false,
+    };
+    if accepted {
+        reservation.succeed(&[], now);
+        return next.run(req).await;
     }
+    if presented.is_some() {
+        reservation.fail(now);
+    } else {
+        reservation.release();
+    }
+    let mut resp = error(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "send Authorization: Bearer <admin.token>",
+    );
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer realm=\"oidc-bridge admin\""),
+    );
+    resp
 }
 
 fn error(status: StatusCode, code: &str, description: impl Into<String>) -> Response {
