@@ -258,8 +258,11 @@ fn read_body(body: &Value) -> Result<ClientConfig, Response> {
             .get("secrets")
             .and_then(Value::as_array)
             .is_some_and(|list| {
-                list.iter()
-                    .all(|s| s.get("hash").is_none() && s.get("secret").is_none())
+                list.iter().all(|s| {
+                    s.as_object().is_some_and(|o| {
+                        o.contains_key("id") && !o.contains_key("hash") && !o.contains_key("secret")
+                    })
+                })
             });
         if only_ids {
             m.remove("secrets");
