@@ -19,6 +19,7 @@ use crate::server::LiveRouter;
 use reload::Reloader;
 pub mod admin;
 mod admin_auth;
+mod admin_json;
 mod build;
 pub mod mock_mode;
 pub mod ops;
