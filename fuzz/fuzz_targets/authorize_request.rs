@@ -20,7 +20,7 @@ clients:
     let key = ClientSecretKey::new([7; 32]);
     let registry = ClientRegistry::new(key.clone());
     for c in config.clients {
-        registry.insert(Client::new(c, None, key.clone()));
+        registry.insert(Client::new(c, Vec::new(), key.clone()));
     }
     registry
 });
