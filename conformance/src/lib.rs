@@ -24,6 +24,7 @@ use serde_json::Value;
 
 pub mod app;
 mod browser;
+pub mod counting;
 pub mod proxy;
 pub use browser::{Browser, Outcome, Response, hidden};
 

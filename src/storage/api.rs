@@ -97,6 +97,8 @@ pub trait Storage: Send + Sync + 'static {
     /// How many pending requests are stored (benchmarks and tests watch growth).
     async fn count_auth_requests(&self) -> Result<u64>;
 
+    /// Creates a session and stores its identity as its subject's latest claims (what
+    /// `get_identity` answers), in one transaction.
     async fn create_session(&self, session: &SessionRecord) -> Result<()>;
     async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>>;
     async fn delete_session(&self, id_hash: &str) -> Result<()>;
@@ -123,7 +125,9 @@ pub trait Storage: Send + Sync + 'static {
         now: UnixTime,
     ) -> Result<()>;
 
-    async fn insert_auth_code(&self, code: &AuthCodeRecord) -> Result<()>;
+    /// Stores a code; `answered` names the pending authorization request it answers, which
+    /// goes in the same transaction.
+    async fn insert_auth_code(&self, code: &AuthCodeRecord, answered: Option<&str>) -> Result<()>;
     /// Marks a code redeemed by `client_id`, atomically, recording what the redemption will
     /// issue: of any number of concurrent calls, exactly one gets `First`. A code bound to
     /// another client is left untouched (`Foreign`), so whoever merely saw a code cannot

@@ -15,11 +15,14 @@ use crate::oidc::session::{hash_value, new_secret, read_cookie};
 use crate::secret::{random_token, sha256_b64url};
 
 impl Flows {
+    /// Issues a code for `req`; `answered` is the pending request it answers, removed in the
+    /// same transaction.
     pub(super) async fn issue_code(
         &self,
         client: &Client,
         req: &AuthRequest,
         session: &SessionRecord,
+        answered: Option<&str>,
     ) -> Result<Response, AuthorizeError> {
         let identity =
             serde_json::from_str(&session.identity).map_err(|e| AuthorizeError::internal(&e))?;
@@ -38,18 +41,22 @@ impl Flows {
         let code = random_token(32);
         let now = self.clock.now();
         self.storage
-            .insert_auth_code(&AuthCodeRecord {
-                code_hash: sha256_b64url(code.as_bytes()),
-                client_id: client.id().to_string(),
-                grant: serde_json::to_string(&grant).map_err(|e| AuthorizeError::internal(&e))?,
-                created_at: now,
-                expires_at: now + self.lifetimes.authorization_code.get(),
-                redeemed_at: None,
-                family_id: None,
-                access_jti: None,
-                access_exp: None,
-                replayed_at: None,
-            })
+            .insert_auth_code(
+                &AuthCodeRecord {
+                    code_hash: sha256_b64url(code.as_bytes()),
+                    client_id: client.id().to_string(),
+                    grant: serde_json::to_string(&grant)
+                        .map_err(|e| AuthorizeError::internal(&e))?,
+                    created_at: now,
+                    expires_at: now + self.lifetimes.authorization_code.get(),
+                    redeemed_at: None,
+                    family_id: None,
+                    access_jti: None,
+                    access_exp: None,
+                    replayed_at: None,
+                },
+                answered,
+            )
             .await?;
         Ok(respond_to_client(
             &self.issuer,
@@ -78,10 +85,8 @@ impl Flows {
             created_at: now,
             expires_at: now + self.lifetimes.session.get(),
         };
+        // The identity is stored as the subject's latest claims in the same transaction.
         self.storage.create_session(&session).await?;
-        self.storage
-            .put_identity(&session.sub, &session.identity, now)
-            .await?;
         Ok((session, self.cookies.set_session(&value)))
     }
 }

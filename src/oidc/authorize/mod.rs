@@ -185,10 +185,8 @@ impl Flows {
             cookies.extend(cookie);
             return Ok(self.consent_page(&client, &record, &session, &req, cookies));
         }
-        if let Some(p) = pending {
-            self.storage.delete_auth_request(&p.id).await?;
-        }
-        let mut resp = self.issue_code(&client, &req, &session).await?;
+        let answered = pending.as_ref().map(|p| p.id.as_str());
+        let mut resp = self.issue_code(&client, &req, &session, answered).await?;
         for c in cookies {
             resp.headers_mut().append(header::SET_COOKIE, c);
         }

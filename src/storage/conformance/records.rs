@@ -211,6 +211,11 @@ pub async fn auth_requests_round_trip(s: &dyn Storage) {
     assert_eq!(s.purge_expired(50).await.expect("purge"), 0);
     s.delete_auth_request("req1").await.expect("delete");
     assert!(s.get_auth_request("req1").await.expect("get").is_none());
+    // A code answering the request takes it away in the same transaction.
+    s.insert_auth_code(&code("answers-req1", "web"), Some("req1"))
+        .await
+        .expect("code");
+    assert!(s.get_auth_request("req1").await.expect("get").is_none());
     s.put_auth_request(&r).await.expect("put");
     s.purge_expired(101).await.expect("purge");
     assert!(
@@ -232,6 +237,11 @@ pub async fn sessions_round_trip(s: &dyn Storage) {
     assert_eq!(
         s.get_session("a").await.expect("get"),
         Some(session("a", "alice"))
+    );
+    assert_eq!(
+        s.get_identity("bob").await.expect("identity"),
+        Some(session("c", "bob").identity),
+        "a session stores its identity as the subject's latest claims"
     );
     s.delete_session("a").await.expect("delete");
     assert_eq!(s.get_session("a").await.expect("get"), None);
@@ -289,11 +299,11 @@ pub async fn identities_round_trip(s: &dyn Storage) {
 
 /// A second record under the same key is a typed conflict, not a database failure.
 pub async fn duplicate_records(s: &dyn Storage) {
-    s.insert_auth_code(&code("dup", "web"))
+    s.insert_auth_code(&code("dup", "web"), None)
         .await
         .expect("insert");
     assert!(matches!(
-        s.insert_auth_code(&code("dup", "web")).await,
+        s.insert_auth_code(&code("dup", "web"), None).await,
         Err(StorageError::Conflict(_))
     ));
     let session = SessionRecord {

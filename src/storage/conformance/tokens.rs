@@ -9,7 +9,7 @@ use crate::storage::api::{Storage, StorageError};
 use super::fixtures::*;
 
 pub async fn auth_code_single_use(s: Arc<dyn Storage>) {
-    s.insert_auth_code(&code("code", "web"))
+    s.insert_auth_code(&code("code", "web"), None)
         .await
         .expect("insert");
     let mut tasks = Vec::new();
@@ -59,7 +59,7 @@ pub async fn auth_code_single_use(s: Arc<dyn Storage>) {
 }
 
 pub async fn auth_code_foreign(s: &dyn Storage) {
-    s.insert_auth_code(&code("c-web", "web"))
+    s.insert_auth_code(&code("c-web", "web"), None)
         .await
         .expect("insert");
     match s
@@ -79,7 +79,7 @@ pub async fn auth_code_foreign(s: &dyn Storage) {
 }
 
 pub async fn replayed_code_family(s: &dyn Storage) {
-    s.insert_auth_code(&code("c-r", "web"))
+    s.insert_auth_code(&code("c-r", "web"), None)
         .await
         .expect("insert");
     let Redemption::First(_) = s
@@ -215,7 +215,9 @@ pub async fn family_revocation(s: &dyn Storage) {
             .expect("rotate"),
         Redemption::First(_)
     ));
-    s.insert_auth_code(&code("c2", "web")).await.expect("code");
+    s.insert_auth_code(&code("c2", "web"), None)
+        .await
+        .expect("code");
     let Redemption::First(_) = s
         .redeem_auth_code("c2", "web", &issuance(Some("f2"), "j0"), 5)
         .await

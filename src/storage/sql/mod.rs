@@ -18,6 +18,11 @@ macro_rules! shared_storage {
     ($ty:ident, $db:ty, $row:ty, $migrator:path) => {
         $crate::storage::sql::rows::shared_rows!($row);
 
+        /// Stores `$2` as the latest claims of subject `$1` at `$3`.
+        const UPSERT_IDENTITY: &str = "INSERT INTO identities (sub, identity, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (sub) DO UPDATE SET identity = excluded.identity,
+                 updated_at = excluded.updated_at";
+
         const INSERT_REFRESH_TOKEN: &str = "INSERT INTO refresh_tokens
              (token_hash, family_id, created_at, idle_expires_at, rotated_at, access_jti, access_exp)
              VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -270,6 +275,7 @@ macro_rules! shared_storage {
                 }
 
                 async fn create_session(&self, r: &SessionRecord) -> Result<()> {
+                    let mut tx = self.pool.begin().await?;
                     sqlx::query(
                         "INSERT INTO sessions (id_hash, sid, sub, identity, auth_time, created_at, expires_at)
                          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -281,8 +287,15 @@ macro_rules! shared_storage {
                     .bind(r.auth_time)
                     .bind(r.created_at)
                     .bind(r.expires_at)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                    sqlx::query(UPSERT_IDENTITY)
+                        .bind(&r.sub)
+                        .bind(&r.identity)
+                        .bind(r.created_at)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
                     Ok(())
                 }
 

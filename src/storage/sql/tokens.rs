@@ -9,7 +9,12 @@ macro_rules! shared_token_methods {
         impl $crate::storage::api::Storage for $ty {
             $($first)*
 
-            async fn insert_auth_code(&self, c: &AuthCodeRecord) -> Result<()> {
+            async fn insert_auth_code(
+                &self,
+                c: &AuthCodeRecord,
+                answered: Option<&str>,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO auth_codes (code_hash, client_id, grant_data, created_at, expires_at)
                      VALUES ($1, $2, $3, $4, $5)",
@@ -19,8 +24,15 @@ macro_rules! shared_token_methods {
                 .bind(&c.grant)
                 .bind(c.created_at)
                 .bind(c.expires_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                if let Some(id) = answered {
+                    sqlx::query("DELETE FROM auth_requests WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -241,11 +253,7 @@ macro_rules! shared_token_methods {
             }
 
             async fn put_identity(&self, sub: &str, identity: &str, now: UnixTime) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO identities (sub, identity, updated_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (sub) DO UPDATE SET identity = excluded.identity,
-                         updated_at = excluded.updated_at",
-                )
+                sqlx::query(UPSERT_IDENTITY)
                 .bind(sub)
                 .bind(identity)
                 .bind(now)
