@@ -169,12 +169,15 @@ impl Shared {
                 )
                 .await?
             }
-            (None, true) => KeyManager::start_in_background(
-                storage.clone(),
-                sealer.clone(),
-                clock.clone(),
-                key_policy(config),
-            ),
+            (None, true) => {
+                KeyManager::start_in_background(
+                    storage.clone(),
+                    sealer.clone(),
+                    clock.clone(),
+                    key_policy(config),
+                )
+                .await?
+            }
             (None, false) => {
                 KeyManager::start(
                     storage.clone(),

@@ -249,7 +249,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
-    let app = Application::build(&config, Options::default()).await?;
+    // A fresh database gets its first signing key in the background: discovery answers at
+    // once, and the first token waits for the key.
+    let options = Options {
+        keys_in_background: true,
+        ..Options::default()
+    };
+    let app = Application::build(&config, options).await?;
     let addr = app.local_addr()?;
     app.reload_on_hangup().context("listening for SIGHUP")?;
     tracing::info!(issuer = %config.issuer, %addr, database = ?config.database, "oidc-bridge is serving");

@@ -109,20 +109,28 @@ impl KeyManager {
     /// Like [`Self::start`], but the first key is made in the background, so a mock IdP
     /// answers discovery before RSA key generation is done. Signing waits for it
     /// ([`Self::wait_active`]).
-    pub fn start_in_background(
+    ///
+    /// Keys a database already holds are loaded before this returns (so JWKS is never empty
+    /// for a moment on a restart); only a database without keys gets its first one in the
+    /// background.
+    pub async fn start_in_background(
         storage: Arc<dyn Storage>,
         sealer: Sealer,
         clock: Arc<dyn Clock>,
         policy: KeyPolicy,
-    ) -> Arc<Self> {
+    ) -> Result<Arc<Self>, KeyError> {
         let mgr = Self::new(storage, sealer, clock, policy);
+        if !mgr.storage.list_signing_keys().await?.is_empty() {
+            mgr.refresh().await?;
+            return Ok(mgr);
+        }
         let m = mgr.clone();
         tokio::spawn(async move {
             if let Err(e) = m.refresh().await {
                 tracing::error!(error = %e, "creating the first signing key failed");
             }
         });
-        mgr
+        Ok(mgr)
     }
 
     /// Starts with a key made elsewhere (`mock --key-file`) instead of generating one.

@@ -4,7 +4,9 @@
 
 use std::str::FromStr;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use super::api::{PoolOptions, Result};
 use crate::clock::UnixTime;
@@ -31,10 +33,15 @@ impl SqliteStorage {
             .create_if_missing(true)
             .foreign_keys(true)
             .busy_timeout(pool.acquire_timeout);
+        // WAL with `synchronous = NORMAL` (SQLite's advice for WAL): a commit is durable once
+        // the WAL reaches the disk at the next checkpoint, not fsynced one by one; a crash
+        // of the process loses nothing, a power cut may lose the last commits.
         let options = if memory {
             options
         } else {
-            options.journal_mode(SqliteJournalMode::Wal)
+            options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
         };
         // An in-memory database lives as long as its one connection: keep exactly one, forever.
         let pool = if memory {
