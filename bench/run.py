@@ -157,8 +157,8 @@ def run(args):
     rows["idle_rss_mb"] = {"oidc-bridge": s.idle_mb}
     user = {"user": "bench{n}", "password": "wonderland"}
     for name, scen, extra in [
-        ("discovery", "get", {}),
-        ("jwks", "get", {"path": "/jwks"}),
+        ("discovery", "get", {"threads": 2}),
+        ("jwks", "get", {"path": "/jwks", "threads": 2}),
         ("client_credentials_rs256", "client-credentials", {}),
         ("refresh_sqlite", "refresh", user),
         ("password_login", "login", user),
@@ -205,8 +205,8 @@ def run(args):
     rows["idle_rss_mb"][peer] = s.idle_mb
     rows["mock_start_ms"][peer] = s.start_ms
     for name, scen, extra in [
-        ("discovery", "get", {}),
-        ("jwks", "get", {"path": "/jwks"}),
+        ("discovery", "get", {"threads": 2}),
+        ("jwks", "get", {"path": "/jwks", "threads": 2}),
         ("client_credentials_rs256", "client-credentials", {}),
         ("hint_login", "hint-login", {"redirect_uri": "http://localhost:3000/cb", "user": "alice", "scope": "openid"}),
     ]:
@@ -220,8 +220,8 @@ def run(args):
     peer = "oidc-provider"
     rows["idle_rss_mb"][peer] = s.idle_mb
     for name, scen, extra in [
-        ("discovery", "get", {}),
-        ("jwks", "get", {"path": "/jwks"}),
+        ("discovery", "get", {"threads": 2}),
+        ("jwks", "get", {"path": "/jwks", "threads": 2}),
         ("client_credentials_rs256", "client-credentials", {}),
     ]:
         rows[name][peer] = load(scen, s.base, args, **extra)

@@ -346,7 +346,7 @@ pub async fn assemble(
         storage: storage.clone(),
         shape: options.shape.clone(),
     });
-    Ok(AppState {
+    Ok(AppState::new(super::state::Parts {
         storage,
         keys,
         clients,
@@ -363,7 +363,7 @@ pub async fn assemble(
         discovery: Discovery::build(config),
         metrics,
         audit,
-    })
+    }))
 }
 
 /// What the connectors are built from, besides the config.

@@ -18,8 +18,27 @@ use crate::password::PasswordVerifier;
 use crate::server::TrustedProxies;
 use crate::storage::Storage;
 
+/// Cloned for every request (axum hands each handler its own copy): one reference count,
+/// whatever the number of parts.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Parts>);
+
+impl AppState {
+    pub fn new(parts: Parts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+/// What an issuer's handlers work with.
+pub struct Parts {
     pub storage: Arc<dyn Storage>,
     pub keys: Arc<KeyManager>,
     pub clients: Arc<ClientRegistry>,

@@ -44,6 +44,8 @@ struct Args {
     redirect_uri: String,
     scope: String,
     path: String,
+    /// The generator's own threads (1 leaves the most CPU to the server).
+    threads: usize,
 }
 
 fn parse_args() -> Args {
@@ -59,6 +61,7 @@ fn parse_args() -> Args {
         redirect_uri: "http://127.0.0.1:9/cb".into(),
         scope: "openid offline_access".into(),
         path: "/.well-known/openid-configuration".into(),
+        threads: 1,
     };
     let mut it = std::env::args().skip(1);
     a.scenario = it.next().unwrap_or_default();
@@ -75,6 +78,7 @@ fn parse_args() -> Args {
             "--redirect-uri" => a.redirect_uri = v,
             "--scope" => a.scope = v,
             "--path" => a.path = v,
+            "--threads" => a.threads = v.parse().expect("--threads"),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -391,13 +395,21 @@ fn argon2_rate(a: &Args) {
     );
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
-async fn main() {
+fn main() {
     let a = parse_args();
     if a.scenario == "argon2" {
         argon2_rate(&a);
         return;
     }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(a.threads.max(1))
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(generate(a));
+}
+
+async fn generate(a: Args) {
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let workers: Vec<_> = (0..a.connections.max(1))
