@@ -211,7 +211,7 @@ impl MockServer {
                 admin_token: None,
             });
             let storage: Arc<dyn Storage> =
-                Arc::new(SqliteStorage::connect("sqlite::memory:").await?);
+                Arc::new(SqliteStorage::connect(&crate::storage::shared_memory_url()).await?);
             let key = if n == 0 { opts.key.clone() } else { None };
             let options = Options {
                 clock: clock.clone(),

@@ -13,6 +13,15 @@ mod sqlite;
 use std::sync::Arc;
 
 pub use api::{PoolOptions, Result, Storage, StorageError, session_marker};
+
+/// A fresh in-memory SQLite database that several connections share (each call: another
+/// database), for mock mode's issuers.
+pub fn shared_memory_url() -> String {
+    format!(
+        "sqlite:file:mem-{}?mode=memory&cache=shared",
+        crate::secret::random_token(9).replace(['-', '_'], "x")
+    )
+}
 pub use postgres::PostgresStorage;
 pub use sqlite::SqliteStorage;
 

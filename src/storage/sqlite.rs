@@ -17,6 +17,9 @@ use crate::model::{
 
 pub struct SqliteStorage {
     pool: SqlitePool,
+    /// Writers of this process take turns here: two write transactions meeting inside
+    /// SQLite would make one sleep in its busy handler (up to 100 ms a step).
+    writer: tokio::sync::Mutex<()>,
 }
 
 impl SqliteStorage {
@@ -43,22 +46,38 @@ impl SqliteStorage {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
         };
-        // An in-memory database lives as long as its one connection: keep exactly one, forever.
+        // An in-memory database lives as long as its connections. A private one
+        // (`sqlite::memory:`) has exactly one, forever; a shared-cache one
+        // ([`super::shared_memory_url`]) keeps one open forever and may open a few more, so
+        // that statements from several requests overlap.
+        let shared = memory && url.contains("cache=shared");
+        // Connections are in-process: no ping before each use (sqlx's default costs a trip
+        // to the connection's thread per query).
         let pool = if memory {
             SqlitePoolOptions::new()
-                .max_connections(1)
+                .max_connections(if shared { 4 } else { 1 })
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
+                .test_before_acquire(false)
                 .acquire_timeout(pool.acquire_timeout)
         } else {
             SqlitePoolOptions::new()
                 .max_connections(pool.max_connections.unwrap_or(8))
+                .test_before_acquire(false)
                 .acquire_timeout(pool.acquire_timeout)
         }
         .connect_with(options)
         .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// This process's turn to write (see `writer`).
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        Some(self.writer.lock().await)
     }
 
     /// `BEGIN IMMEDIATE` takes the write lock up front, so the check and the insert of a
