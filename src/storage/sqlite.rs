@@ -17,9 +17,11 @@ use crate::model::{
 
 pub struct SqliteStorage {
     pool: SqlitePool,
-    /// Writers of this process take turns here: two write transactions meeting inside
-    /// SQLite would make one sleep in its busy handler (up to 100 ms a step).
-    writer: tokio::sync::Mutex<()>,
+    /// Writers of this process take turns here: two write transactions meeting inside a
+    /// file database would make one sleep in SQLite's busy handler (up to 100 ms a step).
+    /// An in-memory database's writers wait for each other without sleeping (shared-cache
+    /// unlock notification), so they take no turns.
+    writer: Option<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStorage {
@@ -71,13 +73,16 @@ impl SqliteStorage {
         .await?;
         Ok(Self {
             pool,
-            writer: tokio::sync::Mutex::new(()),
+            writer: (!memory).then(|| tokio::sync::Mutex::new(())),
         })
     }
 
     /// This process's turn to write (see `writer`).
     async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        Some(self.writer.lock().await)
+        match &self.writer {
+            Some(w) => Some(w.lock().await),
+            None => None,
+        }
     }
 
     /// `BEGIN IMMEDIATE` takes the write lock up front, so the check and the insert of a
