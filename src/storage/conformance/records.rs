@@ -191,6 +191,18 @@ pub async fn revocation_and_purge(s: &dyn Storage) {
             .await
             .expect("check")
     );
+    // More than one purge batch: every expired row goes, the live one stays.
+    for i in 0..1_234 {
+        s.revoke_token_id(&format!("old-{i}"), 150)
+            .await
+            .expect("revoke");
+    }
+    assert_eq!(s.purge_expired(200).await.expect("purge"), 1_234);
+    assert!(
+        s.is_access_token_revoked("jti-2", None)
+            .await
+            .expect("check")
+    );
 }
 
 pub async fn auth_requests_round_trip(s: &dyn Storage) {

@@ -19,6 +19,9 @@ macro_rules! shared_storage {
     ($ty:ident, $db:ty, $row:ty, $migrator:path) => {
         $crate::storage::sql::rows::shared_rows!($row);
 
+        /// Rows the purge deletes per statement.
+        const PURGE_BATCH: u64 = 500;
+
         /// Stores `$2` as the latest claims of subject `$1` at `$3`.
         const UPSERT_IDENTITY: &str = "INSERT INTO identities (sub, identity, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (sub) DO UPDATE SET identity = excluded.identity,
@@ -216,21 +219,38 @@ macro_rules! shared_storage {
                 }
 
                 async fn purge_expired(&self, now: UnixTime) -> Result<u64> {
-                    // Redeemed codes are kept a while past expiry so that late replays are recognised.
+                    // In batches of PURGE_BATCH rows, each its own short statement (and write
+                    // turn), so that requests writing meanwhile wait for one batch at most.
+                    // Redeemed codes are kept a while past expiry so that late replays are
+                    // recognised.
                     let mut n = 0;
-                    for (sql, cutoff) in [
-                        ("DELETE FROM revoked_tokens WHERE expires_at < $1", now),
-                        ("DELETE FROM auth_requests WHERE expires_at < $1", now),
-                        ("DELETE FROM sessions WHERE expires_at < $1", now),
-                        ("DELETE FROM auth_codes WHERE expires_at < $1", now - 3600),
-                        ("DELETE FROM refresh_tokens WHERE idle_expires_at < $1", now),
-                        ("DELETE FROM refresh_families WHERE absolute_expires_at < $1", now),
+                    for (table, key, column, cutoff) in [
+                        ("revoked_tokens", "jti", "expires_at", now),
+                        ("auth_requests", "id", "expires_at", now),
+                        ("sessions", "id_hash", "expires_at", now),
+                        ("auth_codes", "code_hash", "expires_at", now - 3600),
+                        ("refresh_tokens", "token_hash", "idle_expires_at", now),
+                        ("refresh_families", "id", "absolute_expires_at", now),
                     ] {
-                        n += sqlx::query(sql)
-                            .bind(cutoff)
-                            .execute(&self.pool)
-                            .await?
-                            .rows_affected();
+                        let sql = format!(
+                            "DELETE FROM {table} WHERE {key} IN
+                             (SELECT {key} FROM {table} WHERE {column} < $1 LIMIT {PURGE_BATCH})"
+                        );
+                        loop {
+                            let gone = {
+                                let _turn = self.write_turn().await;
+                                sqlx::query(&sql)
+                                    .bind(cutoff)
+                                    .execute(&self.pool)
+                                    .await?
+                                    .rows_affected()
+                            };
+                            n += gone;
+                            if gone < PURGE_BATCH {
+                                break;
+                            }
+                            tokio::task::yield_now().await;
+                        }
                     }
                     Ok(n)
                 }
