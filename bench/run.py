@@ -73,8 +73,11 @@ def load(scenario, base, args, **extra):
     return r
 
 
-def config(port, db, audit, algorithm="RS256", users=16, extra=""):
+def config(port, db, audit, algorithm="RS256", users=16, extra="", more_clients=0):
     u = "".join(f"  - username: bench{i}\n    password_hash: \"{HASH}\"\n" for i in range(users))
+    c = "".join(
+        f"  - id: filler-{i}\n    secret: filler-secret-{i:012d}\n    grant_types: [client_credentials]\n"
+        for i in range(more_clients))
     return f"""issuer: http://127.0.0.1:{port}
 listen: 127.0.0.1:{port}
 database: {db}
@@ -93,7 +96,7 @@ clients:
     grant_types: [authorization_code, refresh_token, client_credentials]
     skip_consent: true
     scopes: [openid, profile, email, offline_access]
-users:
+{c}users:
 {u}"""
 
 
@@ -227,8 +230,48 @@ def run(args):
         rows[name][peer] = load(scen, s.base, args, **extra)
     rows["after_load_rss_mb"][peer] = s.rss()
     s.stop()
+    if args.large:
+        large(args, tmp, rows)
     shutil.rmtree(tmp, ignore_errors=True)
     return r
+
+
+def large(args, tmp, rows):
+    """10,000 clients, 100,000 users and 1,000,000 refresh families (with their tokens):
+    the token, refresh and login rates against the empty database's of this run."""
+    import sqlite3
+    print("oidc-bridge with 10k clients, 100k users, 1M refresh families", file=sys.stderr)
+    port = free_port()
+    db = os.path.join(tmp, "large.db")
+    path = os.path.join(tmp, "large.yaml")
+    with open(path, "w") as f:
+        f.write(config(port, f"sqlite://{db}", os.path.join(tmp, "large-audit.jsonl"),
+                       users=100_000, more_clients=9_999))
+    s = Server([BIN, "serve", "--config", path], port, )
+    s.stop()
+    con = sqlite3.connect(db)
+    now = int(time.time())
+    fam = ((f"fam-{i}", f"filler-{i % 9999}", f"bench{i % 100000}", "{}", now, now + 86400 * 30, None)
+           for i in range(1_000_000))
+    con.executemany("INSERT INTO refresh_families (id, client_id, sub, grant_data, created_at, "
+                    "absolute_expires_at, sid) VALUES (?, ?, ?, ?, ?, ?, ?)", fam)
+    tok = ((f"tok-{i}", f"fam-{i}", now, now + 86400 * 7) for i in range(1_000_000))
+    con.executemany("INSERT INTO refresh_tokens (token_hash, family_id, created_at, idle_expires_at) "
+                    "VALUES (?, ?, ?, ?)", tok)
+    con.commit()
+    con.close()
+    s = Server([BIN, "serve", "--config", path], port)
+    rows["start_large_ms"] = {"oidc-bridge": s.start_ms}
+    user = {"user": "bench{n}", "password": "wonderland"}
+    for name, scen, extra in [
+        ("client_credentials_rs256", "client-credentials", {}),
+        ("refresh_sqlite", "refresh", user),
+        ("password_login", "login", user),
+    ]:
+        big = load(scen, s.base, args, **extra)
+        rows[f"{name}_large"] = {"oidc-bridge": big}
+    rows["after_load_rss_mb_large"] = {"oidc-bridge": s.rss()}
+    s.stop()
 
 
 def rate(cell):
@@ -265,6 +308,10 @@ def markdown(r):
         if name == "client_credentials_es256":
             rs = rate(rows["client_credentials_rs256"]["oidc-bridge"])
             parts.append(f"{b / rs:.2f}× our RS256")
+        if name.endswith("_large"):
+            base = rows.get(name[: -len("_large")], {}).get("oidc-bridge")
+            if base is not None and rate(base):
+                parts.append(f"{b / rate(base):.2f}× the empty database")
         if name.startswith("refresh"):
             parts.append(f"{2 * b / r['rsa2048_sign_per_s']:.2f}× RSA ceiling (2 signatures each)")
         if name == "password_login":
@@ -288,6 +335,8 @@ def main():
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--large", action="store_true",
+                    help="also 10k clients, 100k users, 1M refresh families (about 2 more minutes)")
     args = ap.parse_args()
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--locked", "-p", "oidc-bridge", "-p", "loadgen"],
