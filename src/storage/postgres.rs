@@ -31,8 +31,12 @@ impl PostgresStorage {
 
     /// An unreachable database fails a request within `acquire_timeout`, never later.
     pub async fn connect_with_pool(options: PgConnectOptions, pool: &PoolOptions) -> Result<Self> {
+        // No ping before each use of a pooled connection (that would be a second round trip
+        // for every statement); a connection that died with the server fails its one
+        // statement, the pool drops it, and the next request opens a fresh one.
         let pool = PgPoolOptions::new()
             .max_connections(pool.max_connections.unwrap_or(16))
+            .test_before_acquire(false)
             .acquire_timeout(pool.acquire_timeout)
             .connect_with(options)
             .await?;
