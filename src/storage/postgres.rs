@@ -43,11 +43,6 @@ impl PostgresStorage {
         Ok(Self { pool })
     }
 
-    /// PostgreSQL takes concurrent writers as they come: no turn to wait for.
-    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        None
-    }
-
     /// One transaction-scoped advisory lock serialises signing-key rotation across nodes.
     async fn key_lock(&self) -> Result<sqlx::Transaction<'_, sqlx::Postgres>> {
         let mut tx = self.pool.begin().await?;

@@ -17,11 +17,6 @@ use crate::model::{
 
 pub struct SqliteStorage {
     pool: SqlitePool,
-    /// Writers of this process take turns here: two write transactions meeting inside a
-    /// file database would make one sleep in SQLite's busy handler (up to 100 ms a step).
-    /// An in-memory database's writers wait for each other without sleeping (shared-cache
-    /// unlock notification), so they take no turns.
-    writer: Option<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStorage {
@@ -38,15 +33,14 @@ impl SqliteStorage {
             .create_if_missing(true)
             .foreign_keys(true)
             .busy_timeout(pool.acquire_timeout);
-        // WAL with `synchronous = NORMAL` (SQLite's advice for WAL): a commit is durable once
-        // the WAL reaches the disk at the next checkpoint, not fsynced one by one; a crash
-        // of the process loses nothing, a power cut may lose the last commits.
+        // WAL, with every commit synced (`synchronous = FULL`): a power cut must not bring
+        // back a refresh token that was rotated.
         let options = if memory {
             options
         } else {
             options
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(SqliteSynchronous::Full)
         };
         // An in-memory database lives as long as its connections. A private one
         // (`sqlite::memory:`) has exactly one, forever; a shared-cache one
@@ -71,18 +65,7 @@ impl SqliteStorage {
         }
         .connect_with(options)
         .await?;
-        Ok(Self {
-            pool,
-            writer: (!memory).then(|| tokio::sync::Mutex::new(())),
-        })
-    }
-
-    /// This process's turn to write (see `writer`).
-    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.writer {
-            Some(w) => Some(w.lock().await),
-            None => None,
-        }
+        Ok(Self { pool })
     }
 
     /// `BEGIN IMMEDIATE` takes the write lock up front, so the check and the insert of a

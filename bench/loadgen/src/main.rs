@@ -46,6 +46,8 @@ struct Args {
     path: String,
     /// The generator's own threads (1 leaves the most CPU to the server).
     threads: usize,
+    /// The authorization endpoint (`/auth` for oidc-provider).
+    authorize_path: String,
 }
 
 fn parse_args() -> Args {
@@ -62,6 +64,7 @@ fn parse_args() -> Args {
         scope: "openid offline_access".into(),
         path: "/.well-known/openid-configuration".into(),
         threads: 1,
+        authorize_path: "/authorize".into(),
     };
     let mut it = std::env::args().skip(1);
     a.scenario = it.next().unwrap_or_default();
@@ -79,6 +82,7 @@ fn parse_args() -> Args {
             "--scope" => a.scope = v,
             "--path" => a.path = v,
             "--threads" => a.threads = v.parse().expect("--threads"),
+            "--authorize-path" => a.authorize_path = v,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -105,6 +109,35 @@ fn hidden(body: &str, name: &str) -> Option<String> {
             .replace("&#x2B;", "+")
             .replace("&amp;", "&"),
     )
+}
+
+/// The first form on a page: its action and fields (hidden ones as given; `login`,
+/// `username` and `password` filled in).
+fn form_of(body: &str, user: &str, password: &str) -> Option<(String, Vec<(String, String)>)> {
+    let at = body.find("<form")?;
+    let form = &body[at..body[at..].find("</form>").map_or(body.len(), |e| at + e)];
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let key = format!("{name}=\"");
+        let i = tag.find(&key)? + key.len();
+        Some(tag[i..i + tag[i..].find('"')?].replace("&amp;", "&"))
+    };
+    let head = &form[..form.find('>')?];
+    let action = attr(head, "action")?;
+    let mut fields = Vec::new();
+    let mut rest = form;
+    while let Some(i) = rest.find("<input") {
+        let tag = &rest[i..i + rest[i..].find('>').unwrap_or(rest.len() - i)];
+        if let Some(name) = attr(tag, "name") {
+            let value = match name.as_str() {
+                "login" | "username" => user.to_string(),
+                "password" => password.to_string(),
+                _ => attr(tag, "value").unwrap_or_default(),
+            };
+            fields.push((name, value));
+        }
+        rest = &rest[i + 6..];
+    }
+    Some((action, fields))
 }
 
 impl Worker {
@@ -178,7 +211,7 @@ impl Worker {
 
     fn authorize_url(&mut self, hint: bool) -> String {
         self.n += 1;
-        let mut u = url::Url::parse(&self.url("/authorize")).expect("url");
+        let mut u = url::Url::parse(&self.url(&self.a.authorize_path)).expect("url");
         u.query_pairs_mut()
             .append_pair("client_id", &self.a.client)
             .append_pair("response_type", "code")
@@ -237,6 +270,43 @@ impl Worker {
         let resp = self.send(req).await?;
         let code = Self::code_of(&resp)?;
         self.redeem(&code).await
+    }
+
+    /// A login through whatever pages the server shows (oidc-provider's interactions):
+    /// redirects followed with cookies, each form submitted with its fields (`login` and
+    /// `password` filled in), until the redirect to the client.
+    async fn form_login(&mut self) -> R<Value> {
+        self.cookies.clear();
+        let mut next = (reqwest::Method::GET, self.authorize_url(false), Vec::new());
+        for _ in 0..12 {
+            let (method, url, form) = next;
+            let req = self.http.request(method, &url);
+            let req = if form.is_empty() {
+                req
+            } else {
+                req.form(&form)
+            };
+            let resp = self.send(req).await?;
+            if let Some(loc) = resp.headers().get("location").and_then(|v| v.to_str().ok()) {
+                if loc.starts_with(&self.a.redirect_uri) {
+                    let code = Self::code_of(&resp)?;
+                    return self.redeem(&code).await;
+                }
+                let target = url::Url::parse(&url)
+                    .and_then(|u| u.join(loc))
+                    .map_err(|e| e.to_string())?;
+                next = (reqwest::Method::GET, target.to_string(), Vec::new());
+                continue;
+            }
+            let body = resp.text().await.map_err(|e| e.to_string())?;
+            let (action, fields) = form_of(&body, &self.a.user, &self.a.password)
+                .ok_or_else(|| format!("no form on {url}"))?;
+            let target = url::Url::parse(&url)
+                .and_then(|u| u.join(&action))
+                .map_err(|e| e.to_string())?;
+            next = (reqwest::Method::POST, target.to_string(), fields);
+        }
+        Err("too many steps".into())
     }
 
     /// A login on the session the worker has: authorize answers with a code at once.
@@ -305,6 +375,7 @@ async fn run_worker(
                 Err(e) => Err(e),
             },
             "login" => w.login().await.map(|_| ()),
+            "form-login" => w.form_login().await.map(|_| ()),
             "sso-login" => w.quick_login(false).await.map(|_| ()),
             "hint-login" => w.quick_login(true).await.map(|_| ()),
             "introspect" => {

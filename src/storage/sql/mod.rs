@@ -12,8 +12,7 @@ pub(super) mod rows;
 pub(super) mod tokens;
 
 /// Implements [`super::Storage`] for `$ty`, whose `pool` field is a `sqlx::Pool<$db>` and
-/// which has `async fn key_lock(&self) -> Result<sqlx::Transaction<'_, $db>>` and
-/// `async fn write_turn(&self)` (a guard writers hold, or none): the row
+/// which has `async fn key_lock(&self) -> Result<sqlx::Transaction<'_, $db>>`: the row
 /// readers, then the methods here, handed with the rest to `tokens.rs`, which emits the impl.
 macro_rules! shared_storage {
     ($ty:ident, $db:ty, $row:ty, $migrator:path) => {
@@ -78,7 +77,6 @@ macro_rules! shared_storage {
                 }
 
                 async fn upsert_client(&self, c: &ClientRecord) -> Result<()> {
-                    let _turn = self.write_turn().await;
                     sqlx::query(
                         "INSERT INTO clients (id, secret_hash, metadata, updated_at, source, secrets)
                          VALUES ($1, $2, $3, $4, $5, $6)
@@ -98,7 +96,6 @@ macro_rules! shared_storage {
                 }
 
                 async fn create_client(&self, c: &ClientRecord) -> Result<bool> {
-                    let _turn = self.write_turn().await;
                     let r = sqlx::query(
                         "INSERT INTO clients (id, secret_hash, metadata, updated_at, source, secrets)
                          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
@@ -134,7 +131,6 @@ macro_rules! shared_storage {
                 }
 
                 async fn delete_client(&self, id: &str) -> Result<bool> {
-                    let _turn = self.write_turn().await;
                     let r = sqlx::query("DELETE FROM clients WHERE id = $1")
                         .bind(id)
                         .execute(&self.pool)
@@ -156,7 +152,6 @@ macro_rules! shared_storage {
                     expected_newest: Option<&str>,
                     key: &SigningKeyRecord,
                 ) -> Result<bool> {
-                    let _turn = self.write_turn().await;
                     let mut tx = self.key_lock().await?;
                     let newest: Option<String> = sqlx::query_scalar(
                         "SELECT kid FROM signing_keys ORDER BY activates_at DESC, created_at DESC, kid DESC LIMIT 1",
@@ -187,7 +182,6 @@ macro_rules! shared_storage {
                 }
 
                 async fn delete_signing_key(&self, kid: &str) -> Result<bool> {
-                    let _turn = self.write_turn().await;
                     let r = sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
                         .bind(kid)
                         .execute(&self.pool)
@@ -196,7 +190,6 @@ macro_rules! shared_storage {
                 }
 
                 async fn revoke_token_id(&self, jti: &str, expires_at: UnixTime) -> Result<()> {
-                    let _turn = self.write_turn().await;
                     sqlx::query(
                         "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2)
                          ON CONFLICT (jti) DO NOTHING",
@@ -219,8 +212,8 @@ macro_rules! shared_storage {
                 }
 
                 async fn purge_expired(&self, now: UnixTime) -> Result<u64> {
-                    // In batches of PURGE_BATCH rows, each its own short statement (and write
-                    // turn), so that requests writing meanwhile wait for one batch at most.
+                    // In batches of PURGE_BATCH rows, each its own short statement, so that
+                    // requests writing meanwhile wait for one batch at most.
                     // Redeemed codes are kept a while past expiry so that late replays are
                     // recognised.
                     let mut n = 0;
@@ -238,7 +231,6 @@ macro_rules! shared_storage {
                         );
                         loop {
                             let gone = {
-                                let _turn = self.write_turn().await;
                                 sqlx::query(&sql)
                                     .bind(cutoff)
                                     .execute(&self.pool)
@@ -256,7 +248,6 @@ macro_rules! shared_storage {
                 }
 
                 async fn put_auth_request(&self, r: &AuthRequestRecord) -> Result<()> {
-                    let _turn = self.write_turn().await;
                     sqlx::query(
                         "INSERT INTO auth_requests (id, client_id, request, csrf, binding_hash, session_id, created_at, expires_at)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -288,7 +279,6 @@ macro_rules! shared_storage {
                 }
 
                 async fn delete_auth_request(&self, id: &str) -> Result<()> {
-                    let _turn = self.write_turn().await;
                     sqlx::query("DELETE FROM auth_requests WHERE id = $1")
                         .bind(id)
                         .execute(&self.pool)
@@ -304,7 +294,6 @@ macro_rules! shared_storage {
                 }
 
                 async fn create_session(&self, r: &SessionRecord) -> Result<()> {
-                    let _turn = self.write_turn().await;
                     let mut tx = self.pool.begin().await?;
                     sqlx::query(
                         "INSERT INTO sessions (id_hash, sid, sub, identity, auth_time, created_at, expires_at)
@@ -340,7 +329,6 @@ macro_rules! shared_storage {
                 }
 
                 async fn delete_session(&self, id_hash: &str) -> Result<()> {
-                    let _turn = self.write_turn().await;
                     sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
                         .bind(id_hash)
                         .execute(&self.pool)
@@ -349,7 +337,6 @@ macro_rules! shared_storage {
                 }
 
                 async fn delete_sessions(&self, sub: Option<&str>) -> Result<u64> {
-                    let _turn = self.write_turn().await;
                     let r = match sub {
                         Some(sub) => {
                             sqlx::query("DELETE FROM sessions WHERE sub = $1")
@@ -368,7 +355,6 @@ macro_rules! shared_storage {
                     now: UnixTime,
                     marker_expires_at: UnixTime,
                 ) -> Result<u64> {
-                    let _turn = self.write_turn().await;
                     let mut tx = self.pool.begin().await?;
                     sqlx::query("DELETE FROM sessions WHERE sid = $1")
                         .bind(sid)
@@ -424,7 +410,6 @@ macro_rules! shared_storage {
                     scopes: &[String],
                     now: UnixTime,
                 ) -> Result<()> {
-                    let _turn = self.write_turn().await;
                     sqlx::query(
                         "INSERT INTO consents (sub, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4)
                          ON CONFLICT (sub, client_id) DO UPDATE SET scopes = excluded.scopes,

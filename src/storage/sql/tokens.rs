@@ -14,7 +14,6 @@ macro_rules! shared_token_methods {
                 c: &AuthCodeRecord,
                 answered: Option<&str>,
             ) -> Result<()> {
-                let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO auth_codes (code_hash, client_id, grant_data, created_at, expires_at)
@@ -44,7 +43,6 @@ macro_rules! shared_token_methods {
                 issuance: &CodeIssuance,
                 now: UnixTime,
             ) -> Result<Redemption<AuthCodeRecord>> {
-                let _turn = self.write_turn().await;
                 // What the redemption will issue is recorded with it, so that a replay racing
                 // the first redemption already knows what to revoke.
                 let first = sqlx::query(
@@ -80,7 +78,6 @@ macro_rules! shared_token_methods {
             }
 
             async fn mark_code_replayed(&self, code_hash: &str, now: UnixTime) -> Result<()> {
-                let _turn = self.write_turn().await;
                 sqlx::query(
                     "UPDATE auth_codes SET replayed_at = $1 WHERE code_hash = $2 AND replayed_at IS NULL",
                 )
@@ -97,7 +94,6 @@ macro_rules! shared_token_methods {
                 first: &RefreshTokenRecord,
                 revoked_if_code_replayed: Option<&str>,
             ) -> Result<()> {
-                let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO refresh_families
@@ -193,7 +189,6 @@ macro_rules! shared_token_methods {
                 response: &[u8],
                 now: UnixTime,
             ) -> Result<Redemption<RefreshTokenRecord>> {
-                let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin().await?;
                 let first = sqlx::query(
                     "UPDATE refresh_tokens SET rotated_at = $1, successor_response = $2
@@ -231,7 +226,6 @@ macro_rules! shared_token_methods {
             }
 
             async fn revoke_refresh_family(&self, family_id: &str, now: UnixTime) -> Result<()> {
-                let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
@@ -250,7 +244,6 @@ macro_rules! shared_token_methods {
             }
 
             async fn update_refresh_family_grant(&self, id: &str, grant: &str) -> Result<()> {
-                let _turn = self.write_turn().await;
                 sqlx::query("UPDATE refresh_families SET grant_data = $1 WHERE id = $2")
                     .bind(grant)
                     .bind(id)
@@ -260,7 +253,6 @@ macro_rules! shared_token_methods {
             }
 
             async fn put_identity(&self, sub: &str, identity: &str, now: UnixTime) -> Result<()> {
-                let _turn = self.write_turn().await;
                 sqlx::query(UPSERT_IDENTITY)
                 .bind(sub)
                 .bind(identity)
