@@ -39,6 +39,28 @@ macro_rules! shared_storage {
               WHERE family_id = $1 AND access_jti IS NOT NULL AND access_exp > $2
              ON CONFLICT (jti) DO NOTHING";
 
+        /// Inserts client `c`, `on_conflict` deciding what an existing id gets; rows written.
+        async fn write_client(
+            pool: &sqlx::Pool<$db>,
+            c: &$crate::model::ClientRecord,
+            on_conflict: &str,
+        ) -> Result<u64> {
+            let sql = format!(
+                "INSERT INTO clients (id, secret_hash, metadata, updated_at, source, secrets)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) {on_conflict}"
+            );
+            Ok(sqlx::query(&sql)
+                .bind(&c.id)
+                .bind(&c.secret_hash)
+                .bind(&c.metadata)
+                .bind(c.updated_at)
+                .bind(c.source.as_str())
+                .bind(secrets_json(&c.secrets)?)
+                .execute(pool)
+                .await?
+                .rows_affected())
+        }
+
         fn secrets_json(secrets: &[$crate::model::StoredSecret]) -> Result<String> {
             serde_json::to_string(secrets)
                 .map_err(|e| $crate::storage::api::StorageError::Corrupt(format!("client secrets: {e}")))
@@ -77,38 +99,19 @@ macro_rules! shared_storage {
                 }
 
                 async fn upsert_client(&self, c: &ClientRecord) -> Result<()> {
-                    sqlx::query(
-                        "INSERT INTO clients (id, secret_hash, metadata, updated_at, source, secrets)
-                         VALUES ($1, $2, $3, $4, $5, $6)
-                         ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash,
+                    write_client(
+                        &self.pool,
+                        c,
+                        "DO UPDATE SET secret_hash = excluded.secret_hash,
                              metadata = excluded.metadata, updated_at = excluded.updated_at,
                              source = excluded.source, secrets = excluded.secrets",
                     )
-                    .bind(&c.id)
-                    .bind(&c.secret_hash)
-                    .bind(&c.metadata)
-                    .bind(c.updated_at)
-                    .bind(c.source.as_str())
-                    .bind(secrets_json(&c.secrets)?)
-                    .execute(&self.pool)
                     .await?;
                     Ok(())
                 }
 
                 async fn create_client(&self, c: &ClientRecord) -> Result<bool> {
-                    let r = sqlx::query(
-                        "INSERT INTO clients (id, secret_hash, metadata, updated_at, source, secrets)
-                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(&c.id)
-                    .bind(&c.secret_hash)
-                    .bind(&c.metadata)
-                    .bind(c.updated_at)
-                    .bind(c.source.as_str())
-                    .bind(secrets_json(&c.secrets)?)
-                    .execute(&self.pool)
-                    .await?;
-                    Ok(r.rows_affected() > 0)
+                    Ok(write_client(&self.pool, c, "DO NOTHING").await? > 0)
                 }
 
                 async fn get_client(&self, id: &str) -> Result<Option<ClientRecord>> {
