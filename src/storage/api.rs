@@ -1,6 +1,10 @@
 //! What the server needs from storage: the [`Storage`] trait, its errors and the pool's
 //! options. Backends implement it; nothing here knows a backend.
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 
 use crate::clock::UnixTime;
@@ -30,8 +34,48 @@ pub enum StorageError {
     Corrupt(String),
 }
 
+/// When this process last saw a database connection fail (milliseconds on [`since_start`]),
+/// 0 if never. One process serves one database, so one signal will do: after a failure the
+/// pool checks idle connections before handing them out, since they may have died too.
+static CONNECTION_FAILED_AT: AtomicU64 = AtomicU64::new(0);
+
+fn since_start() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    // +1: a failure in the very first millisecond still reads as "seen".
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+/// Whether `e` says the connection (not the statement) failed: the socket, TLS, the
+/// protocol, the server shutting down (SQLSTATE class 57) or a connection exception (08).
+fn is_connection_failure(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("57") || c.starts_with("08")),
+        _ => false,
+    }
+}
+
+/// Remembers `e` if it says a connection failed.
+pub(crate) fn note_connection_failure(e: &sqlx::Error) {
+    if is_connection_failure(e) {
+        CONNECTION_FAILED_AT.store(since_start(), Ordering::Relaxed);
+    }
+}
+
+/// Whether a connection failed within `window`.
+pub(crate) fn connection_failed_within(window: Duration) -> bool {
+    let at = CONNECTION_FAILED_AT.load(Ordering::Relaxed);
+    at != 0 && since_start().saturating_sub(at) <= window.as_millis() as u64
+}
+
 impl From<sqlx::Error> for StorageError {
     fn from(e: sqlx::Error) -> Self {
+        note_connection_failure(&e);
         match &e {
             sqlx::Error::RowNotFound => Self::NotFound,
             sqlx::Error::Database(d) if d.is_unique_violation() => {

@@ -1,6 +1,8 @@
 //! The PostgreSQL backend: several stateless nodes share one database. The statements are
 //! shared with SQLite ([`super::sql`]); here are only the connection and the rotation lock.
 
+use std::time::Duration;
+
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::api::{PoolOptions, Result};
@@ -31,12 +33,28 @@ impl PostgresStorage {
 
     /// An unreachable database fails a request within `acquire_timeout`, never later.
     pub async fn connect_with_pool(options: PgConnectOptions, pool: &PoolOptions) -> Result<Self> {
-        // No ping before each use of a pooled connection (that would be a second round trip
-        // for every statement); a connection that died with the server fails its one
-        // statement, the pool drops it, and the next request opens a fresh one.
+        // No ping before each use of a busy connection (that would be a second round trip
+        // for every statement). A connection is checked before use only when it may be
+        // stale: it sat idle for a second or more (the server may have restarted meanwhile),
+        // or some connection failed in the last ten seconds (then its siblings likely died
+        // with it). So after an outage the first request on each dead connection does not
+        // fail: the check closes it and the pool opens a fresh one.
         let pool = PgPoolOptions::new()
             .max_connections(pool.max_connections.unwrap_or(16))
             .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= Duration::from_secs(1)
+                        || super::api::connection_failed_within(Duration::from_secs(10))
+                    {
+                        use sqlx::Connection as _;
+                        conn.ping()
+                            .await
+                            .inspect_err(super::api::note_connection_failure)?;
+                    }
+                    Ok(true)
+                })
+            })
             .acquire_timeout(pool.acquire_timeout)
             .connect_with(options)
             .await?;

@@ -52,17 +52,37 @@ async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what} waited past the acquire timeout"))
 }
 
+/// Fills the pool: every connection it may open is open and idle.
+async fn fill_pool(store: &Arc<dyn Storage>) {
+    for _ in 0..20 {
+        let (a, b, c, d) = tokio::join!(store.ping(), store.ping(), store.ping(), store.ping());
+        for r in [a, b, c, d] {
+            r.expect("ping");
+        }
+        if store.pool_stats().0 == 4 {
+            return;
+        }
+    }
+    panic!(
+        "the pool did not open its 4 connections: {:?}",
+        store.pool_stats()
+    );
+}
+
 /// The database goes away: requests that need it get 503 with Retry-After within the
-/// acquire timeout (the pool's 10 s before), `/readyz` says so, and nothing is lost.
+/// acquire timeout (the pool's 10 s before), `/readyz` says so, and nothing is lost. The
+/// pool holds four connections the outage killed and three requests fail on: the first
+/// request after it still finds a live one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_is_answered_at_once_and_loses_nothing() {
     let Some(options) = conformance::postgres_schema().await else {
         return;
     };
     let (proxy, store) = through_proxy(&options).await;
-    let op = Op::start_full(&config(""), Some(store), 0).await;
+    let op = Op::start_full(&config(""), Some(store.clone()), 0).await;
     let t = login(&op, &Browser::new(), "web2", "openid offline_access", &[]).await;
     let rt = s(&t, "refresh_token");
+    fill_pool(&store).await;
     proxy.cut();
     let (status, body) = within("a refresh", refresh(&op, "web2", &rt)).await;
     assert_eq!(
@@ -79,6 +99,27 @@ async fn a_database_outage_is_answered_at_once_and_loses_nothing() {
     proxy.restore();
     let (status, body) = refresh(&op, "web2", &rt).await;
     assert_eq!(status, 200, "the failed attempt rotated nothing: {body}");
+}
+
+/// The database restarts while nobody uses it: every pooled connection died, yet the first
+/// request after it succeeds. A connection idle for a second or more is checked before
+/// use, so the dead ones are closed and a fresh one opened instead of the request failing
+/// on one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_request_after_a_quiet_restart_succeeds() {
+    let Some(options) = conformance::postgres_schema().await else {
+        return;
+    };
+    let (proxy, store) = through_proxy(&options).await;
+    let op = Op::start_full(&config(""), Some(store.clone()), 0).await;
+    let t = login(&op, &Browser::new(), "web2", "openid offline_access", &[]).await;
+    fill_pool(&store).await;
+    proxy.cut();
+    proxy.restore();
+    // Idle past the check's threshold, as a pool is overnight.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (status, body) = within("a refresh", refresh(&op, "web2", &s(&t, "refresh_token"))).await;
+    assert_eq!(status, 200, "the first request after the restart: {body}");
 }
 
 /// Three nodes on one PostgreSQL, families refreshing on all of them, the database cut
