@@ -349,9 +349,10 @@ def main():
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--locked", "-p", "oidc-bridge", "-p", "loadgen"],
                        cwd=ROOT, check=True)
-        if not os.path.exists(os.path.join(ROOT, "bench", "node_modules", "oidc-provider")):
-            subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-                           cwd=os.path.join(ROOT, "bench"), check=True)
+    # The peers are installed whatever --no-build says: a fresh clone has none.
+    if not os.path.exists(os.path.join(ROOT, "bench", "node_modules", "oidc-provider")):
+        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+                       cwd=os.path.join(ROOT, "bench"), check=True)
     r = run(args)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "latest.json"), "w") as f:
