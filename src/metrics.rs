@@ -96,6 +96,8 @@ pub enum LoginResult {
     Busy,
     /// The upstream could not be reached or answered something unusable.
     Error,
+    /// Signed in, but the client's access policy refused the person.
+    Denied,
 }
 
 impl LoginResult {
@@ -106,6 +108,7 @@ impl LoginResult {
             Self::Throttled => "throttled",
             Self::Busy => "busy",
             Self::Error => "error",
+            Self::Denied => "denied",
         }
     }
 }

@@ -167,7 +167,7 @@ pub struct ConsentView<'a> {
     pub action: String,
     pub client_name: &'a str,
     pub username: &'a str,
-    pub scopes: Vec<&'static str>,
+    pub scopes: Vec<String>,
     /// Claims the application asked for by name beyond what the scopes release.
     pub claims: Vec<String>,
     pub request_id: &'a str,
@@ -195,6 +195,19 @@ pub struct MessageView<'a> {
     pub title: &'a str,
     pub message: &'a str,
     pub is_error: bool,
+}
+
+/// "Not allowed": why, and the way back to the client, which gets `access_denied`: a link
+/// (`link`, query mode) or a form posting `fields` to `action` (form_post).
+#[derive(Template)]
+#[template(path = "denied.html")]
+pub struct DeniedView<'a> {
+    pub assets: &'a str,
+    pub app: &'a str,
+    pub message: &'a str,
+    pub link: Option<String>,
+    pub action: &'a str,
+    pub fields: Vec<(&'a str, &'a str)>,
 }
 
 #[derive(Template)]

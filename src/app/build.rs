@@ -304,6 +304,7 @@ pub async fn assemble(
         .await?,
     );
     let mock_login = options.mock.as_ref().is_some_and(|m| m.mock_login);
+    let scopes = Arc::new(crate::oidc::claims::ScopeCatalog::new(&config.scopes));
     let grants = Arc::new(Grants {
         sealer: sealer.clone(),
         upstream_locks: Default::default(),
@@ -316,6 +317,7 @@ pub async fn assemble(
         connectors: connectors.clone(),
         metrics: metrics.clone(),
         audit: audit.clone(),
+        scopes: scopes.clone(),
     });
     let flows = Arc::new(Flows {
         issuer: config.issuer.clone(),
@@ -338,6 +340,7 @@ pub async fn assemble(
         charge_pending: !mock_login,
         metrics: metrics.clone(),
         audit: audit.clone(),
+        scopes: scopes.clone(),
     });
     let userinfo = Arc::new(Userinfo {
         tokens: tokens.clone(),
@@ -345,6 +348,7 @@ pub async fn assemble(
         connectors,
         storage: storage.clone(),
         shape: options.shape.clone(),
+        scopes,
     });
     Ok(AppState::new(super::state::Parts {
         storage,
@@ -395,9 +399,10 @@ async fn connectors(
     }
     let local = {
         let list = config.users.clone();
+        let rules = config.groups.clone();
         let verifier = parts.verifier.clone();
         // Plain-text development passwords are hashed once, off the runtime.
-        tokio::task::spawn_blocking(move || LocalConnector::new(&list, verifier))
+        tokio::task::spawn_blocking(move || LocalConnector::new(&list, &rules, verifier))
             .await
             .map_err(|e| StartError::EncryptionKey(format!("preparing users: {e}")))?
     };

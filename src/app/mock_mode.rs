@@ -48,6 +48,11 @@ pub fn builtin_client() -> ClientConfig {
         groups: Default::default(),
         logout_revokes_session: true,
         resource_server_for: Vec::new(),
+        require_groups: Vec::new(),
+        deny_groups: Vec::new(),
+        claims: Default::default(),
+        access_token_claims: Vec::new(),
+        access_token_claims_max: crate::config::ACCESS_TOKEN_CLAIMS_MAX,
     }
 }
 

@@ -12,9 +12,10 @@ use crate::app::{self, Application, Options};
 use crate::config::{self, Config, Seconds};
 
 mod clients;
+mod explain;
 mod tools;
 use clients::ClientsCommand;
-use tools::{explain, hash_password, healthcheck, keys_list, keys_rotate};
+use tools::{hash_password, healthcheck, keys_list, keys_rotate};
 
 #[derive(Parser)]
 #[command(
@@ -91,18 +92,23 @@ enum Command {
 
 #[derive(Subcommand)]
 enum GroupsCommand {
-    /// Show each step from upstream claims to the final `groups`: why each group was kept,
-    /// renamed or dropped.
+    /// Show each step from upstream claims (or a local user's groups) to the final
+    /// `groups`: why each group was kept, renamed or dropped, the claims a connector maps,
+    /// and whether a client's access policy admits the result.
     Explain {
         #[command(flatten)]
         config: ConfigArg,
         /// The connector whose rules apply.
-        #[arg(long)]
-        connector: String,
+        #[arg(long, requires = "claims", required_unless_present = "user")]
+        connector: Option<String>,
         /// A JSON file with the upstream claims (an ID token payload, say).
-        #[arg(long)]
-        claims: PathBuf,
-        /// Also show what this client sees (its `groups.include` and `groups.max`).
+        #[arg(long, requires = "connector")]
+        claims: Option<PathBuf>,
+        /// A local user instead: the top-level `groups:` rules on their `groups`.
+        #[arg(long, conflicts_with_all = ["connector", "claims"])]
+        user: Option<String>,
+        /// Also show what this client sees (its `groups.include` and `groups.max`) and
+        /// whether its `require_groups` / `deny_groups` / `allowed_connectors` admit it.
         #[arg(long)]
         client: Option<String>,
     },
@@ -238,13 +244,18 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             config,
             connector,
             claims,
+            user,
             client,
-        }) => explain(
-            &load(config.config.as_deref())?,
-            &connector,
-            &claims,
-            client.as_deref(),
-        ),
+        }) => {
+            let source = match (connector, claims, user) {
+                (Some(connector), Some(claims), _) => {
+                    explain::Source::Connector { connector, claims }
+                }
+                (_, _, Some(user)) => explain::Source::User(user),
+                _ => anyhow::bail!("give --connector and --claims, or --user"),
+            };
+            explain::run(&load(config.config.as_deref())?, &source, client.as_deref())
+        }
     }
 }
 

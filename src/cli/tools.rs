@@ -1,8 +1,7 @@
-//! The operator's tools: `keys list|rotate`, `hash-password`, `groups explain`, and
+//! The operator's tools: `keys list|rotate`, `hash-password`, and
 //! `healthcheck` (for images without curl).
 
 use std::io::{IsTerminal as _, Read as _};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -99,90 +98,6 @@ pub(super) fn hash_password() -> anyhow::Result<ExitCode> {
         "{}",
         crate::secret::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?
     );
-    Ok(ExitCode::SUCCESS)
-}
-
-pub(super) fn explain(
-    config: &Config,
-    connector: &str,
-    claims: &Path,
-    client: Option<&str>,
-) -> anyhow::Result<ExitCode> {
-    use crate::federation::groups;
-    let Some(c) = config.connectors.iter().find(|c| c.id == connector) else {
-        let known: Vec<&str> = config.connectors.iter().map(|c| c.id.as_str()).collect();
-        bail!(
-            "no connector `{connector}` in the config (known: {})",
-            known.join(", ")
-        );
-    };
-    let text = std::fs::read_to_string(claims)
-        .with_context(|| format!("cannot read {}", claims.display()))?;
-    let claims: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", claims.display()))?;
-    let r = &c.groups;
-    let mut out = String::new();
-    out.push_str(&format!(
-        "connector {} ({:?}): claims {:?}; map {} entr{}; unmapped {:?}; case {:?}; slugify {}; prefix {}; required {}\n",
-        c.id,
-        c.kind,
-        r.claims,
-        r.map.len(),
-        if r.map.len() == 1 { "y" } else { "ies" },
-        r.unmapped,
-        r.case,
-        if r.slugify { "on" } else { "off" },
-        r.prefix
-            .as_ref()
-            .map(|p| format!("\"{p}{}\"", r.prefix_separator))
-            .unwrap_or_else(|| "none".into()),
-        if r.required { "yes" } else { "no" },
-    ));
-    if claims["_claim_names"]["groups"].is_string() {
-        out.push_str("note: the claims show a group overage; at sign-in the groups come from Graph (not called here)\n");
-    }
-    let raw = groups::extract(&claims, &r.claims);
-    let outcome = groups::normalize(r, &raw);
-    out.push_str(&format!("upstream groups ({}):\n", raw.len()));
-    for step in &outcome.steps {
-        out.push_str(&format!("  {:?} [{}]\n", step.input, step.source));
-        out.push_str(&format!("      {}\n", step.why.join("; ")));
-        match &step.output {
-            Some(o) => out.push_str(&format!("      -> kept as {o:?}\n")),
-            None => out.push_str("      -> dropped\n"),
-        }
-    }
-    if outcome.collisions.is_empty() {
-        out.push_str("collisions: none\n");
-    }
-    for col in &outcome.collisions {
-        out.push_str(&format!(
-            "collision: {:?} <- {:?} (one group; tell them apart with groups.map)\n",
-            col.group, col.inputs
-        ));
-    }
-    out.push_str(&format!(
-        "result ({}): {:?}\n",
-        outcome.groups.len(),
-        outcome.groups
-    ));
-    if r.required && outcome.groups.is_empty() {
-        out.push_str("login would be REFUSED: groups.required is set and no group is left\n");
-    }
-    if let Some(id) = client {
-        let Some(cl) = config.clients.iter().find(|x| x.id == id) else {
-            bail!("no client `{id}` in the config");
-        };
-        let seen = groups::for_client(&outcome.groups, &cl.groups);
-        out.push_str(&format!(
-            "client {id}: include {:?}, max {} -> ({}) {:?}\n",
-            cl.groups.include,
-            cl.groups.max,
-            seen.len(),
-            seen
-        ));
-    }
-    print!("{out}");
     Ok(ExitCode::SUCCESS)
 }
 

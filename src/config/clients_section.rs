@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::checks::is_loopback_host;
+use super::claims_section::{read_access_token_claims, read_claim_values};
 use super::connectors::read_client_groups;
 use super::parties::*;
 use super::tree::{Reader, index};
@@ -33,6 +34,11 @@ const CLIENT: &[&str] = &[
     "groups",
     "logout_revokes_session",
     "resource_server_for",
+    "require_groups",
+    "deny_groups",
+    "claims",
+    "access_token_claims",
+    "access_token_claims_max",
 ];
 const USER: &[&str] = &[
     "username",
@@ -42,6 +48,8 @@ const USER: &[&str] = &[
     "email_verified",
     "name",
     "groups",
+    "roles",
+    "claims",
 ];
 
 fn check_uri(r: &mut Reader, path: String, uri: &str) {
@@ -197,6 +205,18 @@ pub(super) fn read_client(r: &mut Reader, v: &Value, path: &str) -> Option<Clien
         groups: read_client_groups(r, o.get("groups"), &o.key_path("groups")),
         logout_revokes_session: r.bool(&o, "logout_revokes_session").unwrap_or(true),
         resource_server_for: r.strings(&o, "resource_server_for").unwrap_or_default(),
+        require_groups: r.strings(&o, "require_groups").unwrap_or_default(),
+        deny_groups: r.strings(&o, "deny_groups").unwrap_or_default(),
+        claims: read_claim_values(r, &o),
+        access_token_claims: read_access_token_claims(r, &o),
+        access_token_claims_max: match r.u64(&o, "access_token_claims_max") {
+            Some(0) => {
+                r.problem(o.key_path("access_token_claims_max"), "must be at least 1");
+                ACCESS_TOKEN_CLAIMS_MAX
+            }
+            Some(n) => n as usize,
+            None => ACCESS_TOKEN_CLAIMS_MAX,
+        },
     })
 }
 
@@ -287,5 +307,7 @@ pub(super) fn read_user(r: &mut Reader, v: &Value, path: &str) -> Option<UserCon
         email_verified: r.bool(&o, "email_verified").unwrap_or(true),
         name: r.string(&o, "name"),
         groups: r.strings(&o, "groups").unwrap_or_default(),
+        roles: r.strings(&o, "roles").unwrap_or_default(),
+        claims: read_claim_values(r, &o),
     })
 }

@@ -44,6 +44,8 @@ const CONNECTOR: &[&str] = &[
     "allowed_tenants",
     "graph_url",
     "verified_email_domains",
+    "claims",
+    "roles_claims",
 ];
 const GROUPS: &[&str] = &[
     "claims",
@@ -420,5 +422,9 @@ pub(super) fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<Co
             .trim_end_matches('/')
             .to_string(),
         verified_email_domains,
+        claims: super::claims_section::read_mapped_claims(r, &o),
+        roles_claims: r
+            .strings(&o, "roles_claims")
+            .unwrap_or_else(|| vec!["roles".into()]),
     })
 }

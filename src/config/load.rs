@@ -30,6 +30,8 @@ const TOP: &[&str] = &[
     "mock",
     "audit",
     "admin",
+    "groups",
+    "scopes",
 ];
 const SIGNING: &[&str] = &[
     "algorithm",
@@ -194,6 +196,16 @@ fn read_config(r: &mut Reader, root: &Value) -> Config {
 
     let mut warnings = Vec::new();
     super::connectors::check_connectors(r, &mut warnings, &connectors);
+    let local_groups =
+        super::connectors::read_group_rules(r, top.get("groups"), "groups", ConnectorKind::Oidc);
+    super::claims_section::local_group_warnings(top.get("groups"), &mut warnings);
+    let scopes = super::claims_section::read_scopes(r, top.get("scopes"));
+    super::claims_section::check_claims(
+        r,
+        &mut warnings,
+        (&scopes, &clients, &users, &connectors),
+        &local_groups,
+    );
     for (i, c) in clients.iter().enumerate() {
         let path = join(&index("clients", i), "id");
         if names.contains(&c.id) {
@@ -235,6 +247,8 @@ fn read_config(r: &mut Reader, root: &Value) -> Config {
         clients,
         users,
         connectors,
+        groups: local_groups,
+        scopes,
         mock: read_mock(r, top.get("mock")),
         audit: read_audit(r, top.get("audit")),
         admin: read_admin(r, top.get("admin")),
@@ -259,6 +273,13 @@ fn fallback_config() -> Config {
         clients: Vec::new(),
         users: Vec::new(),
         connectors: Vec::new(),
+        groups: super::connectors::read_group_rules(
+            &mut Reader::default(),
+            None,
+            "groups",
+            ConnectorKind::Oidc,
+        ),
+        scopes: CustomScopes::new(),
         mock: MockConfig::default(),
         audit: AuditConfig::default(),
         admin: AdminConfig::default(),

@@ -4,6 +4,7 @@
 //! The keys are the contract in DESIGN.md; the README's configuration reference lists them.
 
 mod checks;
+mod claims_section;
 mod clients_section;
 mod connectors;
 mod duration;

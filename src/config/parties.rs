@@ -106,6 +106,47 @@ pub struct ClientConfig {
     /// tokens whose `aud` names it.
     #[serde(default)]
     pub resource_server_for: Vec<String>,
+    /// Only people in at least one of these groups (names as the group pipeline makes
+    /// them) may sign in to this client; empty: anyone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require_groups: Vec<String>,
+    /// Nobody in any of these groups may sign in to this client.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny_groups: Vec<String>,
+    /// Fixed claims in every ID token, userinfo answer and access token of this client.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// What of the person goes into this client's JWT access tokens (RFC 9068 §2.2.3.1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_token_claims: Vec<AccessTokenClaim>,
+    /// At most this many values per claim in an access token; past it the claim is left
+    /// out and named as a distributed claim at userinfo (OIDC Core §5.6.2).
+    #[serde(default = "default_access_token_claims_max")]
+    pub access_token_claims_max: usize,
+}
+
+/// A person's attribute a client may have in its access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessTokenClaim {
+    Groups,
+    Roles,
+}
+
+impl AccessTokenClaim {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Groups => "groups",
+            Self::Roles => "roles",
+        }
+    }
+}
+
+/// The default of `access_token_claims_max`: Entra ID's limit for groups in a JWT.
+pub const ACCESS_TOKEN_CLAIMS_MAX: usize = 200;
+
+fn default_access_token_claims_max() -> usize {
+    ACCESS_TOKEN_CLAIMS_MAX
 }
 
 /// One entry of a client's `secrets:` list.
@@ -176,6 +217,11 @@ pub struct ConnectorConfig {
     /// verified unless the upstream says `email_verified: false`. For `azure`, each domain
     /// belongs to a tenant (`tid`), and an address counts only with `xms_edov: true`.
     pub verified_email_domains: Vec<VerifiedDomain>,
+    /// Upstream claims mapped to named claims (`department: "hr.department"`): a dotted
+    /// path into the ID token and userinfo claims.
+    pub claims: std::collections::BTreeMap<String, String>,
+    /// Claim paths holding the person's roles (`roles`, `realm_access.roles`).
+    pub roles_claims: Vec<String>,
 }
 
 /// A domain a connector is authoritative for.
@@ -231,7 +277,11 @@ pub struct UserConfig {
     pub email: Option<String>,
     pub email_verified: bool,
     pub name: Option<String>,
+    /// As written; the top-level `groups:` rules make the names clients see.
     pub groups: Vec<String>,
+    pub roles: Vec<String>,
+    /// Values of claims the top-level `scopes:` define (`department: Platform`).
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The `mock:` section: mock IdP mode and the control API.

@@ -10,6 +10,9 @@ use super::parties::*;
 use super::tree::Problem;
 use crate::secret::SecretString;
 
+/// Scope name → the claims it releases (the top-level `scopes:`).
+pub type CustomScopes = std::collections::BTreeMap<String, Vec<String>>;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The exact string used as `iss`; no trailing slash.
@@ -27,6 +30,10 @@ pub struct Config {
     pub users: Vec<UserConfig>,
     /// Upstream identity providers.
     pub connectors: Vec<ConnectorConfig>,
+    /// The group pipeline for local users (top-level `groups:`, a connector's keys).
+    pub groups: GroupRules,
+    /// Scopes of your own (`scopes:`) and the claims each releases.
+    pub scopes: CustomScopes,
     pub mock: MockConfig,
     /// The audit log (`audit:`).
     pub audit: AuditConfig,

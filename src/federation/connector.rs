@@ -37,6 +37,9 @@ pub struct Identity {
     pub email_verified: Option<bool>,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Roles (Entra ID app roles, Keycloak realm roles, a local user's `roles`), as given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
     /// Authentication methods used (`amr`), e.g. `pwd`.
     #[serde(default)]
     pub amr: Vec<String>,

@@ -107,6 +107,19 @@ pub fn email(connector: &ConnectorConfig, claims: &Value) -> (Option<String>, bo
     }
 }
 
+/// The value at a dotted `path` (`hr.department`) in `claims`. A key that itself holds a
+/// dot (`https://example.com/dept`) is found too: the whole path is tried as one key first.
+pub fn at_path<'a>(claims: &'a Value, path: &str) -> Option<&'a Value> {
+    if let Some(v) = claims.get(path) {
+        return Some(v);
+    }
+    let mut v = claims;
+    for part in path.split('.') {
+        v = v.get(part)?;
+    }
+    Some(v)
+}
+
 pub fn build(
     connector: &ConnectorConfig,
     claims: &Value,
@@ -130,6 +143,26 @@ pub fn build(
     if let Some(p) = text(claims, "picture") {
         extra.insert("picture".into(), json!(p));
     }
+    // Claims of your own, mapped from upstream paths (`connectors[].claims`).
+    for (name, path) in &connector.claims {
+        if let Some(v) = at_path(claims, path).filter(|v| !v.is_null()) {
+            extra.insert(name.clone(), v.clone());
+        }
+    }
+    let mut roles: Vec<String> = connector
+        .roles_claims
+        .iter()
+        .flat_map(|p| match at_path(claims, p) {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    roles.sort();
+    roles.dedup();
     Ok(Identity {
         sub: sub.into(),
         preferred_username: text(claims, "preferred_username").or_else(|| email.clone()),
@@ -137,6 +170,7 @@ pub fn build(
         email,
         email_verified: Some(email_verified),
         groups,
+        roles,
         amr: claims["amr"]
             .as_array()
             .map(|a| {

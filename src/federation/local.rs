@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::Map;
 
 use super::connector::{
     ConnectorError, Identity, IdentityLookup, LoginFailure, LoginForm, PasswordConnector,
     PasswordPrompt, RefreshConnector, Refreshed,
 };
-use crate::config::UserConfig;
+use super::groups::{self, RawGroup};
+use crate::config::{GroupRules, UserConfig};
 use crate::password::PasswordVerifier;
 use crate::secret::hash_password;
 
@@ -32,12 +32,15 @@ pub struct LocalConnector {
 
 struct LocalUser {
     config: UserConfig,
+    /// Its groups through the top-level `groups:` pipeline, as clients see them.
+    groups: Vec<String>,
     hash: String,
 }
 
 impl LocalConnector {
-    /// Prepares the users. Plain-text development passwords are hashed here, once.
-    pub fn new(users: &[UserConfig], verifier: Arc<PasswordVerifier>) -> Self {
+    /// Prepares the users: plain-text development passwords are hashed here, once, and
+    /// groups go through `rules` (the top-level `groups:`), once.
+    pub fn new(users: &[UserConfig], rules: &GroupRules, verifier: Arc<PasswordVerifier>) -> Self {
         let fallback = || hash_password(&crate::secret::random_token(16)).unwrap_or_default();
         let users = users
             .iter()
@@ -51,6 +54,7 @@ impl LocalConnector {
                     u.username.clone(),
                     LocalUser {
                         config: u.clone(),
+                        groups: groups::normalize(rules, &raw_groups(u)).groups,
                         hash,
                     },
                 )
@@ -69,7 +73,7 @@ impl LocalConnector {
 
     /// The identity of a local user. Their `sub` is their username.
     pub fn identity(&self, sub: &str) -> Option<Identity> {
-        self.users.get(sub).map(|u| identity_of(&u.config))
+        self.users.get(sub).map(identity_of)
     }
 }
 
@@ -138,17 +142,34 @@ impl IdentityLookup for LocalConnector {
     }
 }
 
-fn identity_of(u: &UserConfig) -> Identity {
+/// A local user's groups as the pipeline's input.
+pub fn raw_groups(u: &UserConfig) -> Vec<RawGroup> {
+    u.groups
+        .iter()
+        .map(|g| RawGroup {
+            value: g.clone(),
+            source: "users[].groups".into(),
+            display_name: None,
+        })
+        .collect()
+}
+
+fn identity_of(user: &LocalUser) -> Identity {
+    let u = &user.config;
+    let mut roles = u.roles.clone();
+    roles.sort();
+    roles.dedup();
     Identity {
         sub: u.username.as_str().into(),
         preferred_username: Some(u.username.clone()),
         name: u.name.clone(),
         email: u.email.clone(),
         email_verified: u.email.as_ref().map(|_| u.email_verified),
-        groups: u.groups.clone(),
+        groups: user.groups.clone(),
+        roles,
         amr: vec!["pwd".into()],
         local: true,
         upstream_session: None,
-        extra: Map::new(),
+        extra: u.claims.clone(),
     }
 }

@@ -11,6 +11,7 @@ pub mod groups;
 pub mod identity;
 pub mod local;
 pub mod oidc_connector;
+pub mod policy;
 pub mod registry;
 pub mod upstream;
 

@@ -194,7 +194,8 @@ impl RefreshConnector for OidcConnector {
         let token = self.refresh_token_of(session)?;
         let mut login = self.upstream.refresh(&token).await?;
         // A refresh response may carry no ID token: keep what we knew.
-        if login.claims.get("sub").is_none() {
+        let no_id_token = login.claims.get("sub").is_none();
+        if no_id_token {
             let mut kept = serde_json::Map::new();
             if let Some(u) = identity.extra.get("upstream") {
                 for k in ["sub", "tid", "oid", "iss"] {
@@ -214,6 +215,15 @@ impl RefreshConnector for OidcConnector {
         }
         if fresh.name.is_none() {
             fresh.name = identity.name.clone();
+        }
+        if no_id_token {
+            // Roles and mapped claims came with the ID token: without one, they stand.
+            fresh.roles = identity.roles.clone();
+            for name in self.config().claims.keys() {
+                if let Some(v) = identity.extra.get(name) {
+                    fresh.extra.entry(name.clone()).or_insert_with(|| v.clone());
+                }
+            }
         }
         Ok(Refreshed::Renewed(fresh))
     }

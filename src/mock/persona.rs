@@ -91,6 +91,15 @@ impl TokenShape for Persona {
     /// own key: the Okta user id, or the Azure object id).
     fn shape(&self, identity: &Identity, client_id: &str, scopes: &[String]) -> Shaped {
         let mut s = Shaped::plain(identity);
+        if !matches!(self, Self::Plain) {
+            // A configured user's own claims (`users[].claims`) are in the ID token, as an
+            // authorization server's custom claims are at Okta and Entra ID.
+            for (k, v) in &identity.extra {
+                if !["roles", "xms_edov", "upstream"].contains(&k.as_str()) {
+                    s.id_token.insert(k.clone(), v.clone());
+                }
+            }
+        }
         match self {
             Self::Plain => {}
             Self::Okta { org_id } => {

@@ -226,6 +226,7 @@ impl MockState {
             groups: groups
                 .or_else(|| fixed.map(|u| u.groups.clone()))
                 .unwrap_or_default(),
+            roles: fixed.map(|u| u.roles.clone()).unwrap_or_default(),
             amr: vec!["pwd".into()],
             local: false,
             upstream_session: None,

@@ -30,6 +30,31 @@ impl Discovery {
         let iss = &config.issuer;
         let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
         let alg = [config.signing.algorithm.as_str()];
+        let mut scopes: Vec<&str> = crate::oidc::authorize::request::SUPPORTED_SCOPES.to_vec();
+        scopes.extend(config.scopes.keys().map(String::as_str));
+        let mut claims: Vec<&str> = vec![
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "sid",
+            "amr",
+            "name",
+            "preferred_username",
+            "email",
+            "email_verified",
+            "groups",
+            "roles",
+        ];
+        for c in config.scopes.values().flatten() {
+            if !claims.contains(&c.as_str()) {
+                claims.push(c);
+            }
+        }
         let doc = serde_json::json!({
             "issuer": iss,
             "authorization_endpoint": format!("{iss}{AUTHORIZE_PATH}"),
@@ -49,11 +74,8 @@ impl Discovery {
             "introspection_endpoint_auth_methods_supported": auth_methods,
             "revocation_endpoint_auth_methods_supported": auth_methods,
             "code_challenge_methods_supported": ["S256"],
-            "scopes_supported": crate::oidc::authorize::request::SUPPORTED_SCOPES,
-            "claims_supported": [
-                "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
-                "name", "preferred_username", "email", "email_verified", "groups"
-            ],
+            "scopes_supported": scopes,
+            "claims_supported": claims,
             "claims_parameter_supported": true,
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,

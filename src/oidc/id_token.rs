@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::claims::claims_for;
+use super::claims::{ScopeCatalog, claims_for};
 use super::grant::Grant;
 use super::shape::Shaped;
 use crate::clock::UnixTime;
@@ -34,6 +34,10 @@ pub struct IdTokenRequest<'a> {
     pub shaped: &'a Shaped,
     /// The client asked for `groups` in every ID token.
     pub groups_always: bool,
+    /// What the scopes of your own release (they release into the ID token too).
+    pub catalog: &'a ScopeCatalog,
+    /// The client's fixed claims.
+    pub fixed: &'a Map<String, Value>,
 }
 
 pub fn sign(keys: &KeyManager, r: &IdTokenRequest<'_>) -> Result<String, KeyError> {
@@ -46,9 +50,19 @@ pub fn sign(keys: &KeyManager, r: &IdTokenRequest<'_>) -> Result<String, KeyErro
     if grant.scope.iter().any(|s| s == "groups") || r.groups_always {
         scopes.push("groups".into());
     }
+    scopes.extend(
+        grant
+            .scope
+            .iter()
+            .filter(|s| r.catalog.is_custom(s))
+            .cloned(),
+    );
     let requested = grant.claims.as_ref().and_then(|c| c.get("id_token"));
-    for (k, v) in claims_for(&grant.identity, &scopes, requested) {
+    for (k, v) in claims_for(&grant.identity, &scopes, requested, r.catalog) {
         claims.insert(k, v);
+    }
+    for (k, v) in r.fixed {
+        claims.entry(k.clone()).or_insert_with(|| v.clone());
     }
     for k in &r.shaped.drop {
         claims.remove(*k);

@@ -64,7 +64,7 @@ fn budget_keys(username: &str, addr: ClientAddr, device: Option<&str>) -> Vec<(S
 
 /// What a sign-in attempt came to.
 enum Attempt {
-    SignedIn(Identity, Option<HeaderValue>),
+    SignedIn(Box<Identity>, Option<HeaderValue>),
     /// The page to show instead, and how the attempt ended.
     Page(Response, LoginResult),
 }
@@ -120,7 +120,7 @@ pub async fn post(
         throttled_login(&flows, &headers, addr, &*connector, login, &page).await
     } else {
         match connector.login(&login).await {
-            Ok(identity) => Attempt::SignedIn(identity, None),
+            Ok(identity) => Attempt::SignedIn(Box::new(identity), None),
             Err(failure) => {
                 let result = result_of(&failure);
                 Attempt::Page(failure_page(failure, &page), result)
@@ -137,7 +137,7 @@ pub async fn post(
                 record,
                 req,
                 &client,
-                identity,
+                *identity,
                 device_cookie,
             )
             .await
@@ -226,7 +226,7 @@ async fn throttled_login(
             let cookie = flows
                 .cookies
                 .set_device(&flows.devices.issue(username, flows.clock.now()));
-            Attempt::SignedIn(identity, Some(cookie))
+            Attempt::SignedIn(Box::new(identity), Some(cookie))
         }
         Err(LoginFailure::Busy) => {
             reservation.release();

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use serde_json::{Map, Value};
 
-use super::claims::claims_for;
+use super::claims::{ScopeCatalog, claims_for};
 use super::params::Params;
 use super::shape::TokenShape;
 use super::tokens::TokenService;
@@ -24,6 +24,8 @@ pub struct Userinfo {
     pub connectors: Arc<ConnectorRegistry>,
     pub storage: Arc<dyn crate::storage::Storage>,
     pub shape: Arc<dyn TokenShape>,
+    /// What the scopes of your own release.
+    pub scopes: Arc<ScopeCatalog>,
 }
 
 impl Userinfo {
@@ -219,10 +221,15 @@ impl Userinfo {
             .map(|names| Value::Object(names.iter().map(|n| (n.clone(), Value::Null)).collect()));
         identity.groups =
             crate::federation::groups::for_client(&identity.groups, &client.config.groups);
-        if client.config.groups.always && !scopes.iter().any(|s| s == "groups") {
+        // `groups.always`, or groups in the access tokens (whose overage points here).
+        let in_tokens = !client.config.access_token_claims.is_empty();
+        if (client.config.groups.always || in_tokens) && !scopes.iter().any(|s| s == "groups") {
             scopes.push("groups".into());
         }
-        let mut body = claims_for(&identity, &scopes, requested.as_ref());
+        let mut body = claims_for(&identity, &scopes, requested.as_ref(), &self.scopes);
+        for (k, v) in &client.config.claims {
+            body.entry(k.clone()).or_insert_with(|| v.clone());
+        }
         // The same `sub` as the ID token (a token shape may make it per-client).
         body.insert("sub".into(), Value::String(claims.sub.to_string()));
         Ok(body)

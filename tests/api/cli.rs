@@ -416,6 +416,61 @@ connectors:
     }
 }
 
+#[test]
+fn groups_explain_shows_a_local_users_groups_and_the_clients_access_policy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        r#"
+groups:
+  exclude: ["^everyone$"]
+clients:
+  - { id: backstage, secret: backstage-secret-0123456789, redirect_uris: ["https://b.example.com/cb"],
+      require_groups: [sre] }
+users:
+  - { username: alice, password: a-password-123, groups: ["Platform Team", Everyone] }
+"#,
+    )
+    .expect("write");
+    let (code, out, err) = run(
+        &[
+            "groups",
+            "explain",
+            "--config",
+            cfg.to_str().expect("utf8"),
+            "--user",
+            "alice",
+            "--client",
+            "backstage",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    for expected in [
+        "local user alice: top-level groups",
+        "slugified to \"platform-team\"",
+        "dropped: excluded by /^everyone$/",
+        "result (1): [\"platform-team\"]",
+        "client backstage: access policy REFUSES this person (not_in_required_group)",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    let (code, _, err) = run(
+        &[
+            "groups",
+            "explain",
+            "--config",
+            cfg.to_str().expect("utf8"),
+            "--user",
+            "nobody",
+        ],
+        "",
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("no local user `nobody`"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthcheck_exits_zero_only_when_the_server_is_ready() {
     let app = crate::helpers::TestApp::spawn().await;

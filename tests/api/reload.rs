@@ -155,12 +155,16 @@ async fn sighup_swaps_the_client_list_without_dropping_a_request_and_refuses_a_b
     }
     std::fs::write(&cfg, config(dir.path(), &[keep, new], "")).expect("rewrite");
     server.hup();
-    eventually("the new client works", || {
+    // The new client may be found in storage (where the reload writes it first) a moment
+    // before the new list is swapped in: wait for both halves of the swap.
+    eventually("the new client works and the old one is gone", || {
         let (http, base) = (http.clone(), server.base.clone());
-        async move { token_status(&http, &base, new.0, new.1).await == 200 }
+        async move {
+            token_status(&http, &base, new.0, new.1).await == 200
+                && token_status(&http, &base, old.0, old.1).await == 401
+        }
     })
     .await;
-    assert_eq!(token_status(&http, &server.base, old.0, old.1).await, 401);
     let before = done.load(Ordering::Relaxed);
     eventually("more requests after the swap", || {
         let n = done.load(Ordering::Relaxed);
@@ -185,9 +189,10 @@ async fn sighup_swaps_the_client_list_without_dropping_a_request_and_refuses_a_b
     );
     std::fs::write(&cfg, broken).expect("break");
     server.hup();
+    // One line per problem: wait for both (the log is read through a pipe).
     eventually("the refusal is logged", || {
         let logs = server.logs();
-        async move { logs.contains("config reload refused") }
+        async move { logs.matches("config reload refused").count() >= 2 }
     })
     .await;
     let logs = server.logs();

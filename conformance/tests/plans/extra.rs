@@ -246,9 +246,11 @@ module!(unknown_client_gets_an_error_page_never_a_redirect, |op| {
 module!(
     groups_scope_puts_groups_in_the_id_token_and_userinfo,
     |op| {
+        // The user's groups are `Wonderland` and `Developers`: local groups go through the
+        // top-level pipeline (lowercased, slugified, sorted) like every connector's.
         let t = happy_flow(&op, &Browser::new(), "client", &["groups"], &[]).await;
-        assert_eq!(t.claims["groups"], json!(["Wonderland", "Developers"]));
+        assert_eq!(t.claims["groups"], json!(["developers", "wonderland"]));
         let (_, ui) = op.userinfo(t.access_token()).await;
-        assert_eq!(ui["groups"], json!(["Wonderland", "Developers"]));
+        assert_eq!(ui["groups"], json!(["developers", "wonderland"]));
     }
 );

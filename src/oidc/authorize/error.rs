@@ -40,6 +40,14 @@ pub enum AuthorizeError {
         title: &'static str,
         message: String,
     },
+    /// The person may not use the client ([`crate::oidc::policy`]): a page saying why, whose
+    /// button takes the browser back to the client with `access_denied`.
+    Denied {
+        target: ErrorTarget,
+        app: String,
+        message: String,
+        description: &'static str,
+    },
     /// Sent to the client's redirect URI.
     Redirect {
         target: ErrorTarget,
@@ -98,8 +106,53 @@ impl AuthorizeError {
                 &target,
                 &[("error", error), ("error_description", &description)],
             ),
+            Self::Denied {
+                target,
+                app,
+                message,
+                description,
+            } => denied_page(issuer, assets, &target, &app, &message, description),
         }
     }
+}
+
+/// The "Not allowed" page: 403, and a way back to the client carrying `access_denied`.
+fn denied_page(
+    issuer: &str,
+    assets: &str,
+    target: &ErrorTarget,
+    app: &str,
+    message: &str,
+    description: &str,
+) -> Response {
+    let mut fields = vec![
+        ("error", "access_denied"),
+        ("error_description", description),
+    ];
+    if let Some(state) = &target.state {
+        fields.push(("state", state));
+    }
+    fields.push(("iss", issuer));
+    let link = (target.response_mode == ResponseMode::Query)
+        .then(|| url::Url::parse(&target.redirect_uri).ok())
+        .flatten()
+        .map(|mut u| {
+            u.query_pairs_mut().extend_pairs(&fields);
+            u.to_string()
+        });
+    let mut resp = web::render(
+        StatusCode::FORBIDDEN,
+        &web::DeniedView {
+            assets,
+            app,
+            message,
+            link,
+            action: &target.redirect_uri,
+            fields,
+        },
+    );
+    web::allow_form_targets(&mut resp, Some(&[target.redirect_uri.to_string()]));
+    resp
 }
 
 /// What an [`AuthorizeError`] is rendered with: the issuer and its asset path.

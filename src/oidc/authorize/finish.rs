@@ -5,9 +5,11 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 
 use super::error::{AuthorizeError, respond_to_client};
-use super::flows::Flows;
-use super::request::AuthRequest;
+use super::flows::{Flows, LoginFacts};
+use super::request::{AuthRequest, Prompt};
 use crate::federation::Identity;
+use crate::federation::policy;
+use crate::metrics::LoginResult;
 use crate::model::{AuthCodeRecord, SessionRecord};
 use crate::oidc::clients::Client;
 use crate::oidc::grant::Grant;
@@ -15,6 +17,45 @@ use crate::oidc::session::{hash_value, new_secret, read_cookie};
 use crate::secret::{random_token, sha256_b64url};
 
 impl Flows {
+    /// The client's access policy on the person of `session`: refused, the person gets a
+    /// page saying why (with `prompt=none`, no page), and the client `access_denied`.
+    pub(super) fn check_access(
+        &self,
+        client: &Client,
+        req: &AuthRequest,
+        session: &SessionRecord,
+    ) -> Result<(), AuthorizeError> {
+        let identity: Identity =
+            serde_json::from_str(&session.identity).map_err(|e| AuthorizeError::internal(&e))?;
+        let Err(refusal) = policy::admits(&client.config, &identity) else {
+            return Ok(());
+        };
+        self.record_login(
+            policy::connector_of(&identity),
+            LoginResult::Denied,
+            LoginFacts {
+                client: Some(client.id()),
+                sub: Some(&session.sub),
+                reason: Some(refusal.reason()),
+                ..Default::default()
+            },
+        );
+        tracing::info!(client_id = client.id(), sub = %session.sub, reason = refusal.reason(), "access policy refused a sign-in");
+        if req.has_prompt(Prompt::None) {
+            return Err(AuthorizeError::redirect(
+                &req.target(),
+                "access_denied",
+                refusal.description(),
+            ));
+        }
+        Err(AuthorizeError::Denied {
+            target: req.target(),
+            app: client.display_name().to_string(),
+            message: refusal.message(client.display_name()),
+            description: refusal.description(),
+        })
+    }
+
     /// Issues a code for `req`; `answered` is the pending request it answers, removed in the
     /// same transaction.
     pub(super) async fn issue_code(

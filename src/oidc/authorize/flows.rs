@@ -40,6 +40,8 @@ pub struct Flows {
     pub charge_pending: bool,
     pub metrics: Arc<Metrics>,
     pub audit: Arc<crate::audit::Audit>,
+    /// What the scopes of your own release (the consent page names their claims).
+    pub scopes: Arc<crate::oidc::claims::ScopeCatalog>,
 }
 
 /// Who a sign-in attempt was for, as far as it got.
@@ -93,6 +95,7 @@ impl Flows {
             LoginResult::Throttled => Some("too_many_attempts"),
             LoginResult::Busy => Some("busy"),
             LoginResult::Error => Some("error"),
+            LoginResult::Denied => Some("denied"),
         });
         if let Some(r) = reason {
             event = event.detail("reason", r);

@@ -166,6 +166,11 @@ impl Flows {
                 "Your session ended. Please sign in again.",
             ));
         };
+        if let Err(refused) = self.check_access(&client, &req, &session) {
+            // Refused by this client, still signed in here: the session cookie stays.
+            let resp = refused.respond(&self.issuer, &self.base);
+            return Ok(with_cookies(resp, cookies));
+        }
         if self.needs_consent(&client, &req, &session).await? {
             if req.has_prompt(Prompt::None) {
                 return Err(AuthorizeError::redirect(
@@ -186,11 +191,8 @@ impl Flows {
             return Ok(self.consent_page(&client, &record, &session, &req, cookies));
         }
         let answered = pending.as_ref().map(|p| p.id.as_str());
-        let mut resp = self.issue_code(&client, &req, &session, answered).await?;
-        for c in cookies {
-            resp.headers_mut().append(header::SET_COOKIE, c);
-        }
-        Ok(resp)
+        let resp = self.issue_code(&client, &req, &session, answered).await?;
+        Ok(with_cookies(resp, cookies))
     }
 
     /// Whether the person must sign in (again) for this request.
@@ -281,6 +283,13 @@ impl Flows {
             }
         })
     }
+}
+
+fn with_cookies(mut resp: Response, cookies: Vec<HeaderValue>) -> Response {
+    for c in cookies {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
 }
 
 pub async fn get(

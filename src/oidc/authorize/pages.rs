@@ -76,7 +76,7 @@ impl Flows {
                 action: format!("{}/consent", self.base),
                 client_name: client.display_name(),
                 username: &username,
-                scopes: req.scope.iter().map(|s| web::describe_scope(s)).collect(),
+                scopes: req.scope.iter().map(|s| self.scopes.describe(s)).collect(),
                 claims: extra_claims(req),
                 request_id: &record.id,
                 csrf: &record.csrf,

@@ -60,6 +60,8 @@ pub struct Grants {
     pub connectors: Arc<crate::federation::ConnectorRegistry>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub audit: Arc<crate::audit::Audit>,
+    /// What the scopes of your own release.
+    pub scopes: Arc<crate::oidc::claims::ScopeCatalog>,
 }
 
 /// What a caller minting tokens directly (the mock's `POST /mock/tokens`) may change about
@@ -177,7 +179,12 @@ impl Grants {
                     .and_then(|c| c.get("userinfo"))
                     .and_then(|u| u.as_object())
                     .map(|o| o.keys().cloned().collect()),
-                extra: shaped.access_token.clone(),
+                extra: person_claims(
+                    client,
+                    &grant.identity,
+                    &self.tokens.issuer,
+                    shaped.access_token.clone(),
+                ),
                 issued_at: overrides.issued_at,
                 jti,
             })
@@ -238,6 +245,8 @@ impl Grants {
                 access_token,
                 shaped,
                 groups_always: client.config.groups.always,
+                catalog: &self.scopes,
+                fixed: &client.config.claims,
             },
         )
         .map_err(|e| OAuthError::internal(&e))
@@ -342,6 +351,43 @@ impl Grants {
         };
         (token, record)
     }
+}
+
+/// What a user's access token carries beyond RFC 9068's claims: `extra` (a token shape's),
+/// the client's fixed claims, and its `access_token_claims` (RFC 9068 §2.2.3.1). A list
+/// longer than `access_token_claims_max` is left out and named a distributed claim whose
+/// source is userinfo (OIDC Core §5.6.2), where the same access token reads it: a token
+/// never carries part of a list, which an API could take for the whole.
+fn person_claims(
+    client: &Client,
+    identity: &crate::federation::Identity,
+    issuer: &str,
+    mut extra: Map<String, Value>,
+) -> Map<String, Value> {
+    use crate::config::AccessTokenClaim;
+    for (k, v) in &client.config.claims {
+        extra.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    let mut distributed = Map::new();
+    for which in &client.config.access_token_claims {
+        let values = match which {
+            AccessTokenClaim::Groups => &identity.groups,
+            AccessTokenClaim::Roles => &identity.roles,
+        };
+        if values.len() > client.config.access_token_claims_max {
+            distributed.insert(which.as_str().into(), Value::from("userinfo"));
+        } else {
+            extra.insert(which.as_str().into(), serde_json::json!(values));
+        }
+    }
+    if !distributed.is_empty() {
+        extra.insert("_claim_names".into(), Value::Object(distributed));
+        extra.insert(
+            "_claim_sources".into(),
+            serde_json::json!({"userinfo": {"endpoint": format!("{issuer}{}", crate::oidc::discovery::USERINFO_PATH)}}),
+        );
+    }
+    extra
 }
 
 /// Validates a requested `scope` against what the client may have (RFC 6749 §3.3).

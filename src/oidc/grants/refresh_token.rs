@@ -120,7 +120,36 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     if let Some(retry) = renew_identity(grants, client, &hash, &family, &mut grant).await? {
         return Ok(retry);
     }
+    still_admitted(grants, client, &family, &grant).await?;
     rotate(grants, client, &token, &family, &grant).await
+}
+
+/// The client's access policy on the identity as it now stands (a person removed from a
+/// required group upstream, once the connector has noticed, or a policy changed by a
+/// reload): refused, the family is revoked and the audit log says why.
+async fn still_admitted(
+    grants: &Grants,
+    client: &Client,
+    family: &RefreshFamilyRecord,
+    grant: &Grant,
+) -> Result<(), OAuthError> {
+    let Err(refusal) = crate::federation::policy::admits(&client.config, &grant.identity) else {
+        return Ok(());
+    };
+    grants
+        .storage
+        .revoke_refresh_family(&family.id, grants.clock.now())
+        .await?;
+    grants.audit.record(
+        Event::new(Kind::TokenIssued, "denied")
+            .client(client.id())
+            .subject(family.sub.as_str())
+            .detail("grant_type", "refresh_token")
+            .detail("reason", refusal.reason())
+            .detail("family_revoked", true),
+    );
+    tracing::info!(client_id = client.id(), sub = %family.sub, reason = refusal.reason(), "access policy refused a refresh: the family is revoked");
+    Err(bad("the user may no longer use this client"))
 }
 
 /// Asks the connector that signed the person in whether the identity still holds (local
