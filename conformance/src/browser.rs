@@ -68,7 +68,7 @@ pub fn hidden(body: &str, name: &str) -> Option<String> {
     Some(html_unescape(&body[start..start + end]))
 }
 
-fn form_action(body: &str) -> Option<String> {
+pub fn form_action(body: &str) -> Option<String> {
     let start = body.find("<form method=\"post\" action=\"")? + 28;
     let end = body[start..].find('"')?;
     Some(html_unescape(&body[start..start + end]))
@@ -258,6 +258,13 @@ impl Browser {
             parsed.path()
         );
         let first = self.request("POST", &endpoint, Some(&form)).await;
+        self.drive(first).await
+    }
+
+    /// `POST` `form` to `url` (a page's form the test fills in itself, such as a connector
+    /// chooser's), then go on as [`Self::authorize`] does.
+    pub async fn submit(&self, url: &str, form: &[(String, String)]) -> Outcome {
+        let first = self.request("POST", url, Some(form)).await;
         self.drive(first).await
     }
 

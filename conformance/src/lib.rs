@@ -26,7 +26,7 @@ pub mod app;
 mod browser;
 pub mod counting;
 pub mod proxy;
-pub use browser::{Browser, Outcome, Response, hidden};
+pub use browser::{Browser, Outcome, Response, form_action, hidden};
 
 pub const CALLBACK: &str = "https://rp.example.test/callback";
 pub const POST_LOGOUT: &str = "https://rp.example.test/post_logout_redirect";
