@@ -37,6 +37,7 @@ fn clients() -> String {
         ),
         client("open", ", scopes: [openid, groups, offline_access], deny_groups: [contractors]"),
         client("tiny", ", access_token_claims: [groups], access_token_claims_max: 1"),
+        client("hr", ", scopes: [openid, org]"),
     ]
     .concat()
 }
@@ -248,6 +249,11 @@ mock:
       users:
         - { username: jane@example.com, name: Jane Doe, email: jane@example.com, groups: [Engineering, "Platform Team"],
             claims: { hr: { department: Platform } } }
+    - id: azure
+      persona: azure
+      tenant: 72f988bf-86f1-41af-91ab-2d7cd011db47
+      users:
+        - { username: max@contoso.com, name: Max, groups: [Platform], claims: { department: Research, employeeId: "4711" } }
 "#;
 
 async fn federated(backend: Backend) -> Option<(MockIdp, Op, String)> {
@@ -258,13 +264,17 @@ async fn federated(backend: Backend) -> Option<(MockIdp, Op, String)> {
         .await
         .expect("upstream starts");
     let okta = upstream.issuer_of("okta").expect("okta").to_string();
+    let azure = upstream.issuer_of("azure").expect("azure").to_string();
+    let graph = azure.replace("/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0", "/graph");
     let yaml = format!(
         r#"
 scopes:
-  org: [department]
+  org: [department, employee_id]
 connectors:
   - {{ id: okta, type: okta, issuer: "{okta}", client_id: mock-client, client_secret: mock-secret,
       claims: {{ department: hr.department }} }}
+  - {{ id: azure, type: azure, issuer: "{azure}", graph_url: "{graph}", client_id: mock-client, client_secret: mock-secret,
+      claims: {{ department: graph.department, employee_id: graph.employeeId }}, groups: {{ prefix: entra, prefix_separator: "-" }} }}
 clients:
 {clients}"#,
         clients = clients()
@@ -335,4 +345,34 @@ async fn a_person_dropped_from_the_required_group_upstream_loses_the_refresh_sql
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_dropped_from_the_required_group_upstream_loses_the_refresh_postgres() {
     refused_at_refresh(Backend::Postgres).await;
+}
+
+/// An Entra ID user's profile attributes, read from Graph's `/me` (`graph.` paths), are
+/// mapped claims like any other: in the ID token and userinfo under their scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_profile_attributes_become_mapped_claims() {
+    let Some((_upstream, op, _)) = federated(Backend::Sqlite).await else {
+        return;
+    };
+    let browser = Browser::new();
+    browser.follow_until(CALLBACK);
+    let rp = op.rp("hr").await;
+    let p = rp.authorize_url(
+        &["org"],
+        &[("connector_id", "azure"), ("login_hint", "max@contoso.com")],
+    );
+    let q = browser.authorize(&p.url).await.callback();
+    let code = q.get("code").unwrap_or_else(|| panic!("{q:?}")).clone();
+    let t = rp.exchange(&code, p).await;
+    assert_eq!(
+        (
+            t.claims["department"].clone(),
+            t.claims["employee_id"].clone()
+        ),
+        (json!("Research"), json!("4711")),
+        "{}",
+        t.claims
+    );
+    let (_, ui) = op.userinfo(t.access_token()).await;
+    assert_eq!(ui["employee_id"], "4711", "{ui}");
 }

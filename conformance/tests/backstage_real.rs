@@ -180,6 +180,20 @@ async fn sign_in(bs: &Backstage, bridge: &str, browser: &Browser, connector: &st
     }
 }
 
+/// `/refresh` as Backstage's frontend calls it (`X-Requested-With`, the refresh cookie).
+async fn refresh(bs: &Backstage, browser: &Browser) -> Value {
+    browser.set_header("X-Requested-With", "XMLHttpRequest");
+    let resp = browser
+        .request(
+            "GET",
+            &format!("{}/api/auth/oidc/refresh?env=development", bs.base),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}\n{}", resp.body, bs.logs());
+    serde_json::from_str(&resp.body).expect("JSON")
+}
+
 fn ownership(r: &Value) -> Vec<String> {
     r["backstageIdentity"]["identity"]["ownershipEntityRefs"]
         .as_array()
@@ -256,17 +270,7 @@ users:
     );
 
     // Refresh, as the frontend does it.
-    browser.set_header("X-Requested-With", "XMLHttpRequest");
-    let resp = browser
-        .request(
-            "GET",
-            &format!("{}/api/auth/oidc/refresh?env=development", bs.base),
-            None,
-        )
-        .await;
-    assert_eq!(resp.status, 200, "{}\n{}", resp.body, bs.logs());
-    let refreshed: Value = serde_json::from_str(&resp.body).expect("JSON");
-    assert_eq!(ownership(&refreshed), refs);
+    assert_eq!(ownership(&refresh(&bs, &browser).await), refs);
 
     // Sign-out revokes the refresh token, which ends the bridge session.
     let resp = browser
@@ -298,6 +302,7 @@ users:
         ]
     );
     assert!(refs.iter().all(|r| valid_ref(r)), "{refs:?}");
+    assert_eq!(ownership(&refresh(&bs, &browser).await), refs);
 
     // Entra persona, 250 groups: an overage resolved through Graph, capped at the recipe's 200.
     let browser = Browser::new();
@@ -309,6 +314,7 @@ users:
         "{refs:?}"
     );
     assert!(refs.iter().all(|r| valid_ref(r)), "{refs:?}");
+    assert_eq!(ownership(&refresh(&bs, &browser).await), refs);
 }
 
 /// The README's Backstage recipe shows these files word for word: what users copy is what

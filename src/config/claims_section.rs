@@ -362,10 +362,10 @@ mod tests {
         let yaml = r#"
 scopes:
   profile: [department]
-  org: [department, email]
+  org: [department, email, team]
 connectors:
   - { id: okta, type: oidc, issuer: "https://idp.example", client_id: x, client_secret: y,
-      claims: { sub: id, department: hr.dept } }
+      claims: { sub: id, department: hr.dept, team: graph.department } }
 clients:
   - { id: app, secret: a-secret-of-16-chars, redirect_uris: ["http://127.0.0.1/cb"],
       claims: { iss: me, department: x }, access_token_claims: [groups, entitlements] }
@@ -377,6 +377,7 @@ users:
             "scopes.profile: `profile` is a standard scope",
             "scopes.org[1]: `email` is a registered claim",
             "connectors[0].claims.sub: `sub` is a registered claim",
+            "connectors[0].claims.team: `graph.` paths read Microsoft Graph",
             "clients[0].claims.iss: `iss` is a registered claim",
             "clients[0].claims.department: `department` is also released by a scope",
             "clients[0].access_token_claims[1]: `entitlements` is not groups or roles",

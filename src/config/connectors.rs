@@ -392,6 +392,15 @@ pub(super) fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<Co
         );
     }
     let verified_email_domains = read_verified_domains(r, &o, kind, issuer.as_deref());
+    let claims = super::claims_section::read_mapped_claims(r, &o);
+    for (name, path) in &claims {
+        if path.starts_with("graph.") && kind != ConnectorKind::Azure {
+            r.problem(
+                join(&o.key_path("claims"), name),
+                "`graph.` paths read Microsoft Graph, which only an azure connector has",
+            );
+        }
+    }
     let id = id?;
     Some(ConnectorConfig {
         name: r.string(&o, "name").unwrap_or_else(|| id.clone()),
@@ -422,7 +431,7 @@ pub(super) fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<Co
             .trim_end_matches('/')
             .to_string(),
         verified_email_domains,
-        claims: super::claims_section::read_mapped_claims(r, &o),
+        claims,
         roles_claims: r
             .strings(&o, "roles_claims")
             .unwrap_or_else(|| vec!["roles".into()]),

@@ -105,8 +105,9 @@ impl OidcConnector {
         if cfg.groups.required && outcome.groups.is_empty() {
             return Err(ConnectorError::NoRequiredGroup);
         }
-        let mut identity = identity::build(cfg, &login.claims, outcome.groups)
-            .map_err(ConnectorError::Identity)?;
+        let claims = self.with_graph_profile(login).await?;
+        let mut identity =
+            identity::build(cfg, &claims, outcome.groups).map_err(ConnectorError::Identity)?;
         identity.upstream_session = Some(UpstreamSession {
             connector: cfg.id.clone(),
             refresh_token: login
@@ -117,6 +118,33 @@ impl OidcConnector {
             fetched_at: self.clock.now(),
         });
         Ok(identity)
+    }
+
+    /// The login's claims, with Graph's profile under `graph` when a mapped claim names a
+    /// `graph.` path (azure only; the config refuses it elsewhere).
+    async fn with_graph_profile<'a>(
+        &self,
+        login: &'a UpstreamLogin,
+    ) -> Result<std::borrow::Cow<'a, Value>, UpstreamError> {
+        let fields: Vec<&str> = self
+            .config()
+            .claims
+            .values()
+            .filter_map(|p| p.strip_prefix("graph."))
+            .filter_map(|p| p.split('.').next())
+            .collect();
+        if fields.is_empty() || self.config().kind != ConnectorKind::Azure {
+            return Ok(std::borrow::Cow::Borrowed(&login.claims));
+        }
+        let profile = self
+            .upstream
+            .graph_profile(&login.access_token, &fields)
+            .await?;
+        let mut claims = login.claims.clone();
+        if let Value::Object(m) = &mut claims {
+            m.insert("graph".into(), profile);
+        }
+        Ok(std::borrow::Cow::Owned(claims))
     }
 
     /// The upstream refresh token kept in `session`, unsealed.

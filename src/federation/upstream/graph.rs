@@ -1,5 +1,6 @@
 //! Entra ID's groups from Microsoft Graph, for overage users (more groups than fit in the ID
-//! token): every page of `transitiveMemberOf`, the bearer token sent to Graph only.
+//! token): every page of `transitiveMemberOf`, the bearer token sent to Graph only; and the
+//! user's profile attributes that mapped claims name (`graph.department`).
 
 use super::error::UpstreamError;
 use super::{MAX_GRAPH_PAGE, Upstream};
@@ -50,5 +51,26 @@ impl Upstream {
             }
         }
         Err(UpstreamError::Invalid("Graph paging did not end".into()))
+    }
+
+    /// azure: the signed-in user's profile from Graph's `/me`, only the `fields` asked for
+    /// (`$select`, names as Graph spells them: `department`, `employeeId`).
+    pub async fn graph_profile(
+        &self,
+        access_token: &str,
+        fields: &[&str],
+    ) -> Result<serde_json::Value, UpstreamError> {
+        let url = format!(
+            "{}/v1.0/me?$select={}",
+            self.config.graph_url,
+            fields.join(",")
+        );
+        let (profile, _) = self
+            .observed(
+                "graph",
+                self.get_json_capped(&url, Some(access_token), MAX_GRAPH_PAGE),
+            )
+            .await?;
+        Ok(profile)
     }
 }
