@@ -15,6 +15,7 @@ mock:
       users:
         - { username: jane@example.com, name: Jane Doe, email: jane@example.com, groups: [Engineering, "Platform Team", Everyone] }
         - { username: nogroups@example.com, groups: [Everyone] }
+        - { username: many@example.com, email: many@example.com, groups: [OKTAGROUPS] }
     - id: azure
       persona: azure
       tenant: 72f988bf-86f1-41af-91ab-2d7cd011db47
@@ -38,7 +39,11 @@ async fn start_with(extra: impl Fn(&str) -> String) -> Fed {
     let groups: Vec<String> = (0..250).map(|i| format!("Team {i:03}")).collect();
     let upstream = MockIdp::builder()
         .host("localhost")
-        .config_yaml(&UPSTREAM.replace("GROUPS", &groups.join(", ")))
+        .config_yaml(
+            &UPSTREAM
+                .replace("OKTAGROUPS", &okta_groups().join(", "))
+                .replace("GROUPS", &groups.join(", ")),
+        )
         .start()
         .await
         .expect("upstream starts");
@@ -784,4 +789,66 @@ async fn the_metrics_listener_is_off_unless_configured() {
     );
     let resp = op.http.get(op.url("/metrics")).send().await.expect("GET");
     assert_eq!(resp.status(), 404, "and never on the main listener");
+}
+
+/// 150 groups: more than the 100 an Okta token carries.
+fn okta_groups() -> Vec<String> {
+    (0..150).map(|i| format!("Squad {i:03}")).collect()
+}
+
+/// Okta puts at most 100 groups in a token and drops the rest without a word. With
+/// `groups_api` the bridge sees a token at the cap and reads every group from the Groups API
+/// (paged by `Link`), so all 150 reach the client; without it, 100 do.
+#[tokio::test]
+async fn an_okta_user_in_150_groups_gets_all_150_through_the_groups_api() {
+    let fed = start_with(|okta| {
+        format!(
+            "  - {{ id: okta-api, type: okta, issuer: \"{okta}\", client_id: mock-client, client_secret: mock-secret,\n      groups: {{ prefix: api, prefix_separator: \"-\" }}, groups_api: {{ token: mock-okta-api-token }} }}\n"
+        )
+    })
+    .await;
+    let hint = [("login_hint", "many@example.com")];
+    let t = login(
+        &fed,
+        &Browser::new(),
+        &[&hint[..], &[("connector_id", "okta")]].concat(),
+    )
+    .await;
+    assert_eq!(
+        t.claims["groups"].as_array().map(Vec::len),
+        Some(100),
+        "the token's 100, without groups_api"
+    );
+    let t = login(
+        &fed,
+        &Browser::new(),
+        &[&hint[..], &[("connector_id", "okta-api")]].concat(),
+    )
+    .await;
+    let groups = t.claims["groups"].as_array().expect("groups").clone();
+    assert_eq!(groups.len(), 150);
+    assert!(groups.contains(&json!("api-squad-149")), "{groups:?}");
+    let ui = userinfo(&fed, &t).await;
+    assert_eq!(ui["groups"].as_array().map(Vec::len), Some(150));
+    // A wrong API token is an upstream failure, not a login with 100 groups.
+    let fed = start_with(|okta| {
+        format!(
+            "  - {{ id: okta-api, type: okta, issuer: \"{okta}\", client_id: mock-client, client_secret: mock-secret,\n      groups_api: {{ token: wrong-token }} }}\n"
+        )
+    })
+    .await;
+    let rp = fed.bridge.rp("client").await;
+    let browser = Browser::new();
+    browser.follow_until(CALLBACK);
+    let p = rp.authorize_url(
+        &["groups"],
+        &[&hint[..], &[("connector_id", "okta-api")]].concat(),
+    );
+    match browser.authorize(&p.url).await {
+        Outcome::Page(status, body) => {
+            assert_eq!(status, 502, "{body}");
+            assert!(body.contains("could not be verified"), "{body}");
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -20,6 +20,7 @@ use crate::config::{
 use crate::mock::control;
 use crate::mock::graph::{self, Graph};
 use crate::mock::inspect::inspect;
+use crate::mock::okta_api::{self, OktaApi};
 use crate::mock::persona::{Persona, guid};
 use crate::mock::state::MockState;
 use crate::mock::{BUILTIN_CLIENT_ID, BUILTIN_CLIENT_SECRET};
@@ -102,6 +103,8 @@ struct Plan {
     persona: Persona,
     users: Vec<MockUserConfig>,
     graph_mount: Option<String>,
+    /// okta: the org URL its Groups API is served under, and the API token it accepts.
+    okta_api: Option<(String, String)>,
 }
 
 fn plans(config: &Config, root: &str) -> Vec<Plan> {
@@ -114,6 +117,7 @@ fn plans(config: &Config, root: &str) -> Vec<Plan> {
             .chain(config.mock.users.clone())
             .collect(),
         graph_mount: None,
+        okta_api: None,
     }];
     for i in &config.mock.issuers {
         let mount = format!("{root}{}", i.path);
@@ -145,12 +149,15 @@ fn plans(config: &Config, root: &str) -> Vec<Plan> {
                 )
             }
         };
+        let okta_api =
+            (i.persona == PersonaKind::Okta).then(|| (mount.clone(), i.api_token.clone()));
         out.push(Plan {
             id: i.id.clone(),
             issuer,
             persona,
             users: i.users.clone(),
             graph_mount,
+            okta_api,
         });
     }
     out
@@ -252,6 +259,18 @@ impl MockServer {
                 )
                 .layer(axum::middleware::from_fn_with_state(mock.clone(), inspect));
                 routes = routes.merge(g);
+            }
+            if let Some((org, token)) = &plan.okta_api {
+                let api = okta_api::routes(
+                    &path_of(org),
+                    Arc::new(OktaApi {
+                        storage: state.storage.clone(),
+                        token: token.clone(),
+                        url: org.clone(),
+                    }),
+                )
+                .layer(axum::middleware::from_fn_with_state(mock.clone(), inspect));
+                routes = routes.merge(api);
             }
             issuers.push(MockIssuer {
                 id: plan.id,

@@ -46,6 +46,7 @@ const CONNECTOR: &[&str] = &[
     "verified_email_domains",
     "claims",
     "roles_claims",
+    "groups_api",
 ];
 const GROUPS: &[&str] = &[
     "claims",
@@ -147,6 +148,40 @@ pub fn read_group_rules(
         trust_display_names: r.bool(&o, "trust_display_names").unwrap_or(false),
         shared_namespace: r.bool(&o, "shared_namespace").unwrap_or(false),
     }
+}
+
+/// okta: `groups_api: {token, url, always}`.
+fn read_groups_api(
+    r: &mut Reader,
+    o: &Obj<'_>,
+    kind: ConnectorKind,
+    issuer: Option<&str>,
+) -> Option<OktaGroupsApi> {
+    o.get("groups_api")?;
+    let path = o.key_path("groups_api");
+    if kind != ConnectorKind::Okta {
+        r.problem(&path, "is Okta's Groups API: only an okta connector has it");
+        return None;
+    }
+    let a = r.obj(o.get("groups_api"), &path, &["token", "url", "always"]);
+    let token = r.required_string(&a, "token").map(SecretString::new);
+    let url = r.string(&a, "url").or_else(|| {
+        let i = issuer?;
+        Some(match i.find("/oauth2/") {
+            Some(at) => i[..at].to_string(),
+            None => url::Url::parse(i).ok()?.origin().ascii_serialization(),
+        })
+    });
+    if let Some(u) = &url
+        && url::Url::parse(u).is_err()
+    {
+        r.problem(a.key_path("url"), format!("`{u}` is not a URL"));
+    }
+    Some(OktaGroupsApi {
+        token: token?,
+        url: url?.trim_end_matches('/').to_string(),
+        always: r.bool(&a, "always").unwrap_or(false),
+    })
 }
 
 /// The tenant id in a single-tenant Entra ID issuer (`…/{tenant}/v2.0`).
@@ -393,6 +428,7 @@ pub(super) fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<Co
     }
     let verified_email_domains = read_verified_domains(r, &o, kind, issuer.as_deref());
     let claims = super::claims_section::read_mapped_claims(r, &o);
+    let groups_api = read_groups_api(r, &o, kind, issuer.as_deref());
     for (name, path) in &claims {
         if path.starts_with("graph.") && kind != ConnectorKind::Azure {
             r.problem(
@@ -432,6 +468,7 @@ pub(super) fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<Co
             .to_string(),
         verified_email_domains,
         claims,
+        groups_api,
         roles_claims: r
             .strings(&o, "roles_claims")
             .unwrap_or_else(|| vec!["roles".into()]),

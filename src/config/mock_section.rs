@@ -15,7 +15,15 @@ const MOCK: &[&str] = &[
     "users",
     "issuers",
 ];
-const MOCK_ISSUER: &[&str] = &["id", "persona", "path", "tenant", "overage_limit", "users"];
+const MOCK_ISSUER: &[&str] = &[
+    "id",
+    "persona",
+    "path",
+    "tenant",
+    "overage_limit",
+    "api_token",
+    "users",
+];
 const MOCK_USER: &[&str] = &["username", "name", "email", "groups", "roles", "claims"];
 
 pub(super) fn read_mock(r: &mut Reader, v: Option<&Value>) -> MockConfig {
@@ -65,6 +73,9 @@ pub(super) fn read_mock(r: &mut Reader, v: Option<&Value>) -> MockConfig {
             path: mount,
             tenant: r.string(&io, "tenant"),
             overage_limit: r.u64(&io, "overage_limit").unwrap_or(200) as usize,
+            api_token: r
+                .string(&io, "api_token")
+                .unwrap_or_else(|| "mock-okta-api-token".into()),
             users,
         });
     }

@@ -222,7 +222,23 @@ pub struct ConnectorConfig {
     pub claims: std::collections::BTreeMap<String, String>,
     /// Claim paths holding the person's roles (`roles`, `realm_access.roles`).
     pub roles_claims: Vec<String>,
+    /// okta: read the Groups API when the token's groups may be cut at Okta's 100.
+    pub groups_api: Option<OktaGroupsApi>,
 }
+
+/// okta: `groups_api`, Okta's Groups API (`/api/v1/users/{id}/groups`).
+#[derive(Debug, Clone)]
+pub struct OktaGroupsApi {
+    /// An API token (`Authorization: SSWS …`).
+    pub token: SecretString,
+    /// The org URL (`https://acme.okta.com`): the issuer up to `/oauth2/` by default.
+    pub url: String,
+    /// Ask the API at every sign-in, not only when the token holds exactly 100 groups.
+    pub always: bool,
+}
+
+/// Okta puts at most this many groups in a token, silently dropping the rest.
+pub const OKTA_TOKEN_GROUPS: usize = 100;
 
 /// A domain a connector is authoritative for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,6 +330,8 @@ pub struct MockIssuerConfig {
     pub path: String,
     pub tenant: Option<String>,
     pub overage_limit: usize,
+    /// okta: the API token its Groups API accepts (`SSWS …`).
+    pub api_token: String,
     pub users: Vec<MockUserConfig>,
 }
 

@@ -60,6 +60,9 @@ impl OidcConnector {
     pub async fn raw_groups(&self, login: &UpstreamLogin) -> Result<Vec<RawGroup>, UpstreamError> {
         let cfg = self.config();
         let mut raw = groups::extract(&login.claims, &cfg.groups.claims);
+        if cfg.kind == ConnectorKind::Okta {
+            return self.okta_groups(login, raw).await;
+        }
         if cfg.kind != ConnectorKind::Azure {
             return Ok(raw);
         }
@@ -95,6 +98,33 @@ impl OidcConnector {
                 }
             }
         }
+        Ok(raw)
+    }
+
+    /// okta: the token's groups, or (with `groups_api`, when the token holds exactly the 100
+    /// Okta puts in at most, or `always`) every group from the Groups API instead.
+    async fn okta_groups(
+        &self,
+        login: &UpstreamLogin,
+        mut raw: Vec<RawGroup>,
+    ) -> Result<Vec<RawGroup>, UpstreamError> {
+        let Some(api) = &self.config().groups_api else {
+            return Ok(raw);
+        };
+        let in_token = raw.iter().filter(|g| g.source == "groups").count();
+        if !api.always && in_token < crate::config::OKTA_TOKEN_GROUPS {
+            return Ok(raw);
+        }
+        let Some(user) = login.claims["sub"].as_str() else {
+            return Ok(raw);
+        };
+        let names = self.upstream.okta_groups(api, user).await?;
+        raw.retain(|g| g.source != "groups");
+        raw.extend(names.into_iter().map(|value| RawGroup {
+            value,
+            source: "okta:groups_api".into(),
+            display_name: None,
+        }));
         Ok(raw)
     }
 

@@ -10,6 +10,7 @@ pub mod faults;
 pub mod graph;
 pub mod inspect;
 pub mod mint;
+pub mod okta_api;
 pub mod persona;
 pub mod state;
 

@@ -124,6 +124,14 @@ impl TokenShape for Persona {
                         json!(identity.email_verified.unwrap_or(false)),
                     );
                 }
+                // Okta puts at most 100 groups in a token and drops the rest, silently.
+                if identity.groups.len() > crate::config::OKTA_TOKEN_GROUPS {
+                    s.drop.push("groups");
+                    s.id_token.insert(
+                        "groups".into(),
+                        json!(identity.groups[..crate::config::OKTA_TOKEN_GROUPS]),
+                    );
+                }
                 s.access_token.insert("ver".into(), json!(1));
                 s.access_token.insert("cid".into(), json!(client_id));
                 s.access_token.insert("uid".into(), json!(identity.sub));

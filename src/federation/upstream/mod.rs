@@ -26,6 +26,7 @@ use crate::metrics::Metrics;
 mod error;
 mod graph;
 mod http;
+mod okta;
 mod verify;
 pub use error::UpstreamError;
 pub use http::{CappedHttp, HttpError, MAX_RESPONSE};
