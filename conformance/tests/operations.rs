@@ -206,6 +206,9 @@ async fn a_client_made_on_one_node_signs_in_through_another_at_once() {
             "name": "Developer portal",
             "redirect_uris": [CALLBACK],
             "grant_types": ["authorization_code", "refresh_token"],
+            "deny_groups": ["contractors"],
+            "claims": {"tenant": "acme"},
+            "access_token_claims": ["groups"],
         })),
     )
     .await;
@@ -233,6 +236,19 @@ async fn a_client_made_on_one_node_signs_in_through_another_at_once() {
     assert_eq!(updated["name"], "Renamed portal");
     assert_eq!(updated["tokens"]["access_token"], "900s");
     assert_eq!(updated["secrets"].as_array().map(Vec::len), Some(1));
+    // The access policy and claims survive the round trip through the view.
+    assert_eq!(
+        (
+            updated["deny_groups"].clone(),
+            updated["claims"].clone(),
+            updated["access_token_claims"].clone()
+        ),
+        (
+            json!(["contractors"]),
+            json!({"tenant": "acme"}),
+            json!(["groups"])
+        )
+    );
 
     // A rotation on A: B accepts the new secret at once too.
     let (status, rotated) = admin(

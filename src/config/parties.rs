@@ -108,16 +108,16 @@ pub struct ClientConfig {
     pub resource_server_for: Vec<String>,
     /// Only people in at least one of these groups (names as the group pipeline makes
     /// them) may sign in to this client; empty: anyone.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub require_groups: Vec<String>,
     /// Nobody in any of these groups may sign in to this client.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub deny_groups: Vec<String>,
     /// Fixed claims in every ID token, userinfo answer and access token of this client.
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[serde(default)]
     pub claims: serde_json::Map<String, serde_json::Value>,
     /// What of the person goes into this client's JWT access tokens (RFC 9068 §2.2.3.1).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub access_token_claims: Vec<AccessTokenClaim>,
     /// At most this many values per claim in an access token; past it the claim is left
     /// out and named as a distributed claim at userinfo (OIDC Core §5.6.2).
