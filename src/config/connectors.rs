@@ -430,10 +430,23 @@ pub(super) fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<Co
     let claims = super::claims_section::read_mapped_claims(r, &o);
     let groups_api = read_groups_api(r, &o, kind, issuer.as_deref());
     for (name, path) in &claims {
-        if path.starts_with("graph.") && kind != ConnectorKind::Azure {
+        let Some(graph) = path.strip_prefix("graph.") else {
+            continue;
+        };
+        let field = graph.split('.').next().unwrap_or_default();
+        if kind != ConnectorKind::Azure {
             r.problem(
                 join(&o.key_path("claims"), name),
                 "`graph.` paths read Microsoft Graph, which only an azure connector has",
+            );
+        } else if field.is_empty()
+            || !field
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            r.problem(
+                join(&o.key_path("claims"), name),
+                format!("`{field}` is not a Graph user property name (letters, digits, _)"),
             );
         }
     }
