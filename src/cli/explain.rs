@@ -82,7 +82,7 @@ pub(super) fn run(
     };
     let outcome = groups::normalize(rules, &raw);
     steps(&mut out, &raw, &outcome);
-    if rules.required && outcome.groups.is_empty() {
+    if rules.required && outcome.groups.is_empty() && matches!(source, Source::Connector { .. }) {
         out.push_str("login would be REFUSED: groups.required is set and no group is left\n");
     }
     if let Some(id) = client {

@@ -319,6 +319,7 @@ pub(super) fn local_group_warnings(v: Option<&Value>, warnings: &mut Vec<Problem
         "unmapped",
         "trust_display_names",
         "shared_namespace",
+        "required",
     ] {
         if m.contains_key(key) {
             warnings.push(Problem {

@@ -166,10 +166,19 @@ impl OidcConnector {
         if fields.is_empty() || self.config().kind != ConnectorKind::Azure {
             return Ok(std::borrow::Cow::Borrowed(&login.claims));
         }
-        let profile = self
+        // Graph failing (throttled, consent missing) leaves the mapped claims out; it does not
+        // refuse the sign-in or end a session at refresh.
+        let profile = match self
             .upstream
             .graph_profile(&login.access_token, &fields)
-            .await?;
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(connector = %self.config().id, error = %e, "Graph profile unavailable: its mapped claims are left out");
+                return Ok(std::borrow::Cow::Borrowed(&login.claims));
+            }
+        };
         let mut claims = login.claims.clone();
         if let Value::Object(m) = &mut claims {
             m.insert("graph".into(), profile);

@@ -85,7 +85,7 @@ async fn user_groups(
     let page: Vec<_> = identity
         .groups
         .iter()
-        .skip(after)
+        .skip(after.min(identity.groups.len()))
         .take(limit)
         .map(|name| {
             json!({
@@ -96,11 +96,11 @@ async fn user_groups(
         })
         .collect();
     let mut resp = axum::Json(page).into_response();
-    if after + limit < identity.groups.len() {
+    if after.saturating_add(limit) < identity.groups.len() {
         let next = format!(
             "<{}/api/v1/users/{id}/groups?limit={limit}&after={}>; rel=\"next\"",
             api.url,
-            after + limit
+            after.saturating_add(limit)
         );
         if let Ok(v) = HeaderValue::from_str(&next) {
             resp.headers_mut().insert(header::LINK, v);
