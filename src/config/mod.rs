@@ -16,6 +16,7 @@ mod server_section;
 mod settings;
 pub mod tree;
 
+pub use claims_section::STANDARD_SCOPES;
 pub use duration::Seconds;
 pub use load::{client_from_json, from_yaml_str, load_file, load_file_with_env};
 pub use parties::*;

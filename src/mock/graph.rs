@@ -80,7 +80,7 @@ async fn me(
     profile.insert("mail".into(), json!(identity.email));
     profile.insert("userPrincipalName".into(), json!(identity.email));
     for (k, v) in &identity.extra {
-        if !["roles", "xms_edov", "upstream"].contains(&k.as_str()) {
+        if !super::persona::NOT_USER_CLAIMS.contains(&k.as_str()) {
             profile.insert(k.clone(), v.clone());
         }
     }

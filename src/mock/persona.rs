@@ -86,6 +86,10 @@ impl Persona {
     }
 }
 
+/// Keys of a mock identity's `extra` that are not the user's own claims (the persona puts
+/// them where its IdP does, or they are the bridge's).
+pub const NOT_USER_CLAIMS: &[&str] = &["roles", "xms_edov", "upstream"];
+
 impl TokenShape for Persona {
     /// Claims for tokens issued to `client_id` for `identity` (whose `sub` is the persona's
     /// own key: the Okta user id, or the Azure object id).
@@ -95,7 +99,7 @@ impl TokenShape for Persona {
             // A configured user's own claims (`users[].claims`) are in the ID token, as an
             // authorization server's custom claims are at Okta and Entra ID.
             for (k, v) in &identity.extra {
-                if !["roles", "xms_edov", "upstream"].contains(&k.as_str()) {
+                if !NOT_USER_CLAIMS.contains(&k.as_str()) {
                     s.id_token.insert(k.clone(), v.clone());
                 }
             }

@@ -47,15 +47,7 @@ pub const REQUESTABLE_CLAIMS: &[&str] = &[
 ];
 
 /// Scopes this provider understands.
-pub const SUPPORTED_SCOPES: &[&str] = &[
-    "openid",
-    "profile",
-    "email",
-    "address",
-    "phone",
-    "groups",
-    "offline_access",
-];
+pub const SUPPORTED_SCOPES: &[&str] = crate::config::STANDARD_SCOPES;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
