@@ -132,6 +132,10 @@ pub struct LoginView<'a> {
     pub request_id: &'a str,
     pub csrf: &'a str,
     pub username: &'a str,
+    /// The directory connector the form signs in with (none: the local users).
+    pub connector: Option<&'a str>,
+    /// What the form signs in to (a directory connector's name).
+    pub connector_name: Option<&'a str>,
     /// A line above the form (the mock: any username signs in).
     pub note: Option<&'static str>,
     pub password_required: bool,

@@ -12,7 +12,9 @@ use super::router::issuer_routes;
 use super::state::AppState;
 use crate::audit::Audit;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Seconds};
+use crate::config::{Config, ConnectorKind, Seconds};
+use crate::federation::github::GithubConnector;
+use crate::federation::ldap::LdapConnector;
 use crate::federation::{ConnectorRegistry, LocalConnector, OidcConnector};
 use crate::keys::seal::{KeySource, resolve_key};
 use crate::keys::{KeyError, KeyManager, KeyPolicy, Sealer};
@@ -389,13 +391,30 @@ async fn connectors(
 ) -> Result<ConnectorRegistry, StartError> {
     let mut registry = ConnectorRegistry::new();
     for c in &config.connectors {
-        registry.add_upstream(Arc::new(OidcConnector::new(
-            c.clone(),
-            &config.issuer,
-            parts.sealer.clone(),
-            options.clock.clone(),
-            parts.metrics.clone(),
-        )?));
+        match c.kind {
+            ConnectorKind::Ldap => registry.add_directory(Arc::new(
+                LdapConnector::new(c.clone(), options.clock.clone(), parts.metrics.clone())
+                    .map_err(|e| {
+                        StartError::Connector(crate::federation::upstream::UpstreamError::Invalid(
+                            format!("{}: {e}", c.id),
+                        ))
+                    })?,
+            )),
+            ConnectorKind::Github => registry.add_upstream(Arc::new(GithubConnector::new(
+                c.clone(),
+                &config.issuer,
+                parts.sealer.clone(),
+                options.clock.clone(),
+                parts.metrics.clone(),
+            )?)),
+            _ => registry.add_upstream(Arc::new(OidcConnector::new(
+                c.clone(),
+                &config.issuer,
+                parts.sealer.clone(),
+                options.clock.clone(),
+                parts.metrics.clone(),
+            )?)),
+        }
     }
     let local = {
         let list = config.users.clone();

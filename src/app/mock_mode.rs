@@ -123,6 +123,14 @@ fn plans(config: &Config, root: &str) -> Vec<Plan> {
         let mount = format!("{root}{}", i.path);
         let (issuer, persona, graph_mount) = match i.persona {
             PersonaKind::Plain => (mount.clone(), Persona::Plain, None),
+            PersonaKind::Google => (
+                mount.clone(),
+                Persona::Google {
+                    hosted_domain: i.hosted_domain.clone(),
+                },
+                None,
+            ),
+            PersonaKind::Github => (mount.clone(), Persona::Github, None),
             PersonaKind::Okta => (
                 format!("{mount}/oauth2/default"),
                 Persona::Okta {

@@ -4,7 +4,6 @@ use serde_json::Value;
 
 use super::checks::is_loopback_host;
 use super::claims_section::{read_access_token_claims, read_claim_values};
-use super::connectors::read_client_groups;
 use super::parties::*;
 use super::tree::{Reader, index};
 use crate::secret::SecretString;
@@ -310,4 +309,22 @@ pub(super) fn read_user(r: &mut Reader, v: &Value, path: &str) -> Option<UserCon
         roles: r.strings(&o, "roles").unwrap_or_default(),
         claims: read_claim_values(r, &o),
     })
+}
+
+fn read_client_groups(r: &mut Reader, v: Option<&Value>, path: &str) -> ClientGroups {
+    let o = r.obj(v, path, &["include", "max", "always"]);
+    let include = r.strings(&o, "include").unwrap_or_default();
+    for (i, re) in include.iter().enumerate() {
+        if let Err(e) = regex::Regex::new(re) {
+            r.problem(
+                index(&o.key_path("include"), i),
+                format!("not a valid regex: {e}"),
+            );
+        }
+    }
+    ClientGroups {
+        include,
+        max: r.u64(&o, "max").unwrap_or(0) as usize,
+        always: r.bool(&o, "always").unwrap_or(false),
+    }
 }

@@ -2,28 +2,11 @@
 
 use serde_json::Value;
 
+use super::connector_kinds::*;
 use super::duration::Seconds;
 use super::parties::*;
 use super::tree::{Obj, Problem, Reader, index, join};
 use crate::secret::SecretString;
-
-pub(super) fn read_client_groups(r: &mut Reader, v: Option<&Value>, path: &str) -> ClientGroups {
-    let o = r.obj(v, path, &["include", "max", "always"]);
-    let include = r.strings(&o, "include").unwrap_or_default();
-    for (i, re) in include.iter().enumerate() {
-        if let Err(e) = regex::Regex::new(re) {
-            r.problem(
-                index(&o.key_path("include"), i),
-                format!("not a valid regex: {e}"),
-            );
-        }
-    }
-    ClientGroups {
-        include,
-        max: r.u64(&o, "max").unwrap_or(0) as usize,
-        always: r.bool(&o, "always").unwrap_or(false),
-    }
-}
 
 const CONNECTOR: &[&str] = &[
     "id",
@@ -47,6 +30,24 @@ const CONNECTOR: &[&str] = &[
     "claims",
     "roles_claims",
     "groups_api",
+    "hosted_domains",
+    "group_name",
+    "directory",
+    "base_url",
+    "api_url",
+    "orgs",
+    "team_separator",
+    "preferred_email_domain",
+    "use_login_as_id",
+    "url",
+    "start_tls",
+    "ca_file",
+    "insecure_no_tls",
+    "bind_dn",
+    "bind_password",
+    "user_search",
+    "group_search",
+    "password_check",
 ];
 const GROUPS: &[&str] = &[
     "claims",
@@ -148,40 +149,6 @@ pub fn read_group_rules(
         trust_display_names: r.bool(&o, "trust_display_names").unwrap_or(false),
         shared_namespace: r.bool(&o, "shared_namespace").unwrap_or(false),
     }
-}
-
-/// okta: `groups_api: {token, url, always}`.
-fn read_groups_api(
-    r: &mut Reader,
-    o: &Obj<'_>,
-    kind: ConnectorKind,
-    issuer: Option<&str>,
-) -> Option<OktaGroupsApi> {
-    o.get("groups_api")?;
-    let path = o.key_path("groups_api");
-    if kind != ConnectorKind::Okta {
-        r.problem(&path, "is Okta's Groups API: only an okta connector has it");
-        return None;
-    }
-    let a = r.obj(o.get("groups_api"), &path, &["token", "url", "always"]);
-    let token = r.required_string(&a, "token").map(SecretString::new);
-    let url = r.string(&a, "url").or_else(|| {
-        let i = issuer?;
-        Some(match i.find("/oauth2/") {
-            Some(at) => i[..at].to_string(),
-            None => url::Url::parse(i).ok()?.origin().ascii_serialization(),
-        })
-    });
-    if let Some(u) = &url
-        && url::Url::parse(u).is_err()
-    {
-        r.problem(a.key_path("url"), format!("`{u}` is not a URL"));
-    }
-    Some(OktaGroupsApi {
-        token: token?,
-        url: url?.trim_end_matches('/').to_string(),
-        always: r.bool(&a, "always").unwrap_or(false),
-    })
 }
 
 /// The tenant id in a single-tenant Entra ID issuer (`…/{tenant}/v2.0`).
@@ -344,17 +311,31 @@ pub(super) fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<Co
         Some("okta") => ConnectorKind::Okta,
         Some("azure") => ConnectorKind::Azure,
         Some("mock") => ConnectorKind::Mock,
+        Some("google") => ConnectorKind::Google,
+        Some("github") => ConnectorKind::Github,
+        Some("ldap") => ConnectorKind::Ldap,
         Some(t) => {
             r.problem(
                 o.key_path("type"),
-                format!("`{t}` is not one of oidc, okta, azure, mock"),
+                format!("`{t}` is not one of oidc, okta, azure, google, github, ldap, mock"),
             );
             ConnectorKind::Oidc
         }
         None => ConnectorKind::Oidc,
     };
+    if let Some(t) = r.string(&o, "type") {
+        check_kind_keys(r, &o, kind, &t);
+    }
     let tenant = r.string(&o, "tenant");
     let issuer = match (r.string(&o, "issuer"), kind, &tenant) {
+        (_, ConnectorKind::Github, _) => Some(
+            r.string(&o, "base_url")
+                .unwrap_or_else(|| "https://github.com".into())
+                .trim_end_matches('/')
+                .to_string(),
+        ),
+        (_, ConnectorKind::Ldap, _) => r.string(&o, "url"),
+        (None, ConnectorKind::Google, _) => Some("https://accounts.google.com".into()),
         (Some(i), _, _) => Some(i),
         (None, ConnectorKind::Azure, Some(t)) => {
             Some(format!("https://login.microsoftonline.com/{t}/v2.0"))
@@ -374,15 +355,22 @@ pub(super) fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<Co
     if let Some(i) = &issuer
         && url::Url::parse(i).is_err()
     {
-        r.problem(
-            o.key_path("issuer"),
-            format!("`{i}` is not an absolute URL"),
-        );
+        let key = if kind == ConnectorKind::Github {
+            "base_url"
+        } else {
+            "issuer"
+        };
+        r.problem(o.key_path(key), format!("`{i}` is not an absolute URL"));
     }
-    let client_id = r.required_string(&o, "client_id");
-    let client_secret = r
-        .required_string(&o, "client_secret")
-        .map(SecretString::new);
+    let (client_id, client_secret) = if kind == ConnectorKind::Ldap {
+        (Some(String::new()), Some(SecretString::new("")))
+    } else {
+        (
+            r.required_string(&o, "client_id"),
+            r.required_string(&o, "client_secret")
+                .map(SecretString::new),
+        )
+    };
     let default_scopes: &[&str] = match kind {
         ConnectorKind::Okta => &["openid", "profile", "email", "groups", "offline_access"],
         ConnectorKind::Azure => &[
@@ -392,12 +380,17 @@ pub(super) fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<Co
             "offline_access",
             "https://graph.microsoft.com/GroupMember.Read.All",
         ],
+        // Google refuses `groups` and `offline_access` (it takes `access_type=offline`).
+        ConnectorKind::Google => &["openid", "profile", "email"],
+        ConnectorKind::Github => &["read:user", "user:email", "read:org"],
+        ConnectorKind::Ldap => &[],
         _ => &["openid", "profile", "email", "groups", "offline_access"],
     };
     let scopes = r
         .strings(&o, "scopes")
         .unwrap_or_else(|| default_scopes.iter().map(|s| s.to_string()).collect());
-    if !scopes.iter().any(|s| s == "openid") {
+    let oidc = !matches!(kind, ConnectorKind::Github | ConnectorKind::Ldap);
+    if oidc && !scopes.iter().any(|s| s == "openid") {
         r.problem(o.key_path("scopes"), "must include openid");
     }
     let auth = match r.string(&o, "token_endpoint_auth_method").as_deref() {
@@ -429,6 +422,19 @@ pub(super) fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<Co
     let verified_email_domains = read_verified_domains(r, &o, kind, issuer.as_deref());
     let claims = super::claims_section::read_mapped_claims(r, &o);
     let groups_api = read_groups_api(r, &o, kind, issuer.as_deref());
+    let settings = match kind {
+        ConnectorKind::Google => KindSettings::Google(read_google(r, &o)),
+        ConnectorKind::Github => KindSettings::Github(read_github(
+            r,
+            &o,
+            issuer.as_deref().unwrap_or("https://github.com"),
+        )),
+        ConnectorKind::Ldap => match read_ldap(r, &o) {
+            Some(l) => KindSettings::Ldap(l),
+            None => return None,
+        },
+        _ => KindSettings::None,
+    };
     for (name, path) in &claims {
         let Some(graph) = path.strip_prefix("graph.") else {
             continue;
@@ -485,5 +491,6 @@ pub(super) fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<Co
         roles_claims: r
             .strings(&o, "roles_claims")
             .unwrap_or_else(|| vec!["roles".into()]),
+        settings,
     })
 }

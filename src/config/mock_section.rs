@@ -22,6 +22,8 @@ const MOCK_ISSUER: &[&str] = &[
     "tenant",
     "overage_limit",
     "api_token",
+    "hosted_domain",
+    "directory_groups",
     "users",
 ];
 const MOCK_USER: &[&str] = &["username", "name", "email", "groups", "roles", "claims"];
@@ -51,10 +53,12 @@ pub(super) fn read_mock(r: &mut Reader, v: Option<&Value>) -> MockConfig {
             None | Some("plain") => PersonaKind::Plain,
             Some("okta") => PersonaKind::Okta,
             Some("azure") => PersonaKind::Azure,
+            Some("google") => PersonaKind::Google,
+            Some("github") => PersonaKind::Github,
             Some(other) => {
                 r.problem(
                     io.key_path("persona"),
-                    format!("`{other}` is not one of plain, okta, azure"),
+                    format!("`{other}` is not one of plain, okta, azure, google, github"),
                 );
                 PersonaKind::Plain
             }
@@ -76,6 +80,12 @@ pub(super) fn read_mock(r: &mut Reader, v: Option<&Value>) -> MockConfig {
             api_token: r
                 .string(&io, "api_token")
                 .unwrap_or_else(|| "mock-okta-api-token".into()),
+            hosted_domain: r.string(&io, "hosted_domain").map(|d| d.to_lowercase()),
+            directory_groups: read_directory_groups(
+                r,
+                io.get("directory_groups"),
+                &io.key_path("directory_groups"),
+            ),
             users,
         });
     }
@@ -117,4 +127,42 @@ fn read_mock_users(r: &mut Reader, v: Option<&Value>, path: &str) -> Vec<MockUse
         });
     }
     users
+}
+
+/// google persona: `directory_groups: {eng@example.com: {name: Engineering, member_of: [...]}}`.
+fn read_directory_groups(
+    r: &mut Reader,
+    v: Option<&Value>,
+    path: &str,
+) -> std::collections::BTreeMap<String, MockDirectoryGroup> {
+    let mut out = std::collections::BTreeMap::new();
+    match v {
+        None => {}
+        Some(Value::Object(m)) => {
+            for (email, g) in m {
+                let gpath = super::tree::join(path, email);
+                if !email.contains('@') {
+                    r.problem(&gpath, "a Directory group is named by its e-mail address");
+                }
+                let go = r.obj(Some(g), &gpath, &["name", "member_of"]);
+                out.insert(
+                    email.to_lowercase(),
+                    MockDirectoryGroup {
+                        name: r.string(&go, "name"),
+                        member_of: r
+                            .strings(&go, "member_of")
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|e| e.to_lowercase())
+                            .collect(),
+                    },
+                );
+            }
+        }
+        Some(_) => r.problem(
+            path,
+            "must be a mapping of group e-mail to {name, member_of}",
+        ),
+    }
+    out
 }

@@ -6,6 +6,7 @@
 mod checks;
 mod claims_section;
 mod clients_section;
+mod connector_kinds;
 mod connectors;
 mod duration;
 mod load;
@@ -17,6 +18,7 @@ mod settings;
 pub mod tree;
 
 pub use claims_section::STANDARD_SCOPES;
+pub use connector_kinds::*;
 pub use duration::Seconds;
 pub use load::{client_from_json, from_yaml_str, load_file, load_file_with_env};
 pub use parties::*;

@@ -184,6 +184,9 @@ pub enum ConnectorKind {
     Oidc,
     Okta,
     Azure,
+    Google,
+    Github,
+    Ldap,
     Mock,
 }
 
@@ -224,6 +227,8 @@ pub struct ConnectorConfig {
     pub roles_claims: Vec<String>,
     /// okta: read the Groups API when the token's groups may be cut at Okta's 100.
     pub groups_api: Option<OktaGroupsApi>,
+    /// What only this connector's type has (Google, GitHub, LDAP).
+    pub settings: super::connector_kinds::KindSettings,
 }
 
 /// okta: `groups_api`, Okta's Groups API (`/api/v1/users/{id}/groups`).
@@ -318,6 +323,17 @@ pub enum PersonaKind {
     Plain,
     Okta,
     Azure,
+    Google,
+    Github,
+}
+
+/// google persona: a Directory API group (`mock.issuers[].directory_groups`).
+#[derive(Debug, Clone, Default)]
+pub struct MockDirectoryGroup {
+    /// The group's `name` (default: its e-mail's local part).
+    pub name: Option<String>,
+    /// Groups (by e-mail) this group is a member of.
+    pub member_of: Vec<String>,
 }
 
 /// One extra issuer of mock mode, served under its own path.
@@ -332,6 +348,10 @@ pub struct MockIssuerConfig {
     pub overage_limit: usize,
     /// okta: the API token its Groups API accepts (`SSWS …`).
     pub api_token: String,
+    /// google: the Workspace domain (the `hd` claim); default each user's e-mail domain.
+    pub hosted_domain: Option<String>,
+    /// google: Directory API groups by e-mail, with their names and the groups they are in.
+    pub directory_groups: std::collections::BTreeMap<String, MockDirectoryGroup>,
     pub users: Vec<MockUserConfig>,
 }
 

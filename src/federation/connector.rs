@@ -134,6 +134,9 @@ pub enum LoginFailure {
     Invalid(String),
     /// The password hasher is saturated: try again shortly.
     Busy,
+    /// Where the passwords are checked (a directory) cannot answer now: not counted as a
+    /// failed attempt.
+    Unavailable,
 }
 
 /// A connector that sends the browser to an upstream IdP and back to
@@ -168,6 +171,14 @@ pub trait RedirectConnector: Send + Sync {
 pub trait PasswordConnector: Send + Sync {
     /// The connector's id in metrics and logs (`local` for the local users).
     fn id(&self) -> &str;
+    /// What the chooser calls it.
+    fn name(&self) -> &str {
+        self.id()
+    }
+    /// `login_hint` domains that route to its form without the chooser.
+    fn email_domains(&self) -> &[String] {
+        &[]
+    }
     /// Whether the form is offered at all (local users: only when there are some).
     fn offered(&self) -> bool {
         true

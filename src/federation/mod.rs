@@ -7,8 +7,11 @@
 //! [`Identity`] and the OP does the rest.
 
 pub mod connector;
+pub mod github;
+pub mod google;
 pub mod groups;
 pub mod identity;
+pub mod ldap;
 pub mod local;
 pub mod oidc_connector;
 pub mod policy;

@@ -15,7 +15,7 @@ use super::groups::{self, Outcome, RawGroup};
 use super::identity;
 use super::upstream::{Upstream, UpstreamError, UpstreamLogin};
 use crate::clock::Clock;
-use crate::config::{ConnectorConfig, ConnectorKind};
+use crate::config::{ConnectorConfig, ConnectorKind, KindSettings};
 use crate::keys::Sealer;
 use crate::metrics::Metrics;
 
@@ -62,6 +62,10 @@ impl OidcConnector {
         let mut raw = groups::extract(&login.claims, &cfg.groups.claims);
         if cfg.kind == ConnectorKind::Okta {
             return self.okta_groups(login, raw).await;
+        }
+        if let (KindSettings::Google(google), Some(dir)) = (&cfg.settings, &self.upstream.directory)
+        {
+            return self.google_groups(google, dir, &login.claims).await;
         }
         if cfg.kind != ConnectorKind::Azure {
             return Ok(raw);
@@ -128,9 +132,30 @@ impl OidcConnector {
         Ok(raw)
     }
 
+    /// google: the person's Directory groups (by their verified e-mail), never the token's.
+    async fn google_groups(
+        &self,
+        google: &crate::config::GoogleSettings,
+        dir: &super::upstream::Directory,
+        claims: &Value,
+    ) -> Result<Vec<RawGroup>, UpstreamError> {
+        let Some(email) = claims["email"].as_str() else {
+            return Ok(Vec::new());
+        };
+        if claims["email_verified"] == Value::Bool(false) {
+            return Ok(Vec::new());
+        }
+        let found = self.upstream.google_groups(dir, email).await?;
+        Ok(super::google::raw_groups(google, &found))
+    }
+
     /// The identity for an upstream login, with its upstream session kept for refresh.
     pub async fn identity(&self, login: &UpstreamLogin) -> Result<Identity, ConnectorError> {
         let cfg = self.config();
+        if let KindSettings::Google(google) = &cfg.settings {
+            super::google::check_hosted_domain(google, &login.claims)
+                .map_err(|why| ConnectorError::Upstream(UpstreamError::Refused(why)))?;
+        }
         let outcome = self.groups(login).await?;
         if cfg.groups.required && outcome.groups.is_empty() {
             return Err(ConnectorError::NoRequiredGroup);
@@ -247,6 +272,32 @@ impl RedirectConnector for OidcConnector {
     }
 }
 
+impl OidcConnector {
+    /// google without an upstream refresh token (Google gives one only at first consent):
+    /// the Directory groups read again for the e-mail signed in with; the rest stands.
+    async fn regroup(&self, identity: &Identity) -> Result<Refreshed, ConnectorError> {
+        let claims = serde_json::json!({
+            "email": identity.email,
+            "email_verified": identity.email_verified.unwrap_or(false),
+        });
+        let login = UpstreamLogin {
+            claims,
+            access_token: String::new(),
+            refresh_token: None,
+        };
+        let outcome = self.groups(&login).await?;
+        if self.config().groups.required && outcome.groups.is_empty() {
+            return Err(ConnectorError::NoRequiredGroup);
+        }
+        let mut fresh = identity.clone();
+        fresh.groups = outcome.groups;
+        if let Some(s) = &mut fresh.upstream_session {
+            s.fetched_at = self.clock.now();
+        }
+        Ok(Refreshed::Renewed(fresh))
+    }
+}
+
 #[async_trait]
 impl RefreshConnector for OidcConnector {
     /// Past the connector's `groups_max_staleness`, asks upstream again; before it, the
@@ -258,7 +309,12 @@ impl RefreshConnector for OidcConnector {
         if self.clock.now() - session.fetched_at <= self.config().groups_max_staleness.get() {
             return Ok(Refreshed::Unchanged);
         }
-        let token = self.refresh_token_of(session)?;
+        let token = match self.refresh_token_of(session) {
+            Err(ConnectorError::ReauthenticationRequired) if self.upstream.directory.is_some() => {
+                return self.regroup(identity).await;
+            }
+            other => other?,
+        };
         let mut login = self.upstream.refresh(&token).await?;
         // A refresh response may carry no ID token: keep what we knew.
         let no_id_token = login.claims.get("sub").is_none();

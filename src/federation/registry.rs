@@ -22,8 +22,10 @@ pub enum Route {
     /// To the chooser, offering these redirect connectors (and the password form, if
     /// offered).
     Chooser(Vec<String>),
-    /// To the password form.
+    /// To the password form of the local users (or the mock's form).
     Password,
+    /// To the password form of this directory connector (LDAP).
+    Form(String),
 }
 
 /// `connector_id` names nothing this client may use.
@@ -38,6 +40,9 @@ pub struct ConnectorRegistry {
     /// Refresh for identities with an upstream session, by connector id.
     upstream_refresh: HashMap<String, Arc<dyn RefreshConnector>>,
     password: Option<Arc<dyn PasswordConnector>>,
+    /// Password connectors of their own (LDAP), in the config's order, each behind its own
+    /// form; they refresh what they signed in through `upstream_refresh`.
+    directories: Vec<Arc<dyn PasswordConnector>>,
     /// Refresh for the password connector's identities (`Identity::local`).
     password_refresh: Option<Arc<dyn RefreshConnector>>,
     /// Refresh for every other identity (none: they stand as issued).
@@ -62,6 +67,17 @@ impl ConnectorRegistry {
         self.upstream_refresh
             .insert(connector.id().to_string(), connector.clone());
         self.redirect.push(connector);
+    }
+
+    /// A directory (LDAP) connector: its own password form, and the refresh of what it
+    /// signed in.
+    pub fn add_directory<C>(&mut self, connector: Arc<C>)
+    where
+        C: PasswordConnector + RefreshConnector + 'static,
+    {
+        self.upstream_refresh
+            .insert(connector.id().to_string(), connector.clone());
+        self.directories.push(connector);
     }
 
     /// The password form's connector, which also refreshes (and looks up) its identities.
@@ -90,8 +106,10 @@ impl ConnectorRegistry {
         self.other_refresh = Some(connector);
     }
 
+    /// Whether there is any connector besides the password form (a redirect connector or
+    /// a directory).
     pub fn has_redirect(&self) -> bool {
-        !self.redirect.is_empty()
+        !self.redirect.is_empty() || !self.directories.is_empty()
     }
 
     /// Whether a sign-in is routed ([`Self::route`]) at all, or goes to the password form.
@@ -107,6 +125,43 @@ impl ConnectorRegistry {
         self.password.as_ref()
     }
 
+    /// The password connector behind a form: `local` (or none named) the local users' (or
+    /// the mock's), else a directory connector's.
+    pub fn form(&self, id: Option<&str>) -> Option<&Arc<dyn PasswordConnector>> {
+        match id {
+            None | Some(PASSWORD_CHOICE) => self.password.as_ref(),
+            Some(id) => self.directories.iter().find(|c| c.id() == id),
+        }
+    }
+
+    /// What the chooser calls a connector (redirect or directory).
+    pub fn name_of(&self, id: &str) -> Option<&str> {
+        self.redirect(id).map(|c| c.name()).or_else(|| {
+            self.form(Some(id))
+                .filter(|_| id != PASSWORD_CHOICE)
+                .map(|c| c.name())
+        })
+    }
+
+    fn email_domains_of(&self, id: &str) -> &[String] {
+        match self.redirect(id) {
+            Some(c) => c.email_domains(),
+            None => self
+                .form(Some(id))
+                .map(|c| c.email_domains())
+                .unwrap_or(&[]),
+        }
+    }
+
+    /// A route to connector `id`: its redirect, or its own form.
+    fn to(&self, id: &str) -> Route {
+        if self.redirect(id).is_some() {
+            Route::Connector(id.to_string())
+        } else {
+            Route::Form(id.to_string())
+        }
+    }
+
     fn password_offered(&self) -> bool {
         self.password.as_ref().is_some_and(|p| p.offered())
     }
@@ -119,6 +174,7 @@ impl ConnectorRegistry {
             .redirect
             .iter()
             .map(|c| c.id())
+            .chain(self.directories.iter().map(|c| c.id()))
             .filter(|id| permitted(id))
             .map(str::to_string)
             .collect();
@@ -139,7 +195,7 @@ impl ConnectorRegistry {
             return if wanted == PASSWORD_CHOICE && password {
                 Ok(Route::Password)
             } else if ids.iter().any(|id| id == wanted) {
-                Ok(Route::Connector(wanted.to_string()))
+                Ok(self.to(wanted))
             } else {
                 Err(UnknownConnector)
             };
@@ -148,16 +204,15 @@ impl ConnectorRegistry {
             .and_then(|h| h.rsplit_once('@'))
             .map(|(_, d)| d.to_lowercase());
         if let Some(domain) = domain
-            && let Some(id) = ids.iter().find(|id| {
-                self.redirect(id)
-                    .is_some_and(|c| c.email_domains().contains(&domain))
-            })
+            && let Some(id) = ids
+                .iter()
+                .find(|id| self.email_domains_of(id).contains(&domain))
         {
-            return Ok(Route::Connector(id.clone()));
+            return Ok(self.to(id));
         }
         Ok(match (ids.len(), password) {
             (0, _) => Route::Password,
-            (1, false) => Route::Connector(ids[0].clone()),
+            (1, false) => self.to(&ids[0]),
             _ => Route::Chooser(ids),
         })
     }

@@ -71,7 +71,7 @@ enum Attempt {
 
 fn result_of(failure: &LoginFailure) -> LoginResult {
     match failure {
-        LoginFailure::Busy => LoginResult::Busy,
+        LoginFailure::Busy | LoginFailure::Unavailable => LoginResult::Busy,
         LoginFailure::WrongCredentials | LoginFailure::Invalid(_) => LoginResult::Failure,
     }
 }
@@ -92,9 +92,23 @@ pub async fn post(
         .find(&req.client_id)
         .await
         .ok_or_else(|| AuthorizeError::page("The application is no longer registered."))?;
-    let connector = flows.connectors.password().cloned().ok_or_else(|| {
-        AuthorizeError::page("Signing in with a username and password is not available here.")
-    })?;
+    let unavailable =
+        || AuthorizeError::page("Signing in with a username and password is not available here.");
+    // A directory's form names it; the client must be allowed to use it.
+    let named = form.get("connector").filter(|c| !c.is_empty());
+    if let Some(id) = named {
+        let routed = flows
+            .connectors
+            .route(&client.config.allowed_connectors, Some(id), None);
+        if !matches!(routed, Ok(crate::federation::Route::Form(ref f)) if f == id) {
+            return Err(unavailable());
+        }
+    }
+    let connector = flows
+        .connectors
+        .form(named)
+        .cloned()
+        .ok_or_else(unavailable)?;
     let username = form.get("username").unwrap_or("").trim().to_string();
     let field = |name: &str| form.get(name);
     let login = LoginForm {
@@ -106,7 +120,15 @@ pub async fn post(
     };
     let shown: String = username.chars().take(MAX_USERNAME).collect();
     let page = |message: String, status: StatusCode| {
-        flows.login_page(&client, &record, &shown, Some(message), status, Vec::new())
+        flows.login_page(
+            &client,
+            &record,
+            named,
+            &shown,
+            Some(message),
+            status,
+            Vec::new(),
+        )
     };
     let throttled = connector.prompt().throttled;
     let attempt = if throttled && out_of_bounds(&username, login.password) {
@@ -165,6 +187,16 @@ fn failure_page(
             StatusCode::UNAUTHORIZED,
         ),
         LoginFailure::Invalid(why) => page(why, StatusCode::BAD_REQUEST),
+        LoginFailure::Unavailable => {
+            let mut resp = page(
+                "The directory that checks your password cannot be reached right now. Try again in a minute."
+                    .into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+            resp
+        }
         LoginFailure::Busy => {
             let mut resp = page(
                 "The sign-in service is very busy right now. Wait a few seconds and try again."
@@ -188,7 +220,12 @@ async fn throttled_login(
     mut login: LoginForm<'_>,
     page: &(dyn Fn(String, StatusCode) -> Response + Sync),
 ) -> Attempt {
-    let username = login.username;
+    // A directory's users are budgeted apart from the local users of the same name.
+    let username = match connector.id() {
+        "local" => login.username.to_string(),
+        id => format!("{id}/{}", login.username),
+    };
+    let username = username.as_str();
     let now = flows.clock.now();
     let device = read_cookie(headers, &flows.cookies.device)
         .and_then(|v| flows.devices.check(v, username, now));
@@ -228,9 +265,9 @@ async fn throttled_login(
                 .set_device(&flows.devices.issue(username, flows.clock.now()));
             Attempt::SignedIn(Box::new(identity), Some(cookie))
         }
-        Err(LoginFailure::Busy) => {
+        Err(failure @ (LoginFailure::Busy | LoginFailure::Unavailable)) => {
             reservation.release();
-            Attempt::Page(failure_page(LoginFailure::Busy, page), LoginResult::Busy)
+            Attempt::Page(failure_page(failure, page), LoginResult::Busy)
         }
         Err(failure) => {
             reservation.fail(flows.clock.now());

@@ -24,11 +24,15 @@ use crate::config::{AuthMethod, ConnectorConfig, ConnectorKind};
 use crate::metrics::Metrics;
 
 mod error;
+mod github;
+mod google;
 mod graph;
 mod http;
 mod okta;
 mod verify;
 pub use error::UpstreamError;
+pub use github::GithubTokens;
+pub use google::{Directory, DirectoryGroup};
 pub use http::{CappedHttp, HttpError, MAX_RESPONSE};
 use http::{max_age, read_capped};
 pub use verify::{check_id_token, parse_discovery};
@@ -81,6 +85,8 @@ pub struct Upstream {
     clock: Arc<dyn Clock>,
     cache: tokio::sync::Mutex<Option<Cached>>,
     metrics: Arc<Metrics>,
+    /// google: the Directory API's service account.
+    pub directory: Option<Directory>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> UpstreamError {
@@ -101,7 +107,14 @@ impl Upstream {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| UpstreamError::Invalid(format!("cannot build the HTTP client: {e}")))?;
+        let directory = match &config.settings {
+            crate::config::KindSettings::Google(g) => {
+                g.directory.as_ref().map(Directory::new).transpose()?
+            }
+            _ => None,
+        };
         Ok(Self {
+            directory,
             redirect_uri: format!("{bridge_issuer}/callback/{}", config.id),
             config,
             http: CappedHttp(http),
@@ -306,6 +319,15 @@ impl Upstream {
         }
         if let Some(h) = login_hint {
             req = req.add_extra_param("login_hint", h.to_string());
+        }
+        if let crate::config::KindSettings::Google(g) = &self.config.settings {
+            // Google: the Workspace domain(s) to sign in with, and a refresh token.
+            match g.hosted_domains.as_slice() {
+                [] => {}
+                [one] => req = req.add_extra_param("hd", one.clone()),
+                _ => req = req.add_extra_param("hd", "*"),
+            }
+            req = req.add_extra_param("access_type", "offline");
         }
         let (url, _, _) = req.url();
         Ok((

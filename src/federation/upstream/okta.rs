@@ -98,7 +98,7 @@ impl Upstream {
 }
 
 /// The target of one `Link` header entry if it is `rel="next"` (RFC 8288).
-fn next_link(entry: &str) -> Option<String> {
+pub(super) fn next_link(entry: &str) -> Option<String> {
     let (target, params) = entry.trim().split_once(';')?;
     let is_next = params
         .split(';')

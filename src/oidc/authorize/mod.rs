@@ -273,13 +273,25 @@ impl Flows {
             Route::Chooser(ids) => {
                 self.chooser_page(client, &record, &ids, None, StatusCode::OK, cookies)
             }
-            _ => {
+            other => {
                 let username = req
                     .login_hint
                     .clone()
                     .or(req.hint_sub.clone())
                     .unwrap_or_default();
-                self.login_page(client, &record, &username, None, StatusCode::OK, cookies)
+                let form = match &other {
+                    Route::Form(id) => Some(id.as_str()),
+                    _ => None,
+                };
+                self.login_page(
+                    client,
+                    &record,
+                    form,
+                    &username,
+                    None,
+                    StatusCode::OK,
+                    cookies,
+                )
             }
         })
     }

@@ -13,16 +13,20 @@ use crate::oidc::clients::Client;
 use crate::web;
 
 impl Flows {
+    /// The password form of `connector` (a directory's id; none: the local users').
+    #[allow(clippy::too_many_arguments)]
     pub fn login_page(
         &self,
         client: &Client,
         record: &AuthRequestRecord,
+        connector: Option<&str>,
         username: &str,
         error: Option<String>,
         status: StatusCode,
         cookies: Vec<HeaderValue>,
     ) -> Response {
-        let prompt = self.connectors.password().map(|p| p.prompt());
+        let directory = connector.filter(|c| *c != crate::federation::registry::PASSWORD_CHOICE);
+        let prompt = self.connectors.form(directory).map(|p| p.prompt());
         let mut resp = web::render(
             status,
             &web::LoginView {
@@ -33,6 +37,8 @@ impl Flows {
                 request_id: &record.id,
                 csrf: &record.csrf,
                 username,
+                connector: directory,
+                connector_name: directory.and_then(|d| self.connectors.name_of(d)),
                 note: prompt.as_ref().and_then(|p| p.note),
                 password_required: prompt.as_ref().is_none_or(|p| p.password_required),
                 fields: prompt

@@ -39,8 +39,8 @@ impl Flows {
             .iter()
             .filter_map(|id| {
                 self.connectors
-                    .redirect(id)
-                    .map(|c| (id.clone(), c.name().to_string()))
+                    .name_of(id)
+                    .map(|name| (id.clone(), name.to_string()))
             })
             .collect();
         if password && error.is_none() {
@@ -326,11 +326,16 @@ pub async fn choose(
         req.login_hint.as_deref(),
     );
     match route {
-        Ok(Route::Password) => {
+        Ok(route @ (Route::Password | Route::Form(_))) => {
             let username = req.login_hint.clone().unwrap_or_default();
+            let form = match &route {
+                Route::Form(id) => Some(id.as_str()),
+                _ => None,
+            };
             Ok(flows.login_page(
                 &client,
                 &record,
+                form,
                 &username,
                 None,
                 StatusCode::OK,
