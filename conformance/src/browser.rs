@@ -337,7 +337,7 @@ impl Browser {
                 let Some((user, pass)) = self.login.lock().unwrap().clone() else {
                     return Outcome::Page(resp.status, body);
                 };
-                let form = vec![
+                let mut form = vec![
                     (
                         "request".to_string(),
                         hidden(&body, "request").expect("request id"),
@@ -346,6 +346,10 @@ impl Browser {
                     ("username".to_string(), user),
                     ("password".to_string(), pass),
                 ];
+                // A directory's form names its connector, as a real browser would send.
+                if let Some(c) = hidden(&body, "connector") {
+                    form.push(("connector".to_string(), c));
+                }
                 let action = form_action(&body).expect("action");
                 resp = self
                     .request("POST", &format!("{base}{action}"), Some(&form))

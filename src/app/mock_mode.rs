@@ -18,6 +18,7 @@ use crate::config::{
     PersonaKind, SigningAlgorithm,
 };
 use crate::mock::control;
+use crate::mock::github_api::{self, GithubApi};
 use crate::mock::graph::{self, Graph};
 use crate::mock::inspect::inspect;
 use crate::mock::okta_api::{self, OktaApi};
@@ -247,7 +248,7 @@ impl MockServer {
             let inspected = app::issuer_routes(&cfg, state.clone())
                 .layer(axum::middleware::from_fn_with_state(mock.clone(), inspect));
             routes = routes
-                .merge(inspected)
+                .merge(inspected.clone())
                 .merge(control::routes(Arc::new(app::control(
                     &state,
                     mock.clone(),
@@ -267,6 +268,20 @@ impl MockServer {
                 )
                 .layer(axum::middleware::from_fn_with_state(mock.clone(), inspect));
                 routes = routes.merge(g);
+            }
+            if plan.persona == Persona::Github {
+                let api = github_api::routes(
+                    &path_of(&plan.issuer),
+                    Arc::new(GithubApi {
+                        tokens: state.tokens.clone(),
+                        storage: state.storage.clone(),
+                        persona: plan.persona.clone(),
+                        issuer: inspected.clone(),
+                        base: plan.issuer.clone(),
+                    }),
+                )
+                .layer(axum::middleware::from_fn_with_state(mock.clone(), inspect));
+                routes = routes.merge(api);
             }
             if let Some((org, token)) = &plan.okta_api {
                 let api = okta_api::routes(

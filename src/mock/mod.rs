@@ -7,6 +7,7 @@ pub mod connector;
 pub mod control;
 pub mod error;
 pub mod faults;
+pub mod github_api;
 pub mod graph;
 pub mod inspect;
 pub mod mint;

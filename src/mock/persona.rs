@@ -29,6 +29,15 @@ pub enum Persona {
         /// Where the Graph-like API is served, e.g. `http://127.0.0.1:8080/azure/graph`.
         graph_url: String,
     },
+    /// Google Workspace: numeric subjects, `hd`, `azp`, and never a `groups` claim (groups
+    /// live in the Directory API).
+    Google {
+        /// The `hd` claim; `None`: each user's e-mail domain.
+        hosted_domain: Option<String>,
+    },
+    /// GitHub: plain OAuth 2.0 and a REST API (no ID token reaches a GitHub connector);
+    /// subjects are numeric user ids.
+    Github,
 }
 
 /// A stable identifier derived from `seed`, in an alphabet of `[0-9A-Za-z]`.
@@ -39,6 +48,17 @@ fn base62(seed: &str, len: usize) -> String {
         .take(len)
         .map(|b| ALPHABET[*b as usize % 62] as char)
         .collect()
+}
+
+/// A stable decimal number of `len` digits (no leading zero) derived from `seed`.
+pub fn numeric(seed: &str, len: usize) -> String {
+    let digits: String = sha256(seed.as_bytes())
+        .iter()
+        .cycle()
+        .take(len)
+        .map(|b| char::from(b'0' + b % 10))
+        .collect();
+    format!("1{}", &digits[1..])
 }
 
 /// A deterministic GUID (RFC 4122 layout, version 5 bits) from `seed`.
@@ -65,6 +85,8 @@ impl Persona {
             Self::Plain => "plain",
             Self::Okta { .. } => "okta",
             Self::Azure { .. } => "azure",
+            Self::Google { .. } => "google",
+            Self::Github => "github",
         }
     }
 
@@ -74,6 +96,8 @@ impl Persona {
             Self::Plain => username.to_string(),
             Self::Okta { .. } => format!("00u{}", base62(&format!("okta-user:{username}"), 17)),
             Self::Azure { tenant, .. } => guid(&format!("azure-user:{tenant}:{username}")),
+            Self::Google { .. } => numeric(&format!("google-user:{username}"), 21),
+            Self::Github => numeric(&format!("github-user:{username}"), 8),
         }
     }
 
@@ -106,6 +130,31 @@ impl TokenShape for Persona {
         }
         match self {
             Self::Plain => {}
+            Self::Google { hosted_domain } => {
+                // Google's ID tokens never carry groups, whatever the scopes.
+                s.drop.push("groups");
+                s.id_token.insert("azp".into(), json!(client_id));
+                let domain = hosted_domain.clone().or_else(|| {
+                    identity
+                        .email
+                        .as_ref()
+                        .and_then(|e| e.rsplit_once('@'))
+                        .map(|(_, d)| d.to_lowercase())
+                });
+                if let Some(d) = domain {
+                    s.id_token.insert("hd".into(), json!(d));
+                }
+                if let Some(n) = &identity.name {
+                    s.id_token.insert("name".into(), json!(n));
+                }
+                if let Some(e) = &identity.email {
+                    s.id_token.insert("email".into(), json!(e));
+                    s.id_token.insert("email_verified".into(), json!(true));
+                }
+            }
+            // GitHub issues no ID token; its access tokens are opaque to a client, and its
+            // groups are teams read from the REST API.
+            Self::Github => s.drop.push("groups"),
             Self::Okta { org_id } => {
                 s.id_token.insert("ver".into(), json!(1));
                 s.id_token.insert("idp".into(), json!(org_id));

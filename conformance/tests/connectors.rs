@@ -1,0 +1,227 @@
+//! The Google Workspace, GitHub and GitLab-style connectors end to end, in one process: the
+//! bridge federates to the mock's `google` and `github` personas (on `localhost`, so their
+//! cookies stay apart from the bridge's on 127.0.0.1), and a relying party (the
+//! `openidconnect` crate) signs in through each. LDAP has its own file, against a real slapd.
+
+use conformance::{Backend, Browser, CALLBACK, Op, Outcome, http_client, jwt_claims};
+use oidc_bridge::testkit::MockIdp;
+use serde_json::{Value, json};
+
+const UPSTREAM: &str = r#"
+mock:
+  issuers:
+    - id: github
+      persona: github
+      users:
+        - { username: octocat, name: The Octocat, email: octocat@acme.com, groups: [acme, "acme/Platform Team", "acme/Sales", other, "other/Ops"] }
+        - { username: outsider, email: outsider@else.example, groups: [else, "else/Everyone"] }
+        - { username: manyteams, email: many@acme.com, groups: [TEAMS] }
+    - id: google
+      persona: google
+      directory_groups:
+        platform@example.com: { name: Platform, member_of: [engineering@example.com] }
+        engineering@example.com: { name: Engineering, member_of: [everyone@example.com] }
+        everyone@example.com: { name: Everyone, member_of: [platform@example.com] }
+      users:
+        - { username: jane, name: Jane Doe, email: jane@example.com, groups: [platform, sales@example.com] }
+        - { username: gmail, name: Consumer, email: someone@gmail.com, groups: [] }
+"#;
+
+struct Fed {
+    upstream: MockIdp,
+    bridge: Op,
+    github: String,
+    google: String,
+}
+
+/// `connectors(github, google)` gives the bridge's `connectors:` items.
+async fn start(connectors: impl Fn(&str, &str) -> String) -> Fed {
+    let teams: Vec<String> = (0..120).map(|i| format!("\"acme/T{i:03}\"")).collect();
+    let upstream = MockIdp::builder()
+        .host("localhost")
+        .config_yaml(&UPSTREAM.replace("TEAMS", &teams.join(", ")))
+        .start()
+        .await
+        .expect("upstream starts");
+    let github = upstream.issuer_of("github").expect("github").to_string();
+    let google = upstream.issuer_of("google").expect("google").to_string();
+    let yaml = format!("connectors:\n{}", connectors(&github, &google));
+    let bridge = Op::start_with(Backend::Sqlite, &yaml)
+        .await
+        .expect("bridge starts");
+    Fed {
+        upstream,
+        bridge,
+        github,
+        google,
+    }
+}
+
+/// RP → bridge → upstream (signed in by `login_hint`) → bridge → RP: where it ended.
+async fn sign_in(fed: &Fed, connector: &str, hint: &str) -> (Outcome, conformance::Pending) {
+    let browser = Browser::new();
+    browser.follow_until(CALLBACK);
+    let rp = fed.bridge.rp("client").await;
+    let p = rp.authorize_url(
+        &["profile", "email", "groups", "offline_access"],
+        &[("connector_id", connector), ("login_hint", hint)],
+    );
+    (browser.authorize(&p.url).await, p)
+}
+
+async fn login(fed: &Fed, connector: &str, hint: &str) -> conformance::Tokens {
+    let (outcome, p) = sign_in(fed, connector, hint).await;
+    let rp = fed.bridge.rp("client").await;
+    rp.exchange(&outcome.code(), p).await
+}
+
+async fn userinfo_groups(fed: &Fed, t: &conformance::Tokens) -> Value {
+    let (status, body) = fed.bridge.userinfo(t.access_token()).await;
+    assert_eq!(status, 200, "{body}");
+    body["groups"].clone()
+}
+
+async fn refresh(fed: &Fed, rt: &str) -> (u16, Value) {
+    let (status, _, body) = fed
+        .bridge
+        .token_request(
+            "client",
+            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+        )
+        .await;
+    (status, body)
+}
+
+async fn set_groups(issuer: &str, user: &str, groups: Value) {
+    let resp = http_client()
+        .put(format!("{issuer}/mock/users/{user}"))
+        .json(&json!({ "groups": groups }))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(resp.status(), 200);
+}
+
+fn github_connectors(github: &str, _google: &str) -> String {
+    format!(
+        r#"  - id: github
+    type: github
+    name: GitHub
+    base_url: "{github}"
+    client_id: mock-client
+    client_secret: mock-secret
+    orgs: [{{ name: acme, teams: ["Platform Team"] }}]
+  - id: github-all
+    type: github
+    base_url: "{github}"
+    client_id: mock-client
+    client_secret: mock-secret
+    groups: {{ prefix: gh, prefix_separator: "-" }}
+"#
+    )
+}
+
+/// `orgs` with a `teams` list: the org and that team, nothing from other orgs or teams;
+/// the immutable id is GitHub's numeric id, the e-mail the verified primary address.
+#[tokio::test]
+async fn a_github_sign_in_gives_org_and_allowed_team_groups_in_the_id_token_and_userinfo() {
+    let fed = start(github_connectors).await;
+    let t = login(&fed, "github", "octocat").await;
+    assert_eq!(t.claims["groups"], json!(["acme", "acme-platform-team"]));
+    let (status, ui) = fed.bridge.userinfo(t.access_token()).await;
+    assert_eq!(status, 200, "{ui}");
+    assert_eq!(ui["groups"], json!(["acme", "acme-platform-team"]));
+    assert_eq!(ui["preferred_username"], "octocat");
+    assert_eq!(ui["email"], "octocat@acme.com");
+    assert_eq!(ui["email_verified"], true);
+    // Without `orgs`: every org and team, through the connector's own pipeline.
+    let all = login(&fed, "github-all", "octocat").await;
+    assert_eq!(
+        all.claims["groups"],
+        json!([
+            "gh-acme",
+            "gh-acme-platform-team",
+            "gh-acme-sales",
+            "gh-other",
+            "gh-other-ops"
+        ])
+    );
+    assert_ne!(
+        all.claims["sub"], t.claims["sub"],
+        "one subject per connector"
+    );
+    // The token exchange went through GitHub's OAuth endpoint with the PKCE verifier.
+    let seen: Value = http_client()
+        .get(format!("{}/mock/requests", fed.github))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    let text = seen.to_string();
+    assert!(text.contains("/login/oauth/access_token"), "{text}");
+    assert!(text.contains("/api/v3/user/teams"), "{text}");
+}
+
+/// Someone in none of the required orgs is refused with a page that says why.
+#[tokio::test]
+async fn github_refuses_a_person_outside_the_org_allow_list() {
+    let fed = start(github_connectors).await;
+    match sign_in(&fed, "github", "outsider").await.0 {
+        Outcome::Page(status, body) => {
+            assert_eq!(status, 403, "{body}");
+            assert!(
+                body.contains("not a member of the required GitHub orgs"),
+                "{body}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // In the org but not in an allowed team: refused too.
+    set_groups(&fed.github, "outsider", json!(["acme", "acme/Sales"])).await;
+    assert!(matches!(
+        sign_in(&fed, "github", "outsider").await.0,
+        Outcome::Page(403, _)
+    ));
+}
+
+/// 120 teams: two pages of `/user/teams` (100 each, `Link: rel="next"`), all of them read.
+#[tokio::test]
+async fn github_teams_are_read_across_pages() {
+    let fed = start(github_connectors).await;
+    let t = login(&fed, "github-all", "manyteams").await;
+    let groups = t.claims["groups"].as_array().expect("groups").clone();
+    assert_eq!(groups.len(), 121, "acme and its 120 teams");
+    assert!(groups.contains(&json!("gh-acme-t119")), "{groups:?}");
+}
+
+/// A refresh past the staleness window reads the teams again; leaving the org ends it.
+#[tokio::test]
+async fn a_github_refresh_re_reads_teams_and_ends_when_the_person_leaves_the_org() {
+    let fed = start(github_connectors).await;
+    let t = login(&fed, "github", "octocat").await;
+    let rt = t.refresh_token().expect("refresh token").to_string();
+    set_groups(
+        &fed.github,
+        "octocat",
+        json!(["acme", "acme/Platform Team", "acme/Sales"]),
+    )
+    .await;
+    fed.bridge.clock.advance(16 * 60);
+    let (status, body) = refresh(&fed, &rt).await;
+    assert_eq!(status, 200, "{body}");
+    let id = jwt_claims(body["id_token"].as_str().expect("id_token"));
+    assert_eq!(id["groups"], json!(["acme", "acme-platform-team"]));
+    assert_eq!(id["sub"], t.claims["sub"], "the subject never changes");
+    set_groups(&fed.github, "octocat", json!(["other"])).await;
+    fed.bridge.clock.advance(16 * 60);
+    let rt = body["refresh_token"].as_str().expect("rt").to_string();
+    let (status, body) = refresh(&fed, &rt).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let _ = &fed.upstream;
+}
