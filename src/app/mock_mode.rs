@@ -19,6 +19,7 @@ use crate::config::{
 };
 use crate::mock::control;
 use crate::mock::github_api::{self, GithubApi};
+use crate::mock::google_api::{self, GoogleApi};
 use crate::mock::graph::{self, Graph};
 use crate::mock::inspect::inspect;
 use crate::mock::okta_api::{self, OktaApi};
@@ -106,6 +107,8 @@ struct Plan {
     graph_mount: Option<String>,
     /// okta: the org URL its Groups API is served under, and the API token it accepts.
     okta_api: Option<(String, String)>,
+    /// google: the Directory API's groups.
+    directory_groups: std::collections::BTreeMap<String, crate::config::MockDirectoryGroup>,
 }
 
 fn plans(config: &Config, root: &str) -> Vec<Plan> {
@@ -119,6 +122,7 @@ fn plans(config: &Config, root: &str) -> Vec<Plan> {
             .collect(),
         graph_mount: None,
         okta_api: None,
+        directory_groups: Default::default(),
     }];
     for i in &config.mock.issuers {
         let mount = format!("{root}{}", i.path);
@@ -167,6 +171,7 @@ fn plans(config: &Config, root: &str) -> Vec<Plan> {
             users: i.users.clone(),
             graph_mount,
             okta_api,
+            directory_groups: i.directory_groups.clone(),
         });
     }
     out
@@ -268,6 +273,22 @@ impl MockServer {
                 )
                 .layer(axum::middleware::from_fn_with_state(mock.clone(), inspect));
                 routes = routes.merge(g);
+            }
+            if let Persona::Google { hosted_domain } = &plan.persona {
+                let (base, m, hd, groups) = (
+                    plan.issuer.clone(),
+                    mock.clone(),
+                    hosted_domain.clone(),
+                    plan.directory_groups.clone(),
+                );
+                // The service account's RSA key: generated off the runtime.
+                let api = tokio::task::spawn_blocking(move || GoogleApi::new(base, m, hd, groups))
+                    .await
+                    .map_err(|e| StartError::EncryptionKey(format!("google persona: {e}")))?
+                    .map_err(|e| StartError::EncryptionKey(format!("google persona: {e}")))?;
+                let api = google_api::routes(&path_of(&plan.issuer), Arc::new(api))
+                    .layer(axum::middleware::from_fn_with_state(mock.clone(), inspect));
+                routes = routes.merge(api);
             }
             if plan.persona == Persona::Github {
                 let api = github_api::routes(

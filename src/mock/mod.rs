@@ -8,6 +8,7 @@ pub mod control;
 pub mod error;
 pub mod faults;
 pub mod github_api;
+pub mod google_api;
 pub mod graph;
 pub mod inspect;
 pub mod mint;
