@@ -32,10 +32,12 @@ struct Fed {
     bridge: Op,
     github: String,
     google: String,
+    _key_file: tempfile::NamedTempFile,
 }
 
-/// `connectors(github, google)` gives the bridge's `connectors:` items.
-async fn start(connectors: impl Fn(&str, &str) -> String) -> Fed {
+/// `connectors(github, google, google's service-account key file)` gives the bridge's
+/// `connectors:` items.
+async fn start(connectors: impl Fn(&str, &str, &str) -> String) -> Fed {
     let teams: Vec<String> = (0..120).map(|i| format!("\"acme/T{i:03}\"")).collect();
     let upstream = MockIdp::builder()
         .host("localhost")
@@ -45,7 +47,19 @@ async fn start(connectors: impl Fn(&str, &str) -> String) -> Fed {
         .expect("upstream starts");
     let github = upstream.issuer_of("github").expect("github").to_string();
     let google = upstream.issuer_of("google").expect("google").to_string();
-    let yaml = format!("connectors:\n{}", connectors(&github, &google));
+    // The persona's service-account key, as an admin downloads it from the console.
+    let key = http_client()
+        .get(format!("{google}/service-account.json"))
+        .send()
+        .await
+        .expect("GET key")
+        .text()
+        .await
+        .expect("key");
+    let key_file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(key_file.path(), key).expect("write key");
+    let path = key_file.path().display().to_string();
+    let yaml = format!("connectors:\n{}", connectors(&github, &google, &path));
     let bridge = Op::start_with(Backend::Sqlite, &yaml)
         .await
         .expect("bridge starts");
@@ -54,6 +68,7 @@ async fn start(connectors: impl Fn(&str, &str) -> String) -> Fed {
         bridge,
         github,
         google,
+        _key_file: key_file,
     }
 }
 
@@ -102,7 +117,7 @@ async fn set_groups(issuer: &str, user: &str, groups: Value) {
     assert_eq!(resp.status(), 200);
 }
 
-fn github_connectors(github: &str, _google: &str) -> String {
+fn github_connectors(github: &str, _google: &str, _key: &str) -> String {
     format!(
         r#"  - id: github
     type: github
@@ -224,4 +239,112 @@ async fn a_github_refresh_re_reads_teams_and_ends_when_the_person_leaves_the_org
         "{body}"
     );
     let _ = &fed.upstream;
+}
+
+fn google_connectors(_github: &str, google: &str, key: &str) -> String {
+    format!(
+        r#"  - id: google
+    type: google
+    name: Google Workspace
+    issuer: "{google}"
+    client_id: mock-client
+    client_secret: mock-secret
+    hosted_domains: [example.com]
+    group_name: email_local_part
+    directory:
+      service_account_key_file: "{key}"
+      admin_email: jane@example.com
+      api_url: "{google}"
+      transitive: true
+  - id: google-direct
+    type: google
+    issuer: "{google}"
+    client_id: mock-client
+    client_secret: mock-secret
+    groups: {{ slugify: false }}
+    directory:
+      service_account_key_file: "{key}"
+      domain_admins: {{ example.com: jane@example.com }}
+      api_url: "{google}"
+"#
+    )
+}
+
+async fn requests_to(issuer: &str, path: &str) -> usize {
+    let seen: Value = http_client()
+        .get(format!("{issuer}/mock/requests"))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    seen.as_array()
+        .or(seen["requests"].as_array())
+        .expect("a list of requests")
+        .iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with(path)))
+        .count()
+}
+
+/// Google's ID token carries no groups; the bridge reads them from the Directory API with
+/// the service account (an RS256 JWT assertion, the token cached), follows groups' own
+/// memberships through a cycle, and names them by the e-mail's local part.
+#[tokio::test]
+async fn a_google_sign_in_gets_transitive_directory_groups() {
+    let fed = start(google_connectors).await;
+    let t = login(&fed, "google", "jane").await;
+    assert_eq!(
+        t.claims["groups"],
+        json!(["engineering", "everyone", "platform", "sales"])
+    );
+    assert_eq!(
+        userinfo_groups(&fed, &t).await,
+        json!(["engineering", "everyone", "platform", "sales"])
+    );
+    // Direct memberships only, named by e-mail (slugify off keeps the address).
+    let direct = login(&fed, "google-direct", "jane").await;
+    assert_eq!(
+        direct.claims["groups"],
+        json!(["platform@example.com", "sales@example.com"])
+    );
+    // One service-account token per connector, each cached: two sign-ins, two tokens.
+    assert_eq!(requests_to(&fed.google, "/service-account/token").await, 2);
+    let _ = login(&fed, "google", "jane").await;
+    assert_eq!(
+        requests_to(&fed.google, "/service-account/token").await,
+        2,
+        "the Directory token is cached until it expires"
+    );
+}
+
+/// `hosted_domains`: a Google account of another domain (a consumer account) is refused.
+#[tokio::test]
+async fn google_refuses_an_account_outside_the_hosted_domains() {
+    let fed = start(google_connectors).await;
+    match sign_in(&fed, "google", "gmail").await.0 {
+        Outcome::Page(status, body) => {
+            assert_eq!(status, 403, "{body}");
+            assert!(body.contains("gmail.com is not allowed here"), "{body}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same person through a connector with no hosted_domains signs in.
+    let t = login(&fed, "google-direct", "gmail").await;
+    assert_eq!(t.claims["groups"], json!([]));
+}
+
+/// Google gives no refresh token here: past the staleness window a refresh reads the
+/// Directory again for the e-mail signed in with.
+#[tokio::test]
+async fn a_google_refresh_re_reads_the_directory() {
+    let fed = start(google_connectors).await;
+    let t = login(&fed, "google", "jane").await;
+    set_groups(&fed.google, "jane", json!(["sales"])).await;
+    fed.bridge.clock.advance(16 * 60);
+    let (status, body) = refresh(&fed, t.refresh_token().expect("rt")).await;
+    assert_eq!(status, 200, "{body}");
+    let id = jwt_claims(body["id_token"].as_str().expect("id_token"));
+    assert_eq!(id["groups"], json!(["sales"]));
+    assert_eq!(id["sub"], t.claims["sub"]);
 }

@@ -414,30 +414,42 @@ impl Directory {
         let key = key.trim().to_lowercase();
         let mut found: Option<BTreeMap<String, String>> = None;
         for (username, u) in users {
-            let email = user_email(username, u);
-            if email != key {
-                continue;
-            }
-            let own = email.rsplit_once('@').map(|(_, d)| d.to_string());
-            let domain = self.hosted_domain.clone().or(own).unwrap_or_default();
-            let out = found.get_or_insert_with(BTreeMap::new);
-            for g in u.groups.iter().map(|g| g.trim()).filter(|g| !g.is_empty()) {
-                // A bare name is a group of the domain.
-                let bare = (!g.contains('@')).then_some(g);
-                let e = match bare {
-                    Some(name) => format!("{}@{domain}", name.to_lowercase()),
-                    None => g.to_lowercase(),
-                };
-                let name = self.group_name(&e, bare);
-                out.insert(e, name);
+            if user_email(username, u) == key {
+                found
+                    .get_or_insert_with(BTreeMap::new)
+                    .extend(self.groups_of_user(username, u));
             }
         }
         if found.is_some() {
             return found;
         }
-        let member_of = &self.groups.get(&key)?.member_of;
         let named = |e: &String| (e.clone(), self.group_name(e, None));
-        Some(member_of.iter().map(named).collect())
+        if let Some(g) = self.groups.get(&key) {
+            return Some(g.member_of.iter().map(named).collect());
+        }
+        // A group that has members exists, in no group of its own unless configured.
+        users
+            .iter()
+            .any(|(n, u)| self.groups_of_user(n, u).contains_key(&key))
+            .then(BTreeMap::new)
+    }
+
+    /// A user's direct groups: e-mail to name (a bare name is a group of the domain).
+    fn groups_of_user(&self, username: &str, u: &MockUserConfig) -> BTreeMap<String, String> {
+        let email = user_email(username, u);
+        let own = email.rsplit_once('@').map(|(_, d)| d.to_string());
+        let domain = self.hosted_domain.clone().or(own).unwrap_or_default();
+        let mut out = BTreeMap::new();
+        for g in u.groups.iter().map(|g| g.trim()).filter(|g| !g.is_empty()) {
+            let bare = (!g.contains('@')).then_some(g);
+            let e = match bare {
+                Some(name) => format!("{}@{domain}", name.to_lowercase()),
+                None => g.to_lowercase(),
+            };
+            let name = self.group_name(&e, bare);
+            out.insert(e, name);
+        }
+        out
     }
 
     /// A group's `name`: as configured, else the bare name it was given by, else its

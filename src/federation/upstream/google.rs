@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::error::UpstreamError;
 use super::http::{HttpError, MAX_RESPONSE, read_capped};
-use super::{MAX_GRAPH_PAGE, Upstream, unavailable};
+use super::{Upstream, unavailable};
 use crate::config::{DIRECTORY_GROUP_SCOPE, GoogleDirectory};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -168,12 +168,14 @@ impl Upstream {
             if let Some(p) = &page_token {
                 url.query_pairs_mut().append_pair("pageToken", p);
             }
-            let (page, _) = self
-                .observed(
-                    "directory",
-                    self.get_json_capped(url.as_str(), Some(token), MAX_GRAPH_PAGE),
-                )
-                .await?;
+            let Some(page) = self
+                .observed("directory", self.directory_page(url.as_str(), token))
+                .await?
+            else {
+                return Err(UpstreamError::Invalid(format!(
+                    "the Directory API does not know {user_key}"
+                )));
+            };
             for g in page["groups"].as_array().into_iter().flatten() {
                 if let Some(email) = g["email"].as_str() {
                     let name = g["name"].as_str().unwrap_or_default();
@@ -197,11 +199,11 @@ impl Upstream {
         dir: &Directory,
         email: &str,
     ) -> Result<Vec<DirectoryGroup>, UpstreamError> {
-        let admin = dir.admin_for(email).ok_or_else(|| {
-            UpstreamError::Invalid(format!(
-                "no directory admin is configured for {email}'s domain"
-            ))
-        })?;
+        // Another domain's (or a consumer) account: no Workspace this service account reads.
+        let Some(admin) = dir.admin_for(email) else {
+            tracing::info!(connector = %self.config.id, "no directory admin for this account's domain: no Directory groups");
+            return Ok(Vec::new());
+        };
         let token = self.directory_token(dir, admin).await?;
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
@@ -224,7 +226,15 @@ impl Upstream {
                 tracing::warn!(connector = %self.config.id, "transitive groups stop at {MAX_GROUPS}");
                 break;
             }
-            for (e, name) in self.direct_groups(dir, &token, &group).await? {
+            // A group the admin cannot see (another domain's) has no groups here.
+            let parents = match self.direct_groups(dir, &token, &group).await {
+                Err(UpstreamError::Invalid(why)) if why.contains("does not know") => {
+                    tracing::info!(connector = %self.config.id, %group, "the Directory does not know this group: its own groups are not followed");
+                    Vec::new()
+                }
+                other => other?,
+            };
+            for (e, name) in parents {
                 if seen.insert(e.clone()) {
                     queue.push_back(e.clone());
                     out.push(DirectoryGroup {
@@ -236,6 +246,35 @@ impl Upstream {
             }
         }
         Ok(out)
+    }
+}
+
+impl Upstream {
+    /// One page of `groups.list`; `None` for a 404 (the key is unknown to the Directory).
+    async fn directory_page(&self, url: &str, token: &str) -> Result<Option<Value>, UpstreamError> {
+        let resp = self
+            .http
+            .0
+            .get(url)
+            .header("Accept", "application/json")
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let body = read_body(resp, "the Directory API").await?;
+        if !status.is_success() {
+            let why = body["error"]["message"]
+                .as_str()
+                .unwrap_or("no reason given");
+            return Err(UpstreamError::Invalid(format!(
+                "the Directory API answered {status}: {why}"
+            )));
+        }
+        Ok(Some(body))
     }
 }
 
