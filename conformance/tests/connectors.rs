@@ -348,3 +348,71 @@ async fn a_google_refresh_re_reads_the_directory() {
     assert_eq!(id["groups"], json!(["sales"]));
     assert_eq!(id["sub"], t.claims["sub"]);
 }
+
+/// GitLab through the generic `oidc` connector: GitLab's ID token carries `groups_direct`,
+/// and `groups` (full paths, subgroups too) only at userinfo, released with `openid`. With
+/// `get_userinfo: true` the bridge reads them there; without, there are none.
+#[tokio::test]
+async fn gitlab_groups_come_from_userinfo_through_the_generic_oidc_connector() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    // A GitLab application: its userinfo has `groups` whatever the scopes, as GitLab's does.
+    let upstream = MockIdp::builder()
+        .host("localhost")
+        .config_yaml(&format!(
+            r#"
+clients:
+  - id: gitlab-app
+    secret: gitlab-app-secret
+    redirect_uris: [http://127.0.0.1:{port}/callback/gitlab, http://127.0.0.1:{port}/callback/gitlab-token-only]
+    groups: {{ always: true }}
+mock:
+  issuers:
+    - id: gitlab
+      persona: gitlab
+      users:
+        - {{ username: dev, name: Dev Eloper, email: dev@acme.com, groups: [acme, acme/platform, acme/platform/sre] }}
+"#
+        ))
+        .start()
+        .await
+        .expect("upstream starts");
+    let gitlab = upstream.issuer_of("gitlab").expect("gitlab").to_string();
+    let connector = |id: &str, userinfo: bool| {
+        format!(
+            "  - {{ id: {id}, type: oidc, issuer: \"{gitlab}\", client_id: gitlab-app, client_secret: gitlab-app-secret,\n      scopes: [openid, profile, email], get_userinfo: {userinfo}, groups: {{ claims: [groups] }} }}\n"
+        )
+    };
+    let yaml = format!(
+        "connectors:\n{}{}",
+        connector("gitlab", true),
+        connector("gitlab-token-only", false)
+    );
+    let bridge = Op::start_on_listener(Backend::Sqlite, &yaml, listener)
+        .await
+        .expect("bridge starts");
+    let fed = Fed {
+        upstream,
+        bridge,
+        github: String::new(),
+        google: String::new(),
+        _key_file: tempfile::NamedTempFile::new().expect("temp"),
+    };
+    let t = login(&fed, "gitlab", "dev").await;
+    assert_eq!(
+        t.claims["groups"],
+        json!(["acme", "acme-platform", "acme-platform-sre"])
+    );
+    assert_eq!(
+        userinfo_groups(&fed, &t).await,
+        json!(["acme", "acme-platform", "acme-platform-sre"])
+    );
+    let without = login(&fed, "gitlab-token-only", "dev").await;
+    assert_eq!(
+        without.claims["groups"],
+        json!([]),
+        "the ID token has no `groups`: userinfo is where they are"
+    );
+}

@@ -791,16 +791,16 @@ async fn the_metrics_listener_is_off_unless_configured() {
     assert_eq!(resp.status(), 404, "and never on the main listener");
 }
 
-/// 150 groups: more than the 100 an Okta token carries.
+/// 250 groups: more than the 100 an Okta token carries, and more than one Groups API page.
 fn okta_groups() -> Vec<String> {
-    (0..150).map(|i| format!("Squad {i:03}")).collect()
+    (0..250).map(|i| format!("Squad {i:03}")).collect()
 }
 
 /// Okta puts at most 100 groups in a token and drops the rest without a word. With
 /// `groups_api` the bridge sees a token at the cap and reads every group from the Groups API
-/// (paged by `Link`), so all 150 reach the client; without it, 100 do.
+/// (paged by `Link`), so all 250 reach the client; without it, 100 do.
 #[tokio::test]
-async fn an_okta_user_in_150_groups_gets_all_150_through_the_groups_api() {
+async fn an_okta_user_in_250_groups_gets_all_250_through_the_groups_api() {
     let fed = start_with(|okta| {
         format!(
             "  - {{ id: okta-api, type: okta, issuer: \"{okta}\", client_id: mock-client, client_secret: mock-secret,\n      groups: {{ prefix: api, prefix_separator: \"-\" }}, groups_api: {{ token: mock-okta-api-token }} }}\n"
@@ -826,10 +826,52 @@ async fn an_okta_user_in_150_groups_gets_all_150_through_the_groups_api() {
     )
     .await;
     let groups = t.claims["groups"].as_array().expect("groups").clone();
-    assert_eq!(groups.len(), 150);
-    assert!(groups.contains(&json!("api-squad-149")), "{groups:?}");
+    assert_eq!(groups.len(), 250);
+    assert!(groups.contains(&json!("api-squad-249")), "{groups:?}");
     let ui = userinfo(&fed, &t).await;
-    assert_eq!(ui["groups"].as_array().map(Vec::len), Some(150));
+    assert_eq!(ui["groups"].as_array().map(Vec::len), Some(250));
+    // A `marker` group (one an org's claim rule adds when it cut the list) sends even a
+    // short token's groups to the API.
+    let api_calls = |okta: String| async move {
+        let seen: Value = http_client()
+            .get(format!("{okta}/mock/requests"))
+            .send()
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("JSON");
+        seen.to_string().matches("/api/v1/users/").count()
+    };
+    assert_eq!(
+        api_calls(fed.okta.clone()).await,
+        2,
+        "two pages for the okta-api sign-in, none without groups_api"
+    );
+    let fed_marker = start_with(|okta| {
+        format!(
+            "  - {{ id: okta-marker, type: okta, issuer: \"{okta}\", client_id: mock-client, client_secret: mock-secret,\n      groups: {{ prefix: m, prefix_separator: \"-\" }}, groups_api: {{ token: mock-okta-api-token, marker: Everyone }} }}\n"
+        )
+    })
+    .await;
+    let t = login(
+        &fed_marker,
+        &Browser::new(),
+        &[
+            ("connector_id", "okta-marker"),
+            ("login_hint", "jane@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        t.claims["groups"],
+        json!(["m-engineering", "m-everyone", "m-platform-team"])
+    );
+    assert_eq!(
+        api_calls(fed_marker.okta.clone()).await,
+        1,
+        "the Groups API was read"
+    );
     // A wrong API token is an upstream failure, not a login with 100 groups.
     let fed = start_with(|okta| {
         format!(

@@ -136,6 +136,7 @@ fn plans(config: &Config, root: &str) -> Vec<Plan> {
                 None,
             ),
             PersonaKind::Github => (mount.clone(), Persona::Github, None),
+            PersonaKind::Gitlab => (mount.clone(), Persona::Gitlab, None),
             PersonaKind::Okta => (
                 format!("{mount}/oauth2/default"),
                 Persona::Okta {

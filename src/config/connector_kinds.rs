@@ -643,7 +643,7 @@ pub fn read_ldap(r: &mut Reader, o: &Obj<'_>) -> Option<LdapSettings> {
     })
 }
 
-/// okta: `groups_api: {token, url, always}`.
+/// okta: `groups_api: {token, url, always, marker}`.
 pub fn read_groups_api(
     r: &mut Reader,
     o: &Obj<'_>,
@@ -656,7 +656,11 @@ pub fn read_groups_api(
         r.problem(&path, "is Okta's Groups API: only an okta connector has it");
         return None;
     }
-    let a = r.obj(o.get("groups_api"), &path, &["token", "url", "always"]);
+    let a = r.obj(
+        o.get("groups_api"),
+        &path,
+        &["token", "url", "always", "marker"],
+    );
     let token = r.required_string(&a, "token").map(SecretString::new);
     let url = r.string(&a, "url").or_else(|| {
         let i = issuer?;
@@ -674,5 +678,6 @@ pub fn read_groups_api(
         token: token?,
         url: url?.trim_end_matches('/').to_string(),
         always: r.bool(&a, "always").unwrap_or(false),
+        marker: r.string(&a, "marker").filter(|m| !m.is_empty()),
     })
 }

@@ -55,10 +55,11 @@ pub(super) fn read_mock(r: &mut Reader, v: Option<&Value>) -> MockConfig {
             Some("azure") => PersonaKind::Azure,
             Some("google") => PersonaKind::Google,
             Some("github") => PersonaKind::Github,
+            Some("gitlab") => PersonaKind::Gitlab,
             Some(other) => {
                 r.problem(
                     io.key_path("persona"),
-                    format!("`{other}` is not one of plain, okta, azure, google, github"),
+                    format!("`{other}` is not one of plain, okta, azure, google, github, gitlab"),
                 );
                 PersonaKind::Plain
             }

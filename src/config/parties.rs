@@ -240,6 +240,9 @@ pub struct OktaGroupsApi {
     pub url: String,
     /// Ask the API at every sign-in, not only when the token holds exactly 100 groups.
     pub always: bool,
+    /// A group the org's claim rule adds when it cut the list (a token holding it is
+    /// read from the API, whatever its count).
+    pub marker: Option<String>,
 }
 
 /// Okta puts at most this many groups in a token, silently dropping the rest.
@@ -325,6 +328,7 @@ pub enum PersonaKind {
     Azure,
     Google,
     Github,
+    Gitlab,
 }
 
 /// google persona: a Directory API group (`mock.issuers[].directory_groups`).

@@ -105,8 +105,9 @@ impl OidcConnector {
         Ok(raw)
     }
 
-    /// okta: the token's groups, or (with `groups_api`, when the token holds exactly the 100
-    /// Okta puts in at most, or `always`) every group from the Groups API instead.
+    /// okta: the token's groups, or (with `groups_api`, when the token holds the 100 Okta
+    /// puts in at most, or the configured `marker` group, or `always`) every group from the
+    /// Groups API instead.
     async fn okta_groups(
         &self,
         login: &UpstreamLogin,
@@ -116,7 +117,11 @@ impl OidcConnector {
             return Ok(raw);
         };
         let in_token = raw.iter().filter(|g| g.source == "groups").count();
-        if !api.always && in_token < crate::config::OKTA_TOKEN_GROUPS {
+        let marked = api
+            .marker
+            .as_ref()
+            .is_some_and(|m| raw.iter().any(|g| &g.value == m));
+        if !api.always && !marked && in_token < crate::config::OKTA_TOKEN_GROUPS {
             return Ok(raw);
         }
         let Some(user) = login.claims["sub"].as_str() else {

@@ -38,6 +38,9 @@ pub enum Persona {
     /// GitHub: plain OAuth 2.0 and a REST API (no ID token reaches a GitHub connector);
     /// subjects are numeric user ids.
     Github,
+    /// GitLab's OIDC: numeric subjects, `nickname`, groups (full paths) as `groups_direct` in
+    /// the ID token and as `groups` only at userinfo.
+    Gitlab,
 }
 
 /// A stable identifier derived from `seed`, in an alphabet of `[0-9A-Za-z]`.
@@ -87,6 +90,7 @@ impl Persona {
             Self::Azure { .. } => "azure",
             Self::Google { .. } => "google",
             Self::Github => "github",
+            Self::Gitlab => "gitlab",
         }
     }
 
@@ -98,6 +102,7 @@ impl Persona {
             Self::Azure { tenant, .. } => guid(&format!("azure-user:{tenant}:{username}")),
             Self::Google { .. } => numeric(&format!("google-user:{username}"), 21),
             Self::Github => numeric(&format!("github-user:{username}"), 8),
+            Self::Gitlab => numeric(&format!("gitlab-user:{username}"), 8),
         }
     }
 
@@ -155,6 +160,15 @@ impl TokenShape for Persona {
             // GitHub issues no ID token; its access tokens are opaque to a client, and its
             // groups are teams read from the REST API.
             Self::Github => s.drop.push("groups"),
+            Self::Gitlab => {
+                // The ID token says `groups_direct`; `groups` is a userinfo claim at GitLab.
+                s.drop.push("groups");
+                s.id_token
+                    .insert("groups_direct".into(), json!(identity.groups));
+                if let Some(u) = &identity.preferred_username {
+                    s.id_token.insert("nickname".into(), json!(u));
+                }
+            }
             Self::Okta { org_id } => {
                 s.id_token.insert("ver".into(), json!(1));
                 s.id_token.insert("idp".into(), json!(org_id));
