@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::checks::{is_loopback_host, positive};
 use super::clients_section::{read_client, read_user};
+use super::connector_kinds::ConnectorKind;
 use super::connectors::read_connector;
 use super::duration::Seconds;
 use super::mock_section::read_mock;

@@ -1,6 +1,7 @@
 //! Who the provider deals with: clients, upstream connectors, local users, and the mock
 //! section.
 
+use super::connector_kinds::{ConnectorKind, KindSettings, OktaGroupsApi};
 use super::duration::Seconds;
 use crate::secret::SecretString;
 
@@ -178,18 +179,6 @@ pub struct ClientGroups {
     pub always: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConnectorKind {
-    Oidc,
-    Okta,
-    Azure,
-    Google,
-    Github,
-    Ldap,
-    Mock,
-}
-
 /// An upstream identity provider (`connectors[]`).
 #[derive(Debug, Clone)]
 pub struct ConnectorConfig {
@@ -228,25 +217,8 @@ pub struct ConnectorConfig {
     /// okta: read the Groups API when the token's groups may be cut at Okta's 100.
     pub groups_api: Option<OktaGroupsApi>,
     /// What only this connector's type has (Google, GitHub, LDAP).
-    pub settings: super::connector_kinds::KindSettings,
+    pub settings: KindSettings,
 }
-
-/// okta: `groups_api`, Okta's Groups API (`/api/v1/users/{id}/groups`).
-#[derive(Debug, Clone)]
-pub struct OktaGroupsApi {
-    /// An API token (`Authorization: SSWS …`).
-    pub token: SecretString,
-    /// The org URL (`https://acme.okta.com`): the issuer up to `/oauth2/` by default.
-    pub url: String,
-    /// Ask the API at every sign-in, not only when the token holds exactly 100 groups.
-    pub always: bool,
-    /// A group the org's claim rule adds when it cut the list (a token holding it is
-    /// read from the API, whatever its count).
-    pub marker: Option<String>,
-}
-
-/// Okta puts at most this many groups in a token, silently dropping the rest.
-pub const OKTA_TOKEN_GROUPS: usize = 100;
 
 /// A domain a connector is authoritative for.
 #[derive(Debug, Clone, PartialEq, Eq)]

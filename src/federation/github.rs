@@ -22,7 +22,8 @@ use super::connector::{
 };
 use super::groups::{self, RawGroup};
 use super::identity;
-use super::upstream::{GithubTokens, Upstream, UpstreamError};
+use super::upstream::github::GithubTokens;
+use super::upstream::{Upstream, UpstreamError};
 use crate::clock::Clock;
 use crate::config::{ConnectorConfig, GithubSettings, KindSettings};
 use crate::keys::Sealer;

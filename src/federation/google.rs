@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::groups::RawGroup;
-use super::upstream::DirectoryGroup;
+use super::upstream::google::DirectoryGroup;
 use crate::config::{GoogleGroupName, GoogleSettings};
 
 /// `Err`: the ID token's `hd` is not one of `hosted_domains` (absent: a consumer account).

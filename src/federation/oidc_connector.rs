@@ -13,6 +13,7 @@ use super::connector::{
 };
 use super::groups::{self, Outcome, RawGroup};
 use super::identity;
+use super::upstream::google::Directory;
 use super::upstream::{Upstream, UpstreamError, UpstreamLogin};
 use crate::clock::Clock;
 use crate::config::{ConnectorConfig, ConnectorKind, KindSettings};
@@ -22,6 +23,8 @@ use crate::metrics::Metrics;
 /// One configured upstream IdP.
 pub struct OidcConnector {
     upstream: Upstream,
+    /// google: the Directory API's service account (its key parsed once).
+    directory: Option<Directory>,
     /// Seals the upstream refresh token kept in the identity.
     sealer: Sealer,
     clock: Arc<dyn Clock>,
@@ -35,7 +38,12 @@ impl OidcConnector {
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, UpstreamError> {
+        let directory = match &config.settings {
+            KindSettings::Google(g) => g.directory.as_ref().map(Directory::new).transpose()?,
+            _ => None,
+        };
         Ok(Self {
+            directory,
             upstream: Upstream::new(config, bridge_issuer, clock.clone(), metrics)?,
             sealer,
             clock,
@@ -63,8 +71,7 @@ impl OidcConnector {
         if cfg.kind == ConnectorKind::Okta {
             return self.okta_groups(login, raw).await;
         }
-        if let (KindSettings::Google(google), Some(dir)) = (&cfg.settings, &self.upstream.directory)
-        {
+        if let (KindSettings::Google(google), Some(dir)) = (&cfg.settings, &self.directory) {
             return self.google_groups(google, dir, &login.claims).await;
         }
         if cfg.kind != ConnectorKind::Azure {
@@ -141,7 +148,7 @@ impl OidcConnector {
     async fn google_groups(
         &self,
         google: &crate::config::GoogleSettings,
-        dir: &super::upstream::Directory,
+        dir: &Directory,
         claims: &Value,
     ) -> Result<Vec<RawGroup>, UpstreamError> {
         let Some(email) = claims["email"].as_str() else {
@@ -315,7 +322,7 @@ impl RefreshConnector for OidcConnector {
             return Ok(Refreshed::Unchanged);
         }
         let token = match self.refresh_token_of(session) {
-            Err(ConnectorError::ReauthenticationRequired) if self.upstream.directory.is_some() => {
+            Err(ConnectorError::ReauthenticationRequired) if self.directory.is_some() => {
                 return self.regroup(identity).await;
             }
             other => other?,

@@ -31,8 +31,7 @@ pub const GROUP_SCOPES: [&str; 2] = [
     "https://www.googleapis.com/auth/admin.directory.group",
 ];
 const CERTS: &str = "https://www.googleapis.com/robot/v1/metadata/x509/";
-/// `expires_in`, as Google's. Live tokens kept at most (the soonest to expire goes first),
-/// a longer assertion refused unread, `maxResults`' default and ceiling.
+/// `expires_in` as Google's; live tokens kept; the longest assertion read; `maxResults`.
 const TOKEN_LIFETIME: i64 = 3599;
 const MAX_ISSUED: usize = 10_000;
 const MAX_ASSERTION: usize = 16 * 1024;
@@ -191,7 +190,7 @@ impl ServiceAccount {
             private_key_id: hex(&sha256(&public_der)[..20]),
             private_key_pem,
             verifier: Box::new(verifier),
-            client_id: digits(&format!("google-service-account:{base}"), 21),
+            client_id: super::persona::numeric(&format!("google-service-account:{base}"), 21),
             auth_uri: format!("{base}/authorize"),
             token_uri: format!("{base}/service-account/token"),
         })
@@ -498,16 +497,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A stable decimal number of `len` digits, no leading zero, derived from `seed`.
-fn digits(seed: &str, len: usize) -> String {
-    let hash = sha256(seed.as_bytes());
-    let digit = |(i, b): (usize, &u8)| match i {
-        0 => char::from(b'1' + b % 9),
-        _ => char::from(b'0' + b % 10),
-    };
-    let cycled = hash.iter().cycle().take(len);
-    cycled.enumerate().map(digit).collect()
-}
 #[cfg(test)]
 mod tests {
     use super::*;

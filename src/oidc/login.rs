@@ -92,23 +92,8 @@ pub async fn post(
         .find(&req.client_id)
         .await
         .ok_or_else(|| AuthorizeError::page("The application is no longer registered."))?;
-    let unavailable =
-        || AuthorizeError::page("Signing in with a username and password is not available here.");
-    // A directory's form names it; the client must be allowed to use it.
     let named = form.get("connector").filter(|c| !c.is_empty());
-    if let Some(id) = named {
-        let routed = flows
-            .connectors
-            .route(&client.config.allowed_connectors, Some(id), None);
-        if !matches!(routed, Ok(crate::federation::Route::Form(ref f)) if f == id) {
-            return Err(unavailable());
-        }
-    }
-    let connector = flows
-        .connectors
-        .form(named)
-        .cloned()
-        .ok_or_else(unavailable)?;
+    let connector = form_connector(&flows, &client, named)?;
     let username = form.get("username").unwrap_or("").trim().to_string();
     let field = |name: &str| form.get(name);
     let login = LoginForm {
@@ -170,6 +155,30 @@ pub async fn post(
             Ok(resp)
         }
     }
+}
+
+/// The password connector a form posts to: a directory's form names it (and the client must
+/// be allowed to use it); none named, the local users' (or the mock's).
+fn form_connector(
+    flows: &Flows,
+    client: &crate::oidc::clients::Client,
+    named: Option<&str>,
+) -> Result<Arc<dyn PasswordConnector>, AuthorizeError> {
+    let unavailable =
+        || AuthorizeError::page("Signing in with a username and password is not available here.");
+    if let Some(id) = named {
+        let routed = flows
+            .connectors
+            .route(&client.config.allowed_connectors, Some(id), None);
+        if !matches!(routed, Ok(crate::federation::Route::Form(ref f)) if f == id) {
+            return Err(unavailable());
+        }
+    }
+    flows
+        .connectors
+        .form(named)
+        .cloned()
+        .ok_or_else(unavailable)
 }
 
 fn out_of_bounds(username: &str, password: &str) -> bool {

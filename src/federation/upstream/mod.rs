@@ -24,15 +24,13 @@ use crate::config::{AuthMethod, ConnectorConfig, ConnectorKind};
 use crate::metrics::Metrics;
 
 mod error;
-mod github;
-mod google;
+pub mod github;
+pub mod google;
 mod graph;
 mod http;
 mod okta;
 mod verify;
 pub use error::UpstreamError;
-pub use github::GithubTokens;
-pub use google::{Directory, DirectoryGroup};
 pub use http::{CappedHttp, HttpError, MAX_RESPONSE};
 use http::{max_age, read_capped};
 pub use verify::{check_id_token, parse_discovery};
@@ -85,8 +83,6 @@ pub struct Upstream {
     clock: Arc<dyn Clock>,
     cache: tokio::sync::Mutex<Option<Cached>>,
     metrics: Arc<Metrics>,
-    /// google: the Directory API's service account.
-    pub directory: Option<Directory>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> UpstreamError {
@@ -107,14 +103,7 @@ impl Upstream {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| UpstreamError::Invalid(format!("cannot build the HTTP client: {e}")))?;
-        let directory = match &config.settings {
-            crate::config::KindSettings::Google(g) => {
-                g.directory.as_ref().map(Directory::new).transpose()?
-            }
-            _ => None,
-        };
         Ok(Self {
-            directory,
             redirect_uri: format!("{bridge_issuer}/callback/{}", config.id),
             config,
             http: CappedHttp(http),

@@ -12,20 +12,23 @@
 //! reached) is one JSON document, [`Answers`], from which the pure [`raw_groups`] and
 //! [`claims_of`] make the identity; `groups explain` reads the same document.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry, ldap_escape};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+
+mod answers;
+mod failure;
+pub use answers::{Answers, FoundGroup, answers, claims_of, raw_groups};
+use failure::LdapFailure;
 
 use super::connector::{
     ConnectorError, Identity, LoginFailure, LoginForm, PasswordConnector, PasswordPrompt,
     RefreshConnector, Refreshed, UpstreamSession,
 };
-use super::groups::{self, RawGroup};
+use super::groups;
 use super::identity;
 use crate::clock::Clock;
 use crate::config::{
@@ -39,48 +42,6 @@ const MAX_GROUPS: usize = 1000;
 const CONCURRENT: usize = 16;
 /// Active Directory's transitive-membership matching rule.
 pub const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
-
-/// One group the directory returned, and through which group it was reached (nested).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FoundGroup {
-    pub dn: String,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub via: Option<String>,
-}
-
-/// What the directory said of one person: their entry and their groups.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Answers {
-    pub dn: String,
-    /// Attribute → values, as read.
-    pub attributes: HashMap<String, Vec<String>>,
-    #[serde(default)]
-    pub groups: Vec<FoundGroup>,
-}
-
-/// Why talking to the directory failed.
-#[derive(Debug, thiserror::Error)]
-enum LdapFailure {
-    #[error("the directory cannot be reached: {0}")]
-    Unavailable(String),
-    #[error("wrong username or password")]
-    WrongCredentials,
-    #[error("{0}")]
-    Refused(String),
-}
-
-impl From<ldap3::LdapError> for LdapFailure {
-    fn from(e: ldap3::LdapError) -> Self {
-        match e {
-            ldap3::LdapError::LdapResult { result } => Self::Refused(format!(
-                "the directory answered {}: {}",
-                result.rc, result.text
-            )),
-            other => Self::Unavailable(other.to_string()),
-        }
-    }
-}
 
 pub struct LdapConnector {
     config: ConnectorConfig,
@@ -245,79 +206,81 @@ impl LdapConnector {
         let Some(member) = member else {
             return Ok(Vec::new());
         };
-        let attrs = vec![g.name_attr.clone()];
-        let matcher = |value: &str, chain: bool| {
-            let rule = if chain {
-                format!(":{IN_CHAIN}:")
-            } else {
-                String::new()
-            };
-            format!(
-                "(&{}({}{rule}={}))",
-                g.filter,
-                g.group_attr,
-                ldap_escape(value)
-            )
-        };
-        let name_of = |e: &SearchEntry| {
-            e.attrs
-                .get(&g.name_attr)
-                .and_then(|v| v.first())
-                .cloned()
-                .unwrap_or_else(|| e.dn.clone())
-        };
         let chain = g.nested == NestedGroups::InChain;
-        let first = self
-            .search(
-                ldap,
-                &g.base_dn,
-                g.scope,
-                &matcher(&member, chain),
-                attrs.clone(),
-            )
-            .await?;
+        let first = self.groups_holding(ldap, &member, chain).await?;
         let mut out: Vec<FoundGroup> = Vec::new();
         let mut seen = BTreeSet::new();
-        let mut queue = VecDeque::new();
-        for e in first {
-            if seen.insert(e.dn.to_lowercase()) {
-                queue.push_back((e.dn.clone(), name_of(&e)));
-                out.push(FoundGroup {
-                    dn: e.dn.clone(),
-                    name: name_of(&e),
-                    via: None,
-                });
+        for found in first {
+            if seen.insert(found.dn.to_lowercase()) {
+                out.push(found);
             }
         }
         if g.nested != NestedGroups::Recursive {
             return Ok(out);
         }
+        // Breadth first: each group's own groups, once each (a cycle ends here).
+        let mut queue: VecDeque<(String, String)> =
+            out.iter().map(|f| (f.dn.clone(), f.name.clone())).collect();
         while let Some((dn, name)) = queue.pop_front() {
             if out.len() >= MAX_GROUPS {
                 tracing::warn!(connector = %self.config.id, "nested groups stop at {MAX_GROUPS}");
                 break;
             }
-            let parents = self
-                .search(
-                    ldap,
-                    &g.base_dn,
-                    g.scope,
-                    &matcher(&dn, false),
-                    attrs.clone(),
-                )
-                .await?;
-            for p in parents {
-                if seen.insert(p.dn.to_lowercase()) {
-                    queue.push_back((p.dn.clone(), name_of(&p)));
-                    out.push(FoundGroup {
-                        dn: p.dn.clone(),
-                        name: name_of(&p),
-                        via: Some(name.clone()),
-                    });
+            for mut parent in self.groups_holding(ldap, &dn, false).await? {
+                if seen.insert(parent.dn.to_lowercase()) {
+                    queue.push_back((parent.dn.clone(), parent.name.clone()));
+                    parent.via = Some(name.clone());
+                    out.push(parent);
                 }
             }
         }
         Ok(out)
+    }
+
+    /// The groups whose `group_attr` holds `value` (with `chain`: transitively, by Active
+    /// Directory's matching rule).
+    async fn groups_holding(
+        &self,
+        ldap: &mut Ldap,
+        value: &str,
+        chain: bool,
+    ) -> Result<Vec<FoundGroup>, LdapFailure> {
+        let Some(g) = &self.ldap.group_search else {
+            return Ok(Vec::new());
+        };
+        let rule = if chain {
+            format!(":{IN_CHAIN}:")
+        } else {
+            String::new()
+        };
+        let filter = format!(
+            "(&{}({}{rule}={}))",
+            g.filter,
+            g.group_attr,
+            ldap_escape(value)
+        );
+        let found = self
+            .search(
+                ldap,
+                &g.base_dn,
+                g.scope,
+                &filter,
+                vec![g.name_attr.clone()],
+            )
+            .await?;
+        Ok(found
+            .into_iter()
+            .map(|e| FoundGroup {
+                name: e
+                    .attrs
+                    .get(&g.name_attr)
+                    .and_then(|v| v.first())
+                    .cloned()
+                    .unwrap_or_else(|| e.dn.clone()),
+                dn: e.dn,
+                via: None,
+            })
+            .collect())
     }
 
     /// Search, check the password, read the groups: what the directory says of `username`.
@@ -435,84 +398,6 @@ impl LdapConnector {
     }
 }
 
-fn answers(entry: SearchEntry, groups: Vec<FoundGroup>) -> Answers {
-    let mut attributes = entry.attrs;
-    for (k, vals) in entry.bin_attrs {
-        // Binary values (Active Directory's objectGUID): base64url.
-        attributes.insert(k, vals.iter().map(|v| crate::secret::b64url(v)).collect());
-    }
-    Answers {
-        dn: entry.dn,
-        attributes,
-        groups,
-    }
-}
-
-fn first<'a>(a: &'a Answers, attr: &str) -> Option<&'a str> {
-    if attr == "dn" {
-        return Some(&a.dn);
-    }
-    // Attribute names are case-insensitive.
-    a.attributes
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
-        .and_then(|(_, v)| v.first())
-        .map(String::as_str)
-        .filter(|s| !s.is_empty())
-}
-
-/// The groups as the directory gave them, each with how it was found.
-pub fn raw_groups(config: &ConnectorConfig, a: &Answers) -> Vec<RawGroup> {
-    let attr = match &config.settings {
-        KindSettings::Ldap(l) => l.group_search.as_ref().map(|g| g.group_attr.clone()),
-        _ => None,
-    }
-    .unwrap_or_else(|| "member".into());
-    a.groups
-        .iter()
-        .map(|g| RawGroup {
-            value: g.name.clone(),
-            source: match &g.via {
-                None => format!("ldap:{attr} {}", g.dn),
-                Some(via) => format!("ldap:{attr} {} (nested, via {via})", g.dn),
-            },
-            display_name: None,
-        })
-        .collect()
-}
-
-/// The entry as claims: `sub` (the immutable id), `preferred_username`, `email`, `name`,
-/// and each mapped claim's attribute (one value: a string; several: a list).
-pub fn claims_of(ldap: &LdapSettings, config: &ConnectorConfig, a: &Answers) -> Option<Value> {
-    let u = &ldap.user_search;
-    let mut claims = json!({
-        "sub": first(a, &u.id_attr)?,
-        "dn": a.dn,
-    });
-    for (claim, attr) in [
-        ("preferred_username", &u.username_attr),
-        ("email", &u.email_attr),
-        ("name", &u.name_attr),
-    ] {
-        if let Some(v) = first(a, attr) {
-            claims[claim] = json!(v);
-        }
-    }
-    for attr in config.claims.values() {
-        if let Some((_, vals)) = a
-            .attributes
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(attr))
-        {
-            claims[attr.as_str()] = match vals.as_slice() {
-                [one] => json!(one),
-                many => json!(many),
-            };
-        }
-    }
-    Some(claims)
-}
-
 #[async_trait]
 impl PasswordConnector for LdapConnector {
     fn id(&self) -> &str {
@@ -592,89 +477,5 @@ impl RefreshConnector for LdapConnector {
             Ok(None) => Ok(Refreshed::Gone),
             Err(e) => Err(ConnectorError::Unavailable(e.to_string())),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn connector(yaml: &str) -> ConnectorConfig {
-        crate::config::from_yaml_str(yaml, &|_| None)
-            .expect("config")
-            .connectors
-            .remove(0)
-    }
-
-    const YAML: &str = "connectors: [{id: corp, type: ldap, url: 'ldaps://ldap.example', user_search: {base_dn: 'ou=people,dc=x'}, group_search: {base_dn: 'ou=groups,dc=x', nested: true}, claims: {department: departmentNumber}}]";
-
-    #[test]
-    fn nested_groups_say_how_they_were_reached() {
-        let c = connector(YAML);
-        let a = Answers {
-            dn: "uid=a,ou=people,dc=x".into(),
-            attributes: HashMap::new(),
-            groups: vec![
-                FoundGroup {
-                    dn: "cn=platform,ou=groups,dc=x".into(),
-                    name: "platform".into(),
-                    via: None,
-                },
-                FoundGroup {
-                    dn: "cn=eng,ou=groups,dc=x".into(),
-                    name: "eng".into(),
-                    via: Some("platform".into()),
-                },
-            ],
-        };
-        let raw = raw_groups(&c, &a);
-        assert_eq!(raw[0].value, "platform");
-        assert_eq!(raw[0].source, "ldap:member cn=platform,ou=groups,dc=x");
-        assert_eq!(
-            raw[1].source,
-            "ldap:member cn=eng,ou=groups,dc=x (nested, via platform)"
-        );
-    }
-
-    #[test]
-    fn claims_come_from_the_configured_attributes_whatever_their_case() {
-        let c = connector(YAML);
-        let KindSettings::Ldap(l) = &c.settings else {
-            panic!("ldap")
-        };
-        let mut attributes = HashMap::new();
-        attributes.insert("entryUUID".to_string(), vec!["u-1".to_string()]);
-        attributes.insert("Mail".to_string(), vec!["a@x.com".to_string()]);
-        attributes.insert(
-            "departmentNumber".to_string(),
-            vec!["42".to_string(), "43".to_string()],
-        );
-        let a = Answers {
-            dn: "uid=a,dc=x".into(),
-            attributes,
-            groups: vec![],
-        };
-        let claims = claims_of(l, &c, &a).expect("an id");
-        assert_eq!(claims["sub"], "u-1");
-        assert_eq!(claims["email"], "a@x.com");
-        assert_eq!(claims["departmentNumber"], json!(["42", "43"]));
-        let no_id = Answers {
-            attributes: HashMap::new(),
-            ..a
-        };
-        assert!(
-            claims_of(l, &c, &no_id).is_none(),
-            "no entryUUID: no identity"
-        );
-    }
-
-    #[test]
-    fn plain_ldap_needs_start_tls_or_an_explicit_insecure_flag() {
-        let err = crate::config::from_yaml_str(
-            "connectors: [{id: corp, type: ldap, url: 'ldap://ldap.example', user_search: {base_dn: 'dc=x'}}]",
-            &|_| None,
-        )
-        .expect_err("clear-text LDAP refused");
-        assert!(err.to_string().contains("connectors[0].url"), "{err}");
     }
 }
