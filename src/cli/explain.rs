@@ -1,6 +1,13 @@
-//! `groups explain`: each step from upstream claims (or a local user's groups) to the final
-//! `groups`, the claims a connector maps, what a client sees of it, and whether the client's
-//! access policy admits the person.
+//! `groups explain`: each step from what an upstream said (or a local user's groups) to the
+//! final `groups`, the claims a connector maps, what a client sees of it, and whether the
+//! client's access policy admits the person.
+//!
+//! What `--claims` holds depends on the connector's type: an ID token's claims (with
+//! userinfo's) for `oidc`, `okta` and `azure`; for `google`, those plus the Directory's
+//! `directory_groups` (`[{email, name, via}]`); for `github`, GitHub's answers
+//! (`{user, emails, orgs, teams: [{org, slug, name}]}`); for `ldap`, the directory's
+//! (`{dn, attributes, groups: [{dn, name, via}]}`). `--lookup USERNAME` asks an LDAP
+//! directory itself, as the search account.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,36 +15,114 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 
-use crate::config::{Config, GroupRules};
-use crate::federation::{Identity, UpstreamSession, groups, identity, local, policy};
+use crate::config::{Config, ConnectorConfig, GroupRules, KindSettings};
+use crate::federation::{
+    Identity, UpstreamSession, github, google, groups, identity, ldap, local, policy,
+};
 
 /// Whose groups to explain.
 pub(super) enum Source {
     /// Upstream claims (a JSON file) through a connector's rules.
     Connector { connector: String, claims: PathBuf },
+    /// An LDAP connector's directory, asked now for this username.
+    Lookup { connector: String, username: String },
     /// A local user through the top-level `groups:` rules.
     User(String),
 }
 
-pub(super) fn run(
+fn connector<'a>(config: &'a Config, id: &str) -> anyhow::Result<&'a ConnectorConfig> {
+    match config.connectors.iter().find(|c| c.id == id) {
+        Some(c) => Ok(c),
+        None => {
+            let known: Vec<&str> = config.connectors.iter().map(|c| c.id.as_str()).collect();
+            bail!(
+                "no connector `{id}` in the config (known: {})",
+                known.join(", ")
+            )
+        }
+    }
+}
+
+/// The raw groups in what connector `c`'s upstream said (`doc`), by the connector's type;
+/// a line for each check that would refuse the sign-in.
+fn raw_groups(c: &ConnectorConfig, doc: &Value, out: &mut String) -> Vec<groups::RawGroup> {
+    match &c.settings {
+        KindSettings::Google(g) => {
+            if let Err(why) = google::check_hosted_domain(g, doc) {
+                out.push_str(&format!("login would be REFUSED: {why}\n"));
+            }
+            if g.directory.is_none() {
+                out.push_str("note: no directory: Google's ID tokens carry no groups\n");
+            }
+            google::raw_groups(g, &google::from_claims(doc))
+        }
+        KindSettings::Github(g) => {
+            let answers: github::Answers = serde_json::from_value(doc.clone()).unwrap_or_default();
+            match github::raw_groups(g, &answers) {
+                Ok(raw) => raw,
+                Err(why) => {
+                    out.push_str(&format!("login would be REFUSED: {why}\n"));
+                    Vec::new()
+                }
+            }
+        }
+        KindSettings::Ldap(_) => {
+            let answers: ldap::Answers = serde_json::from_value(doc.clone()).unwrap_or_default();
+            ldap::raw_groups(c, &answers)
+        }
+        KindSettings::None => groups::extract(doc, &c.groups.claims),
+    }
+}
+
+/// What `source` names: a connector's upstream document, read from a file or (LDAP) asked.
+async fn document(config: &Config, source: &Source) -> anyhow::Result<Option<Value>> {
+    Ok(Some(match source {
+        Source::User(_) => return Ok(None),
+        Source::Connector { claims, .. } => {
+            let text = std::fs::read_to_string(claims)
+                .with_context(|| format!("cannot read {}", claims.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", claims.display()))?
+        }
+        Source::Lookup {
+            connector: id,
+            username,
+        } => {
+            let c = connector(config, id)?;
+            if !matches!(c.settings, KindSettings::Ldap(_)) {
+                bail!(
+                    "--lookup asks an LDAP directory: `{id}` is a {:?} connector",
+                    c.kind
+                );
+            }
+            let ldap = ldap::LdapConnector::new(
+                c.clone(),
+                std::sync::Arc::new(crate::clock::SystemClock),
+                crate::metrics::Metrics::new(),
+            )
+            .map_err(anyhow::Error::msg)?;
+            match ldap
+                .lookup_username(username)
+                .await
+                .map_err(anyhow::Error::msg)?
+            {
+                Some(answers) => serde_json::to_value(answers)?,
+                None => bail!("the directory has no single entry for `{username}`"),
+            }
+        }
+    }))
+}
+
+pub(super) async fn run(
     config: &Config,
     source: &Source,
     client: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let mut out = String::new();
+    let claims = document(config, source).await?.unwrap_or(Value::Null);
     let (rules, raw, person) = match source {
-        Source::Connector { connector, claims } => {
-            let Some(c) = config.connectors.iter().find(|c| &c.id == connector) else {
-                let known: Vec<&str> = config.connectors.iter().map(|c| c.id.as_str()).collect();
-                bail!(
-                    "no connector `{connector}` in the config (known: {})",
-                    known.join(", ")
-                );
-            };
-            let text = std::fs::read_to_string(claims)
-                .with_context(|| format!("cannot read {}", claims.display()))?;
-            let claims: Value = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not JSON", claims.display()))?;
+        Source::Connector { connector: id, .. } | Source::Lookup { connector: id, .. } => {
+            let c = connector(config, id)?;
             out.push_str(&rules_line(
                 &format!("connector {} ({:?})", c.id, c.kind),
                 &c.groups,
@@ -59,11 +144,7 @@ pub(super) fn run(
                 }),
                 ..Identity::default()
             };
-            (
-                &c.groups,
-                groups::extract(&claims, &c.groups.claims),
-                person,
-            )
+            (&c.groups, raw_groups(c, &claims, &mut out), person)
         }
         Source::User(name) => {
             let Some(u) = config.users.iter().find(|u| &u.username == name) else {
@@ -82,7 +163,7 @@ pub(super) fn run(
     };
     let outcome = groups::normalize(rules, &raw);
     steps(&mut out, &raw, &outcome);
-    if rules.required && outcome.groups.is_empty() && matches!(source, Source::Connector { .. }) {
+    if rules.required && outcome.groups.is_empty() && !matches!(source, Source::User(_)) {
         out.push_str("login would be REFUSED: groups.required is set and no group is left\n");
     }
     if let Some(id) = client {

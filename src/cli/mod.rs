@@ -99,13 +99,19 @@ enum GroupsCommand {
         #[command(flatten)]
         config: ConfigArg,
         /// The connector whose rules apply.
-        #[arg(long, requires = "claims", required_unless_present = "user")]
+        #[arg(long, required_unless_present = "user")]
         connector: Option<String>,
-        /// A JSON file with the upstream claims (an ID token payload, say).
-        #[arg(long, requires = "connector")]
+        /// A JSON file with what the upstream said: an ID token's claims (oidc, okta, azure;
+        /// google adds `directory_groups`), GitHub's or an LDAP directory's answers (see the
+        /// README's connector reference).
+        #[arg(long, requires = "connector", conflicts_with = "lookup")]
         claims: Option<PathBuf>,
+        /// An LDAP connector: ask the directory now for this username (as the search
+        /// account; no password).
+        #[arg(long, requires = "connector")]
+        lookup: Option<String>,
         /// A local user instead: the top-level `groups:` rules on their `groups`.
-        #[arg(long, conflicts_with_all = ["connector", "claims"])]
+        #[arg(long, conflicts_with_all = ["connector", "claims", "lookup"])]
         user: Option<String>,
         /// Also show what this client sees (its `groups.include` and `groups.max`) and
         /// whether its `require_groups` / `deny_groups` / `allowed_connectors` admit it.
@@ -244,17 +250,22 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             config,
             connector,
             claims,
+            lookup,
             user,
             client,
         }) => {
-            let source = match (connector, claims, user) {
-                (Some(connector), Some(claims), _) => {
+            let source = match (connector, claims, lookup, user) {
+                (Some(connector), Some(claims), _, _) => {
                     explain::Source::Connector { connector, claims }
                 }
-                (_, _, Some(user)) => explain::Source::User(user),
-                _ => anyhow::bail!("give --connector and --claims, or --user"),
+                (Some(connector), None, Some(username), _) => explain::Source::Lookup {
+                    connector,
+                    username,
+                },
+                (_, _, _, Some(user)) => explain::Source::User(user),
+                _ => anyhow::bail!("give --connector with --claims or --lookup, or --user"),
             };
-            explain::run(&load(config.config.as_deref())?, &source, client.as_deref())
+            explain::run(&load(config.config.as_deref())?, &source, client.as_deref()).await
         }
     }
 }

@@ -504,3 +504,154 @@ async fn healthcheck_exits_zero_only_when_the_server_is_ready() {
     assert_eq!(code, 1, "a stopped server is not ready");
     assert!(err.contains("cannot be reached"), "{err}");
 }
+
+/// Writes `config` and `doc` to a temp dir and runs `groups explain` for `connector`.
+fn explain_with(config: &str, connector: &str, doc: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, config).expect("write");
+    let claims = dir.path().join("answers.json");
+    std::fs::write(&claims, doc).expect("write");
+    run(
+        &[
+            "groups",
+            "explain",
+            "--config",
+            cfg.to_str().expect("utf8"),
+            "--connector",
+            connector,
+            "--claims",
+            claims.to_str().expect("utf8"),
+        ],
+        "",
+    )
+}
+
+/// Each connector type's document: Google's Directory groups (and the `hd` check), GitHub's
+/// teams (and the org allow-list), an LDAP directory's groups, each with where it came from.
+#[test]
+fn groups_explain_shows_where_each_group_came_from_for_google_github_and_ldap() {
+    let config = r#"
+connectors:
+  - { id: google, type: google, client_id: a, client_secret: b, hosted_domains: [example.com],
+      group_name: email_local_part }
+  - { id: github, type: github, client_id: a, client_secret: b, orgs: [{ name: acme, teams: [platform] }] }
+  - { id: corp, type: ldap, url: "ldaps://ldap.example.com", user_search: { base_dn: "ou=people,dc=x" },
+      group_search: { base_dn: "ou=groups,dc=x", nested: true } }
+"#;
+    let (code, out, err) = explain_with(
+        config,
+        "google",
+        r#"{"hd": "evil.example", "directory_groups": [
+            {"email": "platform@example.com", "name": "Platform"},
+            {"email": "eng@example.com", "name": "Engineering", "via": "platform@example.com"}]}"#,
+    );
+    assert_eq!(code, 0, "{err}");
+    for expected in [
+        "login would be REFUSED: the Google Workspace domain evil.example is not allowed here",
+        "\"eng\" [google:directory eng@example.com (transitive, via platform@example.com)]",
+        "result (2): [\"eng\", \"platform\"]",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    let (code, out, err) = explain_with(
+        config,
+        "github",
+        r#"{"user": {"id": 1, "login": "octocat"}, "orgs": ["acme"],
+            "teams": [{"org": "acme", "slug": "platform", "name": "Platform"},
+                      {"org": "acme", "slug": "sales", "name": "Sales"}]}"#,
+    );
+    assert_eq!(code, 0, "{err}");
+    for expected in [
+        "\"acme-platform\" [github:team acme/platform (Platform)]",
+        "\"acme\" [github:org acme]",
+        "result (2): [\"acme\", \"acme-platform\"]",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(
+        !out.contains("sales"),
+        "a team outside the allow-list: {out}"
+    );
+    let (_, out, _) = explain_with(
+        config,
+        "github",
+        r#"{"user": {"id": 1, "login": "x"}, "orgs": ["other"]}"#,
+    );
+    assert!(
+        out.contains(
+            "login would be REFUSED: not a member of the required GitHub orgs or teams (acme)"
+        ),
+        "{out}"
+    );
+    let (code, out, err) = explain_with(
+        config,
+        "corp",
+        r#"{"dn": "uid=alice,ou=people,dc=x", "attributes": {"entryUUID": ["u1"]}, "groups": [
+            {"dn": "cn=platform,ou=groups,dc=x", "name": "platform"},
+            {"dn": "cn=staff,ou=groups,dc=x", "name": "Staff", "via": "platform"}]}"#,
+    );
+    assert_eq!(code, 0, "{err}");
+    for expected in [
+        "\"Staff\" [ldap:member cn=staff,ou=groups,dc=x (nested, via platform)]",
+        "result (2): [\"platform\", \"staff\"]",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+}
+
+/// `--lookup` asks a real directory (`.ci/slapd-up`) as the search account: alice's nested
+/// groups, each with the group it was reached through.
+#[test]
+fn groups_explain_looks_an_ldap_user_up_in_the_directory() {
+    let dir = match std::env::var("OIDC_BRIDGE_TEST_LDAP_DIR") {
+        Ok(d) if !d.is_empty() => d,
+        _ if std::env::var("CI").is_ok() => panic!("OIDC_BRIDGE_TEST_LDAP_DIR is not set in CI"),
+        _ => return,
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cfg = tmp.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+connectors:
+  - id: corp
+    type: ldap
+    url: ldaps://127.0.0.1:3636
+    ca_file: "{dir}/ca.pem"
+    bind_dn: "cn=reader,dc=example,dc=com"
+    bind_password: reader-secret
+    user_search: {{ base_dn: "ou=people,dc=example,dc=com" }}
+    group_search: {{ base_dn: "ou=groups,dc=example,dc=com", nested: true }}
+"#
+        ),
+    )
+    .expect("write");
+    let args = |user: &str| {
+        vec![
+            "groups".to_string(),
+            "explain".into(),
+            "--config".into(),
+            cfg.to_str().expect("utf8").into(),
+            "--connector".into(),
+            "corp".into(),
+            "--lookup".into(),
+            user.into(),
+        ]
+    };
+    let a = args("bob");
+    let (code, out, err) = run(&a.iter().map(String::as_str).collect::<Vec<_>>(), "");
+    assert_eq!(code, 0, "{err}");
+    for expected in [
+        "\"engineering\" [ldap:member cn=engineering,ou=groups,dc=example,dc=com]",
+        "\"staff\" [ldap:member cn=staff,ou=groups,dc=example,dc=com (nested, via engineering)]",
+        "result (2): [\"engineering\", \"staff\"]",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    let a = args("nobody");
+    let (code, _, err) = run(&a.iter().map(String::as_str).collect::<Vec<_>>(), "");
+    assert_ne!(code, 0);
+    assert!(err.contains("no single entry for `nobody`"), "{err}");
+}

@@ -327,6 +327,30 @@ impl LdapConnector {
         Ok(answers(entry, groups))
     }
 
+    /// What the directory says of `username` now, as the search account (no password):
+    /// `groups explain --lookup`.
+    pub async fn lookup_username(&self, username: &str) -> Result<Option<Answers>, String> {
+        let mut ldap = self.connect().await.map_err(|e| e.to_string())?;
+        let filter = self
+            .ldap
+            .user_search
+            .filter
+            .replace("{username}", &ldap_escape(username));
+        let Some(entry) = self
+            .find_user(&mut ldap, &filter)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let groups = self
+            .find_groups(&mut ldap, &entry)
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = ldap.unbind().await;
+        Ok(Some(answers(entry, groups)))
+    }
+
     /// What the directory says of the person with immutable id `id` now (no password).
     async fn look_up(&self, id: &str) -> Result<Option<Answers>, LdapFailure> {
         let mut ldap = self.connect().await?;
