@@ -215,7 +215,62 @@ mock:
       tenant: 72f988bf-86f1-41af-91ab-2d7cd011db47
       users:
         - { username: big@contoso.com, name: Big Groups, groups: [GROUPS] }
+    - id: google
+      persona: google
+      directory_groups:
+        platform@example.com: { member_of: [engineering@example.com] }
+      users:
+        - { username: gina, name: Gina, email: gina@example.com, groups: [platform] }
+        - { username: admin, email: admin@example.com }
+    - id: github
+      persona: github
+      users:
+        - { username: octocat, name: The Octocat, email: octocat@example.com, groups: [acme, acme/Platform, acme/Sales] }
 "#;
+
+/// `tests/backstage-real/connectors.yaml` (the README's Google and GitHub recipe) pointed at
+/// the mock's personas.
+async fn google_and_github(upstream: &MockIdp, key_file: &std::path::Path) -> String {
+    let google = upstream.issuer_of("google").expect("google").to_string();
+    let github = upstream.issuer_of("github").expect("github").to_string();
+    let key = conformance::http_client()
+        .get(format!("{google}/service-account.json"))
+        .send()
+        .await
+        .expect("GET key")
+        .text()
+        .await
+        .expect("key");
+    std::fs::write(key_file, key).expect("write key");
+    let yaml = std::fs::read_to_string(project().join("connectors.yaml")).expect("connectors.yaml");
+    [
+        (
+            "${GOOGLE_ISSUER:-https://accounts.google.com}",
+            google.as_str(),
+        ),
+        (
+            "${GOOGLE_API_URL:-https://admin.googleapis.com}",
+            google.as_str(),
+        ),
+        ("${GOOGLE_CLIENT_ID}", "mock-client"),
+        ("${GOOGLE_CLIENT_SECRET}", "mock-secret"),
+        (
+            "${GOOGLE_SERVICE_ACCOUNT_KEY_FILE}",
+            key_file.to_str().expect("utf8"),
+        ),
+        ("${GOOGLE_ADMIN_EMAIL}", "admin@example.com"),
+        ("${GITHUB_URL:-https://github.com}", github.as_str()),
+        (
+            "${GITHUB_API_URL:-https://api.github.com}",
+            &format!("{github}/api/v3"),
+        ),
+        ("${GITHUB_CLIENT_ID}", "mock-client"),
+        ("${GITHUB_CLIENT_SECRET}", "mock-secret"),
+    ]
+    .iter()
+    .fold(yaml, |y, (from, to)| y.replace(from, to))
+    .replace("connectors:\n", "")
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_backstage_signs_in_local_okta_and_entra_users_refreshes_and_signs_out() {
@@ -236,9 +291,12 @@ async fn a_real_backstage_signs_in_local_okta_and_entra_users_refreshes_and_sign
         .expect("bridge.yaml")
         .replace("${BACKSTAGE_PORT}", &bs_port.to_string())
         .replace("${BACKSTAGE_CLIENT_SECRET}", CLIENT_SECRET);
+    let key_file = tempfile::NamedTempFile::new().expect("temp");
+    let more = google_and_github(&upstream, key_file.path()).await;
     let yaml = format!(
         r#"{client}
 connectors:
+{more}
   - {{ id: okta, type: okta, name: Okta, issuer: "{okta}", client_id: mock-client, client_secret: mock-secret,
       groups: {{ exclude: ["^everyone$"], prefix: okta, prefix_separator: "-" }} }}
   - {{ id: azure, type: azure, name: Entra ID, issuer: "{azure}", graph_url: "{graph}", client_id: mock-client,
@@ -315,6 +373,35 @@ users:
     );
     assert!(refs.iter().all(|r| valid_ref(r)), "{refs:?}");
     assert_eq!(ownership(&refresh(&bs, &browser).await), refs);
+
+    // Google Workspace: groups from the Directory (transitive), named by the local part.
+    let browser = Browser::new();
+    browser.set_login("gina", "anything");
+    let refs = ownership(&sign_in(&bs, &bridge.base, &browser, "google").await);
+    assert_eq!(
+        refs,
+        [
+            "user:default/gina",
+            "group:default/engineering",
+            "group:default/platform"
+        ]
+    );
+    assert_eq!(ownership(&refresh(&bs, &browser).await), refs);
+
+    // GitHub: the org and the allowed team, as Backstage entity names.
+    let browser = Browser::new();
+    browser.set_login("octocat", "anything");
+    let refs = ownership(&sign_in(&bs, &bridge.base, &browser, "github").await);
+    assert_eq!(
+        refs,
+        [
+            "user:default/octocat",
+            "group:default/acme",
+            "group:default/acme-platform"
+        ]
+    );
+    assert!(refs.iter().all(|r| valid_ref(r)), "{refs:?}");
+    assert_eq!(ownership(&refresh(&bs, &browser).await), refs);
 }
 
 /// The README's Backstage recipe shows these files word for word: what users copy is what
@@ -326,6 +413,7 @@ fn the_readme_recipe_is_the_tested_project() {
             .expect("README");
     for file in [
         "bridge.yaml",
+        "connectors.yaml",
         "app-config.yaml",
         "src/oidcBridgeResolver.js",
         "index.js",
