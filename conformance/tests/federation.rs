@@ -894,3 +894,92 @@ async fn an_okta_user_in_250_groups_gets_all_250_through_the_groups_api() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The Groups API through an OAuth 2.0 service app instead of an API token: client
+/// credentials with a `private_key_jwt` assertion at `{org}/oauth2/v1/token`, the scoped token
+/// cached across sign-ins.
+#[tokio::test]
+async fn an_okta_service_app_reads_the_groups_api_with_private_key_jwt() {
+    // The upstream (and a bridge this test does not use); the service app's key comes from it.
+    let upstream = start("").await;
+    let okta = upstream.okta.clone();
+    let org = okta.replace("/oauth2/default", "");
+    let app: Value = http_client()
+        .get(format!("{org}/service-app.json"))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    let key_file = tempfile::NamedTempFile::new().expect("temp");
+    std::fs::write(key_file.path(), app["private_key"].as_str().expect("pem")).expect("write");
+    let yaml = format!(
+        "connectors:\n  - {{ id: okta-app, type: okta, issuer: \"{okta}\", client_id: mock-client, client_secret: mock-secret,\n      groups_api: {{ client_id: \"{}\", private_key_file: \"{}\", key_id: \"{}\" }} }}\n",
+        app["client_id"].as_str().expect("client_id"),
+        key_file.path().display(),
+        app["key_id"].as_str().expect("key_id"),
+    );
+    let fed = Fed {
+        bridge: Op::start_with(Backend::Sqlite, &yaml)
+            .await
+            .expect("bridge starts"),
+        upstream: upstream.upstream,
+        okta: okta.clone(),
+    };
+    let hint = [
+        ("connector_id", "okta-app"),
+        ("login_hint", "many@example.com"),
+    ];
+    for _ in 0..2 {
+        let t = login(&fed, &Browser::new(), &hint).await;
+        assert_eq!(t.claims["groups"].as_array().map(Vec::len), Some(250));
+    }
+    let seen: Value = http_client()
+        .get(format!("{okta}/mock/requests"))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    let text = seen.to_string();
+    assert_eq!(
+        text.matches("/oauth2/v1/token").count(),
+        1,
+        "one service-app token for both sign-ins: {text}"
+    );
+    // A key the app does not have is refused: the sign-in fails rather than keep 100 groups.
+    let other = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ])
+        .output()
+        .expect("openssl genpkey");
+    std::fs::write(key_file.path(), &other.stdout).expect("write");
+    let yaml = yaml.replace("okta-app", "okta-other");
+    let fed = Fed {
+        bridge: Op::start_with(Backend::Sqlite, &yaml)
+            .await
+            .expect("bridge starts"),
+        ..fed
+    };
+    let rp = fed.bridge.rp("client").await;
+    let browser = Browser::new();
+    browser.follow_until(CALLBACK);
+    let p = rp.authorize_url(
+        &["groups"],
+        &[
+            ("connector_id", "okta-other"),
+            ("login_hint", "many@example.com"),
+        ],
+    );
+    match browser.authorize(&p.url).await {
+        Outcome::Page(status, body) => assert_eq!(status, 502, "{body}"),
+        other => panic!("{other:?}"),
+    }
+}

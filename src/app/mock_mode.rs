@@ -23,6 +23,7 @@ use crate::mock::google_api::{self, GoogleApi};
 use crate::mock::graph::{self, Graph};
 use crate::mock::inspect::inspect;
 use crate::mock::okta_api::{self, OktaApi};
+use crate::mock::okta_app::{self, ServiceApp};
 use crate::mock::persona::{Persona, guid};
 use crate::mock::state::MockState;
 use crate::mock::{BUILTIN_CLIENT_ID, BUILTIN_CLIENT_SECRET};
@@ -306,14 +307,17 @@ impl MockServer {
                 routes = routes.merge(api);
             }
             if let Some((org, token)) = &plan.okta_api {
+                let app = Arc::new(ServiceApp::new(org, mock.clock.clone()));
                 let api = okta_api::routes(
                     &path_of(org),
                     Arc::new(OktaApi {
                         storage: state.storage.clone(),
                         token: token.clone(),
+                        app: app.clone(),
                         url: org.clone(),
                     }),
                 )
+                .merge(okta_app::routes(&path_of(org), app))
                 .layer(axum::middleware::from_fn_with_state(mock.clone(), inspect));
                 routes = routes.merge(api);
             }

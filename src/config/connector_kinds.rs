@@ -31,23 +31,6 @@ pub enum ConnectorKind {
     Mock,
 }
 
-/// okta: `groups_api`, Okta's Groups API (`/api/v1/users/{id}/groups`).
-#[derive(Debug, Clone)]
-pub struct OktaGroupsApi {
-    /// An API token (`Authorization: SSWS …`).
-    pub token: SecretString,
-    /// The org URL (`https://acme.okta.com`): the issuer up to `/oauth2/` by default.
-    pub url: String,
-    /// Ask the API at every sign-in, not only when the token holds exactly 100 groups.
-    pub always: bool,
-    /// A group the org's claim rule adds when it cut the list (a token holding it is
-    /// read from the API, whatever its count).
-    pub marker: Option<String>,
-}
-
-/// Okta puts at most this many groups in a token, silently dropping the rest.
-pub const OKTA_TOKEN_GROUPS: usize = 100;
-
 /// How a Google group becomes a raw group name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GoogleGroupName {
@@ -420,43 +403,4 @@ pub fn read_github(r: &mut Reader, o: &Obj<'_>, base_url: &str) -> GithubSetting
         preferred_email_domain: preferred_email_domain.map(|d| d.to_lowercase()),
         use_login_as_id: r.bool(o, "use_login_as_id").unwrap_or(false),
     }
-}
-
-/// okta: `groups_api: {token, url, always, marker}`.
-pub fn read_groups_api(
-    r: &mut Reader,
-    o: &Obj<'_>,
-    kind: ConnectorKind,
-    issuer: Option<&str>,
-) -> Option<OktaGroupsApi> {
-    o.get("groups_api")?;
-    let path = o.key_path("groups_api");
-    if kind != ConnectorKind::Okta {
-        r.problem(&path, "is Okta's Groups API: only an okta connector has it");
-        return None;
-    }
-    let a = r.obj(
-        o.get("groups_api"),
-        &path,
-        &["token", "url", "always", "marker"],
-    );
-    let token = r.required_string(&a, "token").map(SecretString::new);
-    let url = r.string(&a, "url").or_else(|| {
-        let i = issuer?;
-        Some(match i.find("/oauth2/") {
-            Some(at) => i[..at].to_string(),
-            None => url::Url::parse(i).ok()?.origin().ascii_serialization(),
-        })
-    });
-    if let Some(u) = &url
-        && url::Url::parse(u).is_err()
-    {
-        r.problem(a.key_path("url"), format!("`{u}` is not a URL"));
-    }
-    Some(OktaGroupsApi {
-        token: token?,
-        url: url?.trim_end_matches('/').to_string(),
-        always: r.bool(&a, "always").unwrap_or(false),
-        marker: r.string(&a, "marker").filter(|m| !m.is_empty()),
-    })
 }

@@ -5,6 +5,7 @@ use serde_json::Value;
 use super::connector_kinds::*;
 use super::duration::Seconds;
 use super::ldap_section::read_ldap;
+use super::okta_section::read_groups_api;
 use super::parties::*;
 use super::tree::{Obj, Problem, Reader, index, join};
 use crate::secret::SecretString;

@@ -1,8 +1,9 @@
 //! Who the provider deals with: clients, upstream connectors, local users, and the mock
 //! section.
 
-use super::connector_kinds::{ConnectorKind, KindSettings, OktaGroupsApi};
+use super::connector_kinds::{ConnectorKind, KindSettings};
 use super::duration::Seconds;
+use super::okta_section::OktaGroupsApi;
 use crate::secret::SecretString;
 
 /// Per-client overrides of [`TokenLifetimes`].

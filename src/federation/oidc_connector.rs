@@ -14,6 +14,7 @@ use super::connector::{
 use super::groups::{self, Outcome, RawGroup};
 use super::identity;
 use super::upstream::google::Directory;
+use super::upstream::okta::ServiceAppClient;
 use super::upstream::{Upstream, UpstreamError, UpstreamLogin};
 use crate::clock::Clock;
 use crate::config::{ConnectorConfig, ConnectorKind, KindSettings};
@@ -25,6 +26,8 @@ pub struct OidcConnector {
     upstream: Upstream,
     /// google: the Directory API's service account (its key parsed once).
     directory: Option<Directory>,
+    /// okta: the Groups API's service app, when `groups_api` names one.
+    okta_app: Option<ServiceAppClient>,
     /// Seals the upstream refresh token kept in the identity.
     sealer: Sealer,
     clock: Arc<dyn Clock>,
@@ -42,8 +45,13 @@ impl OidcConnector {
             KindSettings::Google(g) => g.directory.as_ref().map(Directory::new).transpose()?,
             _ => None,
         };
+        let okta_app = match &config.groups_api {
+            Some(api) => ServiceAppClient::new(api)?,
+            None => None,
+        };
         Ok(Self {
             directory,
+            okta_app,
             upstream: Upstream::new(config, bridge_issuer, clock.clone(), metrics)?,
             sealer,
             clock,
@@ -134,7 +142,10 @@ impl OidcConnector {
         let Some(user) = login.claims["sub"].as_str() else {
             return Ok(raw);
         };
-        let names = self.upstream.okta_groups(api, user).await?;
+        let names = self
+            .upstream
+            .okta_groups(api, self.okta_app.as_ref(), user)
+            .await?;
         raw.retain(|g| g.source != "groups");
         raw.extend(names.into_iter().map(|value| RawGroup {
             value,

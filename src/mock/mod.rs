@@ -13,6 +13,7 @@ pub mod graph;
 pub mod inspect;
 pub mod mint;
 pub mod okta_api;
+pub mod okta_app;
 pub mod persona;
 pub mod state;
 

@@ -1,5 +1,6 @@
 //! The okta persona's Groups API: `GET {org}/api/v1/users/{id}/groups`, authorized by the
-//! issuer's `api_token` (`Authorization: SSWS …`), paged with `limit` and `after` and a
+//! issuer's `api_token` (`Authorization: SSWS …`) or a token of its service app
+//! (`okta_app.rs`: `Bearer …` with `okta.users.read`), paged with `limit` and `after` and a
 //! `Link: <…>; rel="next"` header, as Okta's is. It is where a bridge reads the groups of a
 //! user in more than the 100 an Okta token carries.
 
@@ -20,6 +21,8 @@ use crate::storage::Storage;
 pub struct OktaApi {
     pub storage: Arc<dyn Storage>,
     pub token: String,
+    /// The org's API service app, whose tokens are accepted too.
+    pub app: Arc<super::okta_app::ServiceApp>,
     /// The org URL, for the `Link` header.
     pub url: String,
 }
@@ -50,9 +53,14 @@ async fn user_groups(
 ) -> Response {
     let presented = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("SSWS "));
-    if !presented.is_some_and(|t| ct_eq(t.as_bytes(), api.token.as_bytes())) {
+        .and_then(|v| v.to_str().ok());
+    let api_token = presented
+        .and_then(|v| v.strip_prefix("SSWS "))
+        .is_some_and(|t| ct_eq(t.as_bytes(), api.token.as_bytes()));
+    let app_token = presented
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| api.app.accepts(t, "okta.users.read"));
+    if !api_token && !app_token {
         return okta_error(
             StatusCode::UNAUTHORIZED,
             "E0000011",

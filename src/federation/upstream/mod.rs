@@ -28,7 +28,7 @@ pub mod github;
 pub mod google;
 mod graph;
 mod http;
-mod okta;
+pub mod okta;
 mod verify;
 pub use error::UpstreamError;
 pub use http::{CappedHttp, HttpError, MAX_RESPONSE};

@@ -1,21 +1,83 @@
 //! Okta's groups past the 100 its tokens carry: the Groups API
 //! (`GET {org}/api/v1/users/{id}/groups`, paged by the `Link` header) with an API token
-//! (`SSWS`), which goes to the org's origin and nowhere else.
+//! (`SSWS`) or a service app's access token (client credentials with `private_key_jwt` at
+//! `{org}/oauth2/v1/token`, cached until a minute before it expires); either goes to the org's
+//! origin and nowhere else.
 
-use serde_json::Value;
+use josekit::jws::{JwsHeader, JwsSigner, RS256};
+use serde_json::{Value, json};
 
 use super::error::UpstreamError;
-use super::http::{HttpError, read_capped};
+use super::http::{HttpError, MAX_RESPONSE, read_capped};
 use super::{MAX_GRAPH_PAGE, Upstream, unavailable};
-use crate::config::OktaGroupsApi;
+use crate::config::{OktaApiAuth, OktaGroupsApi, OktaServiceApp};
+
+const CLIENT_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A service app of the Okta API: its signer (the key parsed once) and its access token.
+pub struct ServiceAppClient {
+    app: OktaServiceApp,
+    signer: Box<dyn JwsSigner>,
+    token: tokio::sync::Mutex<Option<(String, i64)>>,
+}
+
+impl ServiceAppClient {
+    /// `None` for an API token.
+    pub fn new(api: &OktaGroupsApi) -> Result<Option<Self>, UpstreamError> {
+        let OktaApiAuth::ServiceApp(app) = &api.auth else {
+            return Ok(None);
+        };
+        let mut signer = RS256
+            .signer_from_pem(app.private_key.expose().as_bytes())
+            .map_err(|e| {
+                UpstreamError::Invalid(format!("groups_api's private key cannot sign: {e}"))
+            })?;
+        if let Some(kid) = &app.key_id {
+            signer.set_key_id(kid);
+        }
+        Ok(Some(Self {
+            app: app.clone(),
+            signer: Box::new(signer),
+            token: tokio::sync::Mutex::new(None),
+        }))
+    }
+
+    /// A `private_key_jwt` client assertion for `token_url` (RFC 7523 §2.2).
+    fn assertion(&self, token_url: &str, now: i64) -> Result<String, UpstreamError> {
+        let claims = json!({
+            "iss": self.app.client_id,
+            "sub": self.app.client_id,
+            "aud": token_url,
+            "iat": now,
+            "exp": now + 300,
+            "jti": crate::secret::random_token(16),
+        });
+        let payload = serde_json::to_vec(&claims)
+            .map_err(|e| UpstreamError::Invalid(format!("client assertion: {e}")))?;
+        josekit::jws::serialize_compact(&payload, &JwsHeader::new(), &*self.signer)
+            .map_err(|e| UpstreamError::Invalid(format!("cannot sign the client assertion: {e}")))
+    }
+}
 
 impl Upstream {
     /// okta: the names (`profile.name`) of every group of user `user_id`, every page.
     pub async fn okta_groups(
         &self,
         api: &OktaGroupsApi,
+        app: Option<&ServiceAppClient>,
         user_id: &str,
     ) -> Result<Vec<String>, UpstreamError> {
+        let authorization = match (&api.auth, app) {
+            (OktaApiAuth::Token(t), _) => format!("SSWS {}", t.expose()),
+            (OktaApiAuth::ServiceApp(_), Some(app)) => {
+                format!("Bearer {}", self.okta_app_token(app, &api.url).await?)
+            }
+            (OktaApiAuth::ServiceApp(_), None) => {
+                return Err(UpstreamError::Invalid(
+                    "groups_api: no service app client".into(),
+                ));
+            }
+        };
         let origin = url::Url::parse(&api.url)
             .map(|u| u.origin())
             .map_err(|e| UpstreamError::Invalid(format!("groups_api.url: {e}")))?;
@@ -30,7 +92,7 @@ impl Upstream {
         let mut out = Vec::new();
         for _ in 0..100 {
             let (page, next) = self
-                .observed("groups_api", self.okta_page(&url, api.token.expose()))
+                .observed("groups_api", self.okta_page(&url, &authorization))
                 .await?;
             for g in page.as_array().into_iter().flatten() {
                 if let Some(name) = g["profile"]["name"].as_str() {
@@ -52,18 +114,82 @@ impl Upstream {
         ))
     }
 
+    /// The service app's access token: the cached one, or a new one.
+    async fn okta_app_token(
+        &self,
+        app: &ServiceAppClient,
+        org: &str,
+    ) -> Result<String, UpstreamError> {
+        let now = self.clock.now();
+        let mut cached = app.token.lock().await;
+        if let Some((token, expires)) = cached.as_ref()
+            && now < expires - 60
+        {
+            return Ok(token.clone());
+        }
+        let token_url = format!("{org}/oauth2/v1/token");
+        let assertion = app.assertion(&token_url, now)?;
+        let scope = app.app.scopes.join(" ");
+        let request = async {
+            let resp = self
+                .http
+                .0
+                .post(&token_url)
+                .header("Accept", "application/json")
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("scope", scope.as_str()),
+                    ("client_assertion_type", CLIENT_ASSERTION),
+                    ("client_assertion", assertion.as_str()),
+                ])
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let status = resp.status();
+            if status.is_server_error() {
+                return Err(UpstreamError::Unavailable(format!(
+                    "Okta's token endpoint answered {status}"
+                )));
+            }
+            let bytes = read_capped(resp, MAX_RESPONSE).await.map_err(|e| match e {
+                HttpError::Transport(e) => UpstreamError::Unavailable(e.to_string()),
+                other => UpstreamError::Invalid(format!("Okta's token endpoint: {other}")),
+            })?;
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            match body["access_token"]
+                .as_str()
+                .filter(|_| status.is_success())
+            {
+                Some(t) => Ok((
+                    t.to_string(),
+                    now + body["expires_in"].as_i64().unwrap_or(3600),
+                )),
+                None => Err(UpstreamError::Invalid(format!(
+                    "the service app got no token ({status}: {})",
+                    body["error_description"]
+                        .as_str()
+                        .or(body["error"].as_str())
+                        .unwrap_or("no reason given")
+                ))),
+            }
+        };
+        let (token, expires) = self.observed("groups_api_token", request).await?;
+        *cached = Some((token.clone(), expires));
+        Ok(token)
+    }
+
     /// One page, and the `Link` header's `rel="next"` target.
     async fn okta_page(
         &self,
         url: &str,
-        token: &str,
+        authorization: &str,
     ) -> Result<(Value, Option<String>), UpstreamError> {
         let resp = self
             .http
             .0
             .get(url)
             .header("Accept", "application/json")
-            .header("Authorization", format!("SSWS {token}"))
+            .header("Authorization", authorization)
             .send()
             .await
             .map_err(unavailable)?;
