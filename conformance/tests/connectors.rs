@@ -149,16 +149,17 @@ async fn a_github_sign_in_gives_org_and_allowed_team_groups_in_the_id_token_and_
     assert_eq!(ui["preferred_username"], "octocat");
     assert_eq!(ui["email"], "octocat@acme.com");
     assert_eq!(ui["email_verified"], true);
-    // Without `orgs`: every org and team, through the connector's own pipeline.
+    // Without `orgs`: every org and team (`.` between them: see team_separator), through the
+    // connector's own pipeline.
     let all = login(&fed, "github-all", "octocat").await;
     assert_eq!(
         all.claims["groups"],
         json!([
             "gh-acme",
-            "gh-acme-platform-team",
-            "gh-acme-sales",
+            "gh-acme.platform-team",
+            "gh-acme.sales",
             "gh-other",
-            "gh-other-ops"
+            "gh-other.ops"
         ])
     );
     assert_ne!(
@@ -208,7 +209,7 @@ async fn github_teams_are_read_across_pages() {
     let t = login(&fed, "github-all", "manyteams").await;
     let groups = t.claims["groups"].as_array().expect("groups").clone();
     assert_eq!(groups.len(), 121, "acme and its 120 teams");
-    assert!(groups.contains(&json!("gh-acme-t119")), "{groups:?}");
+    assert!(groups.contains(&json!("gh-acme.t119")), "{groups:?}");
 }
 
 /// A refresh past the staleness window reads the teams again; leaving the org ends it.
@@ -325,11 +326,15 @@ async fn google_refuses_an_account_outside_the_hosted_domains() {
     match sign_in(&fed, "google", "gmail").await.0 {
         Outcome::Page(status, body) => {
             assert_eq!(status, 403, "{body}");
-            assert!(body.contains("gmail.com is not allowed here"), "{body}");
+            assert!(
+                body.contains("a Google account outside the allowed Workspace domains"),
+                "a consumer account has no hd: {body}"
+            );
         }
         other => panic!("{other:?}"),
     }
-    // The same person through a connector with no hosted_domains signs in.
+    // The same person through a connector with no hosted_domains signs in, with no
+    // Directory groups: Google vouches for an address's groups only in a Workspace.
     let t = login(&fed, "google-direct", "gmail").await;
     assert_eq!(t.claims["groups"], json!([]));
 }
@@ -347,6 +352,21 @@ async fn a_google_refresh_re_reads_the_directory() {
     let id = jwt_claims(body["id_token"].as_str().expect("id_token"));
     assert_eq!(id["groups"], json!(["sales"]));
     assert_eq!(id["sub"], t.claims["sub"]);
+    // Suspended in the Workspace: the next refresh past the window ends the session.
+    let resp = http_client()
+        .put(format!("{}/mock/users/jane", fed.google))
+        .json(&json!({ "claims": { "suspended": true } }))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(resp.status(), 200);
+    fed.bridge.clock.advance(16 * 60);
+    let (status, body) = refresh(&fed, body["refresh_token"].as_str().expect("rt")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
 }
 
 /// GitLab through the generic `oidc` connector: GitLab's ID token carries `groups_direct`,
@@ -415,4 +435,82 @@ mock:
         json!([]),
         "the ID token has no `groups`: userinfo is where they are"
     );
+}
+
+/// Google gives a refresh token only at the first consent: without one, a refresh past the
+/// window reads the Directory again, and asks `users.get` whether the person was suspended.
+#[tokio::test]
+async fn without_an_upstream_refresh_token_a_google_refresh_checks_the_directory() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    // An application the upstream gives no refresh token to.
+    let upstream = MockIdp::builder()
+        .host("localhost")
+        .config_yaml(&format!(
+            r#"
+clients:
+  - id: google-app
+    secret: google-app-secret
+    redirect_uris: [http://127.0.0.1:{port}/callback/google]
+    grant_types: [authorization_code]
+{}"#,
+            UPSTREAM.replace("TEAMS", "acme")
+        ))
+        .start()
+        .await
+        .expect("upstream starts");
+    let google = upstream.issuer_of("google").expect("google").to_string();
+    let key = http_client()
+        .get(format!("{google}/service-account.json"))
+        .send()
+        .await
+        .expect("GET key")
+        .text()
+        .await
+        .expect("key");
+    let key_file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(key_file.path(), key).expect("write key");
+    let yaml = format!(
+        "connectors:\n{}",
+        google_connectors("", &google, &key_file.path().display().to_string())
+            .replace("client_id: mock-client", "client_id: google-app")
+            .replace(
+                "client_secret: mock-secret",
+                "client_secret: google-app-secret"
+            )
+    );
+    let bridge = Op::start_on_listener(Backend::Sqlite, &yaml, listener)
+        .await
+        .expect("bridge starts");
+    let fed = Fed {
+        upstream,
+        bridge,
+        github: String::new(),
+        google: google.clone(),
+        _key_file: key_file,
+    };
+    let t = login(&fed, "google", "jane").await;
+    set_groups(&google, "jane", json!(["sales"])).await;
+    fed.bridge.clock.advance(16 * 60);
+    let (status, body) = refresh(&fed, t.refresh_token().expect("rt")).await;
+    assert_eq!(status, 200, "{body}");
+    let id = jwt_claims(body["id_token"].as_str().expect("id_token"));
+    assert_eq!(id["groups"], json!(["sales"]));
+    let resp = http_client()
+        .put(format!("{google}/mock/users/jane"))
+        .json(&json!({ "claims": { "suspended": true } }))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(resp.status(), 200);
+    fed.bridge.clock.advance(16 * 60);
+    let (status, body) = refresh(&fed, body["refresh_token"].as_str().expect("rt")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    assert!(requests_to(&google, "/admin/directory/v1/users/jane@example.com").await >= 2);
 }

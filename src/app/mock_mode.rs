@@ -288,7 +288,9 @@ impl MockServer {
                     .await
                     .map_err(|e| StartError::EncryptionKey(format!("google persona: {e}")))?
                     .map_err(|e| StartError::EncryptionKey(format!("google persona: {e}")))?;
-                let api = google_api::routes(&path_of(&plan.issuer), Arc::new(api))
+                let api = Arc::new(api);
+                let api = google_api::routes(&path_of(&plan.issuer), api.clone())
+                    .merge(google_api::users::routes(&path_of(&plan.issuer), api))
                     .layer(axum::middleware::from_fn_with_state(mock.clone(), inspect));
                 routes = routes.merge(api);
             }

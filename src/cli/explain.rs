@@ -54,7 +54,8 @@ fn raw_groups(c: &ConnectorConfig, doc: &Value, out: &mut String) -> Vec<groups:
             if g.directory.is_none() {
                 out.push_str("note: no directory: Google's ID tokens carry no groups\n");
             }
-            google::raw_groups(g, &google::from_claims(doc))
+            let hd = doc["hd"].as_str().unwrap_or_default();
+            google::raw_groups(g, hd, &google::from_claims(doc))
         }
         KindSettings::Github(g) => {
             let answers: github::Answers = serde_json::from_value(doc.clone()).unwrap_or_default();

@@ -80,9 +80,12 @@ pub struct GoogleDirectory {
     pub transitive: bool,
 }
 
-/// The Directory API scope a group lookup needs.
+/// The Directory API scopes the service account is granted: groups, and users (whether a
+/// person was suspended, at a refresh).
 pub const DIRECTORY_GROUP_SCOPE: &str =
     "https://www.googleapis.com/auth/admin.directory.group.readonly";
+pub const DIRECTORY_USER_SCOPE: &str =
+    "https://www.googleapis.com/auth/admin.directory.user.readonly";
 
 #[derive(Debug, Clone)]
 pub struct GithubOrg {
@@ -398,9 +401,44 @@ pub fn read_github(r: &mut Reader, o: &Obj<'_>, base_url: &str) -> GithubSetting
     }
     GithubSettings {
         api_url: api_url.trim_end_matches('/').to_string(),
+        team_separator: team_separator(r, o, &orgs),
         orgs,
-        team_separator: r.string(o, "team_separator").unwrap_or_else(|| "-".into()),
         preferred_email_domain: preferred_email_domain.map(|d| d.to_lowercase()),
         use_login_as_id: r.bool(o, "use_login_as_id").unwrap_or(false),
     }
+}
+
+/// Between org and team in a group name. `-` (`acme-platform`) when `orgs` names the orgs,
+/// `.` when any GitHub user may sign in: org names and team slugs hold `-` but never `.`, so
+/// with `-` someone could create the org `acme-platform` and get the group of acme's
+/// platform team. Configured orgs that could meet that way are refused.
+fn team_separator(r: &mut Reader, o: &Obj<'_>, orgs: &[GithubOrg]) -> String {
+    let default = if orgs.is_empty() { "." } else { "-" };
+    let sep = r
+        .string(o, "team_separator")
+        .unwrap_or_else(|| default.to_string());
+    if sep.is_empty() || sep.bytes().any(|b| b.is_ascii_alphanumeric()) {
+        r.problem(
+            o.key_path("team_separator"),
+            "must be punctuation that org names and team slugs cannot hold (`.`, or `-` with orgs whose names cannot meet)",
+        );
+        return sep;
+    }
+    if sep.contains('-') {
+        for a in orgs {
+            for b in orgs {
+                let prefix = format!("{}{sep}", a.name.to_lowercase());
+                if a.name != b.name && b.name.to_lowercase().starts_with(&prefix) {
+                    r.problem(
+                        o.key_path("team_separator"),
+                        format!(
+                            "orgs `{}` and `{}` make the same group names with `{sep}` (a team of {} could be the org {}): set team_separator: \".\"",
+                            a.name, b.name, a.name, b.name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    sep
 }

@@ -254,6 +254,12 @@ pub(super) fn check_connectors(
                 "needs verified_email_domains: only addresses in domains this connector is the authority for are linked",
             );
         }
+        if c.link_by_email && c.kind == ConnectorKind::Github {
+            r.problem(
+                join(&path, "link_by_email"),
+                "is refused for github: an address GitHub verified once stays verified after its owner loses the mailbox (a recycled address would link to its new owner's subject)",
+            );
+        }
         if c.link_by_email && c.kind == ConnectorKind::Azure {
             warnings.push(Problem {
                 path: join(&path, "link_by_email"),

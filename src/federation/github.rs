@@ -362,7 +362,7 @@ impl RefreshConnector for GithubConnector {
         }
         let mut tokens = self.tokens_of(session)?;
         if let (Some(exp), Some(rt)) = (tokens.expires_at, tokens.refresh_token.clone())
-            && self.clock.now() >= exp - 60
+            && self.clock.now() >= exp.saturating_sub(60)
         {
             tokens = self
                 .upstream
@@ -444,10 +444,35 @@ mod tests {
     #[test]
     fn without_orgs_every_org_and_team_is_a_group() {
         let raw = raw_groups(&settings("[]"), &alice()).expect("anyone");
+        // `.`: no org name or team slug holds one, so no new org can mint acme's team groups.
         assert_eq!(
             values(&raw),
-            ["acme", "acme-platform", "acme-sales", "other", "other-x"]
+            ["acme", "acme.platform", "acme.sales", "other", "other.x"]
         );
+    }
+
+    #[test]
+    fn orgs_whose_group_names_could_meet_are_refused_with_a_dash() {
+        let err = crate::config::from_yaml_str(
+            "connectors: [{id: gh, type: github, client_id: a, client_secret: b, orgs: [acme, acme-labs]}]",
+            &|_| None,
+        )
+        .expect_err("acme's team labs would be the org acme-labs");
+        assert!(
+            err.to_string().contains("connectors[0].team_separator"),
+            "{err}"
+        );
+        let ok = crate::config::from_yaml_str(
+            "connectors: [{id: gh, type: github, client_id: a, client_secret: b, orgs: [acme, acme-labs], team_separator: '.'}]",
+            &|_| None,
+        );
+        assert!(ok.is_ok());
+        let err = crate::config::from_yaml_str(
+            "connectors: [{id: gh, type: github, client_id: a, client_secret: b, link_by_email: true, verified_email_domains: [acme.com]}]",
+            &|_| None,
+        )
+        .expect_err("no linking by GitHub addresses");
+        assert!(err.to_string().contains("link_by_email"), "{err}");
     }
 
     #[test]

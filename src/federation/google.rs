@@ -30,8 +30,10 @@ pub fn check_hosted_domain(google: &GoogleSettings, claims: &Value) -> Result<()
     }
 }
 
-/// The Directory's groups as raw groups, named per `group_name`.
-pub fn raw_groups(google: &GoogleSettings, found: &[DirectoryGroup]) -> Vec<RawGroup> {
+/// The Directory's groups as raw groups, named per `group_name`. The local part names only
+/// groups of the person's own Workspace domain `hd`; another domain's keeps its address
+/// (`admins@labs.example.com` is not `admins@example.com`).
+pub fn raw_groups(google: &GoogleSettings, hd: &str, found: &[DirectoryGroup]) -> Vec<RawGroup> {
     found
         .iter()
         .map(|g| RawGroup {
@@ -39,9 +41,10 @@ pub fn raw_groups(google: &GoogleSettings, found: &[DirectoryGroup]) -> Vec<RawG
                 GoogleGroupName::Email => g.email.clone(),
                 GoogleGroupName::Name if !g.name.is_empty() => g.name.clone(),
                 GoogleGroupName::Name => g.email.clone(),
-                GoogleGroupName::EmailLocalPart => {
-                    g.email.split('@').next().unwrap_or(&g.email).to_string()
-                }
+                GoogleGroupName::EmailLocalPart => match g.email.rsplit_once('@') {
+                    Some((local, domain)) if domain.eq_ignore_ascii_case(hd) => local.to_string(),
+                    _ => g.email.clone(),
+                },
             },
             source: match &g.via {
                 None => format!("google:directory {}", g.email),
@@ -94,17 +97,31 @@ mod tests {
             name: "Engineering".into(),
             via: Some("platform@example.com".into()),
         }];
-        assert_eq!(raw_groups(&google(""), &found)[0].value, "eng@example.com");
+        let hd = "example.com";
         assert_eq!(
-            raw_groups(&google(", group_name: name"), &found)[0].value,
+            raw_groups(&google(""), hd, &found)[0].value,
+            "eng@example.com"
+        );
+        assert_eq!(
+            raw_groups(&google(", group_name: name"), hd, &found)[0].value,
             "Engineering"
         );
         assert_eq!(
-            raw_groups(&google(", group_name: email_local_part"), &found)[0].value,
+            raw_groups(&google(", group_name: email_local_part"), hd, &found)[0].value,
             "eng"
         );
         assert_eq!(
-            raw_groups(&google(""), &found)[0].source,
+            raw_groups(
+                &google(", group_name: email_local_part"),
+                "labs.example.com",
+                &found
+            )[0]
+            .value,
+            "eng@example.com",
+            "another domain's group keeps its address"
+        );
+        assert_eq!(
+            raw_groups(&google(""), hd, &found)[0].source,
             "google:directory eng@example.com (transitive, via platform@example.com)"
         );
     }

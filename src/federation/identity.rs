@@ -19,7 +19,8 @@
 //! `preferred_username` and `upn` are never treated as e-mail proof.
 //!
 //! Upstream claims that keep their meaning go under one namespaced `upstream` claim
-//! (`idp`, `iss`, `sub`, `tid`, `oid`, `amr`), never over registered claim names.
+//! (`idp`, `iss`, `sub`, `tid`, `oid`, `amr`, Google's `hd`), never over registered claim
+//! names.
 
 use serde_json::{Map, Value, json};
 
@@ -133,7 +134,7 @@ pub fn build(
     };
     let mut upstream = Map::new();
     upstream.insert("idp".into(), json!(connector.id));
-    for k in ["iss", "sub", "tid", "oid", "amr"] {
+    for k in ["iss", "sub", "tid", "oid", "amr", "hd"] {
         if let Some(v) = claims.get(k).filter(|v| !v.is_null()) {
             upstream.insert(k.into(), v.clone());
         }

@@ -155,21 +155,22 @@ impl OidcConnector {
         Ok(raw)
     }
 
-    /// google: the person's Directory groups (by their verified e-mail), never the token's.
+    /// google: the person's Directory groups, never the token's. Only a Workspace account
+    /// (`hd`) with a verified address is looked up: Google vouches for an address only there.
     async fn google_groups(
         &self,
         google: &crate::config::GoogleSettings,
         dir: &Directory,
         claims: &Value,
     ) -> Result<Vec<RawGroup>, UpstreamError> {
-        let Some(email) = claims["email"].as_str() else {
+        let (Some(email), Some(hd)) = (claims["email"].as_str(), claims["hd"].as_str()) else {
             return Ok(Vec::new());
         };
-        if claims["email_verified"] == Value::Bool(false) {
+        if claims["email_verified"] != Value::Bool(true) {
             return Ok(Vec::new());
         }
-        let found = self.upstream.google_groups(dir, email).await?;
-        Ok(super::google::raw_groups(google, &found))
+        let found = self.upstream.google_groups(dir, email, hd).await?;
+        Ok(super::google::raw_groups(google, hd, &found))
     }
 
     /// The identity for an upstream login, with its upstream session kept for refresh.
@@ -299,9 +300,20 @@ impl OidcConnector {
     /// google without an upstream refresh token (Google gives one only at first consent):
     /// the Directory groups read again for the e-mail signed in with; the rest stands.
     async fn regroup(&self, identity: &Identity) -> Result<Refreshed, ConnectorError> {
+        let hd = identity
+            .extra
+            .get("upstream")
+            .and_then(|u| u["hd"].as_str());
+        // Suspended or archived in the Directory (which Google's own refresh would say): gone.
+        if let (Some(dir), Some(email), Some(hd)) = (&self.directory, &identity.email, hd)
+            && !self.upstream.google_user_active(dir, email, hd).await?
+        {
+            return Ok(Refreshed::Gone);
+        }
         let claims = serde_json::json!({
             "email": identity.email,
             "email_verified": identity.email_verified.unwrap_or(false),
+            "hd": hd,
         });
         let login = UpstreamLogin {
             claims,
@@ -344,11 +356,18 @@ impl RefreshConnector for OidcConnector {
         if no_id_token {
             let mut kept = serde_json::Map::new();
             if let Some(u) = identity.extra.get("upstream") {
-                for k in ["sub", "tid", "oid", "iss"] {
+                for k in ["sub", "tid", "oid", "iss", "hd"] {
                     if let Some(v) = u.get(k) {
                         kept.insert(k.into(), v.clone());
                     }
                 }
+            }
+            if let Some(e) = &identity.email {
+                kept.insert("email".into(), Value::String(e.clone()));
+                kept.insert(
+                    "email_verified".into(),
+                    Value::Bool(identity.email_verified.unwrap_or(false)),
+                );
             }
             login.claims = Value::Object(kept);
         }

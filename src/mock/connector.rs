@@ -1,7 +1,8 @@
 //! The mock as a connector: a password form that takes any username (the password is
 //! ignored) with optional groups and claims fields, silent logins (`login_hint` and queued
 //! ones, with `mock.auto_login`), and a refresh that re-reads the latest claims stored for
-//! the identity (what a later login or `POST /mock/tokens` wrote).
+//! the identity (what a later login or `POST /mock/tokens` wrote), refused for a user whose
+//! claims say `suspended: true`.
 
 use std::sync::Arc;
 
@@ -135,6 +136,11 @@ impl RefreshConnector for MockConnector {
             .map_err(|e| ConnectorError::Unavailable(e.to_string()))?;
         Ok(
             match stored.and_then(|json| serde_json::from_str::<Identity>(&json).ok()) {
+                // A user made `suspended: true` upstream (`PUT /mock/users`): refused, as a
+                // real IdP refuses a disabled person's refresh token.
+                Some(latest) if latest.extra.get("suspended") == Some(&Value::Bool(true)) => {
+                    Refreshed::Gone
+                }
                 Some(latest) => Refreshed::Current(latest),
                 None => Refreshed::Unchanged,
             },

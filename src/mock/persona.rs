@@ -139,13 +139,14 @@ impl TokenShape for Persona {
                 // Google's ID tokens never carry groups, whatever the scopes.
                 s.drop.push("groups");
                 s.id_token.insert("azp".into(), json!(client_id));
-                let domain = hosted_domain.clone().or_else(|| {
-                    identity
-                        .email
-                        .as_ref()
-                        .and_then(|e| e.rsplit_once('@'))
-                        .map(|(_, d)| d.to_lowercase())
-                });
+                // `hd`: the Workspace of the address's domain; a consumer account has none.
+                let domain = identity
+                    .email
+                    .as_ref()
+                    .and_then(|e| e.rsplit_once('@'))
+                    .map(|(_, d)| d.to_lowercase())
+                    .filter(|d| !matches!(d.as_str(), "gmail.com" | "googlemail.com"))
+                    .filter(|d| hosted_domain.as_ref().is_none_or(|h| h == d));
                 if let Some(d) = domain {
                     s.id_token.insert("hd".into(), json!(d));
                 }

@@ -61,7 +61,9 @@ impl Upstream {
             Ok(GithubTokens {
                 access_token: access_token.to_string(),
                 refresh_token: body["refresh_token"].as_str().map(str::to_string),
-                expires_at: body["expires_in"].as_i64().map(|s| self.clock.now() + s),
+                expires_at: body["expires_in"]
+                    .as_i64()
+                    .map(|s| self.clock.now().saturating_add(s)),
             })
         };
         self.observed("token", request).await
@@ -85,6 +87,18 @@ impl Upstream {
             .await
             .map_err(unavailable)?;
         let status = resp.status();
+        // A rate limit is GitHub being busy, not the person being refused.
+        let limited = status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            || (status == reqwest::StatusCode::FORBIDDEN
+                && resp
+                    .headers()
+                    .get("x-ratelimit-remaining")
+                    .is_some_and(|v| v.as_bytes() == b"0"));
+        if limited {
+            return Err(UpstreamError::Unavailable(format!(
+                "GitHub's rate limit ({status})"
+            )));
+        }
         if status == reqwest::StatusCode::UNAUTHORIZED {
             return Err(UpstreamError::Refused(
                 "GitHub no longer accepts the token (the app was revoked or the token expired)"

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::error::UpstreamError;
 use super::http::{HttpError, MAX_RESPONSE, read_capped};
 use super::{Upstream, unavailable};
-use crate::config::{DIRECTORY_GROUP_SCOPE, GoogleDirectory};
+use crate::config::{DIRECTORY_GROUP_SCOPE, DIRECTORY_USER_SCOPE, GoogleDirectory};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// At most this many groups are followed for one person.
@@ -69,12 +69,11 @@ impl Directory {
         self.settings.transitive
     }
 
-    /// The admin acting for `email`'s domain (or the `*` one).
-    pub fn admin_for(&self, email: &str) -> Option<&str> {
-        let domain = email.rsplit_once('@').map(|(_, d)| d.to_lowercase())?;
+    /// The admin acting for the Workspace `hd` (or the `*` one).
+    pub fn admin_for(&self, hd: &str) -> Option<&str> {
         self.settings
             .admins
-            .get(&domain)
+            .get(&hd.to_lowercase())
             .or_else(|| self.settings.admins.get("*"))
             .map(String::as_str)
     }
@@ -83,10 +82,10 @@ impl Directory {
         let claims = json!({
             "iss": self.settings.key.client_email,
             "sub": admin,
-            "scope": DIRECTORY_GROUP_SCOPE,
+            "scope": format!("{DIRECTORY_GROUP_SCOPE} {DIRECTORY_USER_SCOPE}"),
             "aud": self.settings.key.token_uri,
             "iat": now,
-            "exp": now + 3600,
+            "exp": now.saturating_add(3600),
         });
         let mut header = JwsHeader::new();
         header.set_token_type("JWT");
@@ -103,7 +102,7 @@ impl Upstream {
         let now = self.clock.now();
         let mut cache = dir.tokens.lock().await;
         if let Some((token, expires)) = cache.get(admin)
-            && now < expires - 60
+            && now < expires.saturating_sub(60)
         {
             return Ok(token.clone());
         }
@@ -140,20 +139,24 @@ impl Upstream {
                     UpstreamError::Invalid("no access_token for the service account".into())
                 })?
                 .to_string();
-            Ok((token, now + body["expires_in"].as_i64().unwrap_or(3600)))
+            Ok((
+                token,
+                now.saturating_add(body["expires_in"].as_i64().unwrap_or(3600)),
+            ))
         };
         let (token, expires) = self.observed("directory_token", request).await?;
         cache.insert(admin.to_string(), (token.clone(), expires));
         Ok(token)
     }
 
-    /// Every group `user_key` (a person's or a group's e-mail) is directly in.
+    /// Every group `user_key` (a person's or a group's e-mail) is directly in; `None` when
+    /// the Directory does not show it to this admin (unknown, or another domain's).
     async fn direct_groups(
         &self,
         dir: &Directory,
-        token: &str,
+        admin: &str,
         user_key: &str,
-    ) -> Result<Vec<(String, String)>, UpstreamError> {
+    ) -> Result<Option<Vec<(String, String)>>, UpstreamError> {
         let mut out = Vec::new();
         let mut page_token: Option<String> = None;
         for _ in 0..MAX_PAGES {
@@ -168,13 +171,8 @@ impl Upstream {
             if let Some(p) = &page_token {
                 url.query_pairs_mut().append_pair("pageToken", p);
             }
-            let Some(page) = self
-                .observed("directory", self.directory_page(url.as_str(), token))
-                .await?
-            else {
-                return Err(UpstreamError::Invalid(format!(
-                    "the Directory API does not know {user_key}"
-                )));
+            let Some(page) = self.directory_get(dir, admin, url.as_str()).await? else {
+                return Ok(None);
             };
             for g in page["groups"].as_array().into_iter().flatten() {
                 if let Some(email) = g["email"].as_str() {
@@ -184,7 +182,7 @@ impl Upstream {
             }
             match page["nextPageToken"].as_str().filter(|t| !t.is_empty()) {
                 Some(t) => page_token = Some(t.to_string()),
-                None => return Ok(out),
+                None => return Ok(Some(out)),
             }
         }
         Err(UpstreamError::Invalid(format!(
@@ -198,17 +196,23 @@ impl Upstream {
         &self,
         dir: &Directory,
         email: &str,
+        hd: &str,
     ) -> Result<Vec<DirectoryGroup>, UpstreamError> {
-        // Another domain's (or a consumer) account: no Workspace this service account reads.
-        let Some(admin) = dir.admin_for(email) else {
-            tracing::info!(connector = %self.config.id, "no directory admin for this account's domain: no Directory groups");
+        // A Workspace with no admin here: no Directory this service account reads.
+        let Some(admin) = dir.admin_for(hd) else {
+            tracing::info!(connector = %self.config.id, %hd, "no directory admin for this Workspace: no Directory groups");
             return Ok(Vec::new());
         };
-        let token = self.directory_token(dir, admin).await?;
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
         let mut queue = VecDeque::new();
-        for (e, name) in self.direct_groups(dir, &token, email).await? {
+        let direct = self
+            .direct_groups(dir, admin, email)
+            .await?
+            .ok_or_else(|| {
+                UpstreamError::Invalid(format!("the Directory does not show {email} to {admin}"))
+            })?;
+        for (e, name) in direct {
             if seen.insert(e.clone()) {
                 queue.push_back(e.clone());
                 out.push(DirectoryGroup {
@@ -227,12 +231,9 @@ impl Upstream {
                 break;
             }
             // A group the admin cannot see (another domain's) has no groups here.
-            let parents = match self.direct_groups(dir, &token, &group).await {
-                Err(UpstreamError::Invalid(why)) if why.contains("does not know") => {
-                    tracing::info!(connector = %self.config.id, %group, "the Directory does not know this group: its own groups are not followed");
-                    Vec::new()
-                }
-                other => other?,
+            let Some(parents) = self.direct_groups(dir, admin, &group).await? else {
+                tracing::info!(connector = %self.config.id, %group, "the Directory does not show this group: its own groups are not followed");
+                continue;
             };
             for (e, name) in parents {
                 if seen.insert(e.clone()) {
@@ -250,31 +251,82 @@ impl Upstream {
 }
 
 impl Upstream {
-    /// One page of `groups.list`; `None` for a 404 (the key is unknown to the Directory).
-    async fn directory_page(&self, url: &str, token: &str) -> Result<Option<Value>, UpstreamError> {
-        let resp = self
-            .http
-            .0
-            .get(url)
-            .header("Accept", "application/json")
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let status = resp.status();
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let body = read_body(resp, "the Directory API").await?;
-        if !status.is_success() {
+    /// `GET url` on the Directory as `admin`: the answer, or `None` when the Directory does
+    /// not show the key (404, or 403 for another domain's). A rate limit is `Unavailable`; a
+    /// refused token is dropped from the cache (the next call gets a new one).
+    async fn directory_get(
+        &self,
+        dir: &Directory,
+        admin: &str,
+        url: &str,
+    ) -> Result<Option<Value>, UpstreamError> {
+        let token = self.directory_token(dir, admin).await?;
+        let request = async {
+            let resp = self
+                .http
+                .0
+                .get(url)
+                .header("Accept", "application/json")
+                .bearer_auth(&token)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let status = resp.status();
+            let body = read_body(resp, "the Directory API").await?;
             let why = body["error"]["message"]
                 .as_str()
                 .unwrap_or("no reason given");
-            return Err(UpstreamError::Invalid(format!(
-                "the Directory API answered {status}: {why}"
-            )));
-        }
-        Ok(Some(body))
+            let reason = body["error"]["errors"][0]["reason"]
+                .as_str()
+                .unwrap_or_default();
+            match status.as_u16() {
+                200..=299 => Ok(Some(body)),
+                404 => Ok(None),
+                429 => Err(UpstreamError::Unavailable(format!(
+                    "the Directory API: {why}"
+                ))),
+                403 if reason.contains("RateLimit") || reason.contains("quota") => Err(
+                    UpstreamError::Unavailable(format!("the Directory API: {why}")),
+                ),
+                403 => Ok(None),
+                401 => {
+                    dir.tokens.lock().await.remove(admin);
+                    Err(UpstreamError::Unavailable(format!(
+                        "the Directory API refused its token ({why}); a new one is fetched next time"
+                    )))
+                }
+                _ => Err(UpstreamError::Invalid(format!(
+                    "the Directory API answered {status}: {why}"
+                ))),
+            }
+        };
+        self.observed("directory", request).await
+    }
+
+    /// Whether the person `email` is active in the Directory (`users.get`: neither suspended
+    /// nor archived, and there at all).
+    pub async fn google_user_active(
+        &self,
+        dir: &Directory,
+        email: &str,
+        hd: &str,
+    ) -> Result<bool, UpstreamError> {
+        let Some(admin) = dir.admin_for(hd) else {
+            return Ok(true);
+        };
+        let mut url = url::Url::parse(&format!(
+            "{}/admin/directory/v1/users",
+            dir.settings.api_url
+        ))
+        .map_err(|e| UpstreamError::Invalid(format!("directory.api_url: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|_| UpstreamError::Invalid("directory.api_url cannot have a path".into()))?
+            .push(email);
+        url.set_query(Some("fields=primaryEmail,suspended,archived"));
+        Ok(match self.directory_get(dir, admin, url.as_str()).await? {
+            None => false,
+            Some(u) => u["suspended"] != Value::Bool(true) && u["archived"] != Value::Bool(true),
+        })
     }
 }
 

@@ -123,7 +123,7 @@ impl Upstream {
         let now = self.clock.now();
         let mut cached = app.token.lock().await;
         if let Some((token, expires)) = cached.as_ref()
-            && now < expires - 60
+            && now < expires.saturating_sub(60)
         {
             return Ok(token.clone());
         }
@@ -162,7 +162,7 @@ impl Upstream {
             {
                 Some(t) => Ok((
                     t.to_string(),
-                    now + body["expires_in"].as_i64().unwrap_or(3600),
+                    now.saturating_add(body["expires_in"].as_i64().unwrap_or(3600)),
                 )),
                 None => Err(UpstreamError::Invalid(format!(
                     "the service app got no token ({status}: {})",

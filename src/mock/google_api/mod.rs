@@ -7,6 +7,8 @@
 //! a group is a *direct* member of (the connector walks the rest), paged with `pageToken`.
 //! Errors are Google's: RFC 6749 JSON, and `{"error": {code, message, status}}`.
 
+pub mod users;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
