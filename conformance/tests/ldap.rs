@@ -323,3 +323,50 @@ async fn an_unreachable_directory_is_a_503_not_a_wrong_password() {
         }
     }
 }
+
+/// The sign-in filter still holds at a refresh: an account the filter now excludes (here
+/// marked disabled, as Active Directory's `userAccountControl` filter does) loses its session
+/// at the next refresh past the window, though the entry is still there.
+#[tokio::test]
+async fn a_refresh_applies_the_user_filter_so_a_disabled_account_is_gone() {
+    let Some(dir) = ldap_dir() else { return };
+    let uid = format!(
+        "dis{}",
+        oidc_bridge::secret::random_token(6)
+            .to_lowercase()
+            .replace(['-', '_'], "x")
+    );
+    let user_dn = format!("uid={uid},ou=people,{SUFFIX}");
+    ldap_admin(
+        "ldapadd",
+        &format!(
+            "dn: {user_dn}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: Soon Disabled\nsn: User\nuserPassword: {uid}-pw\n"
+        ),
+    );
+    let item = start_tls(&dir).replace(
+        "filter: \"(uid={username})\"",
+        "filter: \"(&(uid={username})(!(description=disabled)))\"",
+    );
+    let op = bridge(&item).await;
+    let t = login(&op, "corp", &uid, &format!("{uid}-pw")).await;
+    ldap_admin(
+        "ldapmodify",
+        &format!("dn: {user_dn}\nchangetype: modify\nadd: description\ndescription: disabled\n"),
+    );
+    op.clock.advance(16 * 60);
+    let (status, _, body) = op
+        .token_request(
+            "client",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", t.refresh_token().expect("rt")),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    ldap_admin("ldapdelete", &format!("{user_dn}\n"));
+}

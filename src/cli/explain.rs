@@ -45,8 +45,12 @@ fn connector<'a>(config: &'a Config, id: &str) -> anyhow::Result<&'a ConnectorCo
 
 /// The raw groups in what connector `c`'s upstream said (`doc`), by the connector's type;
 /// a line for each check that would refuse the sign-in.
-fn raw_groups(c: &ConnectorConfig, doc: &Value, out: &mut String) -> Vec<groups::RawGroup> {
-    match &c.settings {
+fn raw_groups(
+    c: &ConnectorConfig,
+    doc: &Value,
+    out: &mut String,
+) -> anyhow::Result<Vec<groups::RawGroup>> {
+    Ok(match &c.settings {
         KindSettings::Google(g) => {
             if let Err(why) = google::check_hosted_domain(g, doc) {
                 out.push_str(&format!("login would be REFUSED: {why}\n"));
@@ -58,7 +62,8 @@ fn raw_groups(c: &ConnectorConfig, doc: &Value, out: &mut String) -> Vec<groups:
             google::raw_groups(g, hd, &google::from_claims(doc))
         }
         KindSettings::Github(g) => {
-            let answers: github::Answers = serde_json::from_value(doc.clone()).unwrap_or_default();
+            let answers: github::Answers = serde_json::from_value(doc.clone())
+                .context("a github connector's file holds GitHub's answers: {\"user\", \"emails\", \"orgs\", \"teams\"}")?;
             match github::raw_groups(g, &answers) {
                 Ok(raw) => raw,
                 Err(why) => {
@@ -67,12 +72,28 @@ fn raw_groups(c: &ConnectorConfig, doc: &Value, out: &mut String) -> Vec<groups:
                 }
             }
         }
-        KindSettings::Ldap(_) => {
-            let answers: ldap::Answers = serde_json::from_value(doc.clone()).unwrap_or_default();
-            ldap::raw_groups(c, &answers)
-        }
+        KindSettings::Ldap(_) => ldap::raw_groups(c, &ldap_answers(doc)?),
         KindSettings::None => groups::extract(doc, &c.groups.claims),
-    }
+    })
+}
+
+fn ldap_answers(doc: &Value) -> anyhow::Result<ldap::Answers> {
+    serde_json::from_value(doc.clone()).context(
+        "an ldap connector's file holds the directory's answers: {\"dn\", \"attributes\", \"groups\"}",
+    )
+}
+
+/// The claims the connector's mapped `claims` are read from: the document itself, or
+/// (GitHub, LDAP) the claims a sign-in makes of it.
+fn claims_of(c: &ConnectorConfig, doc: &Value) -> anyhow::Result<Value> {
+    Ok(match &c.settings {
+        KindSettings::Github(g) => {
+            let answers: github::Answers = serde_json::from_value(doc.clone())?;
+            github::claims_of(g, &c.issuer, &answers).unwrap_or(Value::Null)
+        }
+        KindSettings::Ldap(l) => ldap::claims_of(l, c, &ldap_answers(doc)?).unwrap_or(Value::Null),
+        _ => doc.clone(),
+    })
 }
 
 /// What `source` names: a connector's upstream document, read from a file or (LDAP) asked.
@@ -131,8 +152,10 @@ pub(super) async fn run(
             if claims["_claim_names"]["groups"].is_string() {
                 out.push_str("note: the claims show a group overage; at sign-in the groups come from Graph (not called here)\n");
             }
+            let raw = raw_groups(c, &claims, &mut out)?;
+            let mapped = claims_of(c, &claims)?;
             for (name, path) in &c.claims {
-                match identity::at_path(&claims, path).filter(|v| !v.is_null()) {
+                match identity::at_path(&mapped, path).filter(|v| !v.is_null()) {
                     Some(v) => out.push_str(&format!("claim {name} <- {path}: {v}\n")),
                     None => out.push_str(&format!("claim {name} <- {path}: absent, left out\n")),
                 }
@@ -145,7 +168,7 @@ pub(super) async fn run(
                 }),
                 ..Identity::default()
             };
-            (&c.groups, raw_groups(c, &claims, &mut out), person)
+            (&c.groups, raw, person)
         }
         Source::User(name) => {
             let Some(u) = config.users.iter().find(|u| &u.username == name) else {

@@ -10,6 +10,8 @@ use crate::secret::SecretString;
 pub enum LdapScope {
     Sub,
     One,
+    /// The entry itself (a DN looked up again; not a config value).
+    Base,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,6 +218,13 @@ pub fn read_ldap(r: &mut Reader, o: &Obj<'_>) -> Option<LdapSettings> {
             o.key_path("bind_password"),
             "bind_dn and bind_password go together",
         );
+    }
+    // An empty password (an unset variable, say) would make an unauthenticated bind.
+    if bind_password
+        .as_ref()
+        .is_some_and(|p| p.expose().is_empty())
+    {
+        r.problem(o.key_path("bind_password"), "must not be empty");
     }
     let password_check = match r.string(o, "password_check").as_deref() {
         None | Some("bind") => PasswordCheck::Bind,

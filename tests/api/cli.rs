@@ -537,18 +537,25 @@ connectors:
       group_name: email_local_part }
   - { id: github, type: github, client_id: a, client_secret: b, orgs: [{ name: acme, teams: [platform] }] }
   - { id: corp, type: ldap, url: "ldaps://ldap.example.com", user_search: { base_dn: "ou=people,dc=x" },
-      group_search: { base_dn: "ou=groups,dc=x", nested: true } }
+      group_search: { base_dn: "ou=groups,dc=x", nested: true }, claims: { department: departmentNumber } }
 "#;
     let (code, out, err) = explain_with(
         config,
         "google",
-        r#"{"hd": "evil.example", "directory_groups": [
+        r#"{"hd": "example.com", "directory_groups": [
             {"email": "platform@example.com", "name": "Platform"},
             {"email": "eng@example.com", "name": "Engineering", "via": "platform@example.com"}]}"#,
     );
     assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("REFUSED"), "{out}");
+    let (_, refused, _) = explain_with(config, "google", r#"{"hd": "evil.example"}"#);
+    assert!(
+        refused.contains(
+            "login would be REFUSED: the Google Workspace domain evil.example is not allowed here"
+        ),
+        "{refused}"
+    );
     for expected in [
-        "login would be REFUSED: the Google Workspace domain evil.example is not allowed here",
         "\"eng\" [google:directory eng@example.com (transitive, via platform@example.com)]",
         "result (2): [\"eng\", \"platform\"]",
     ] {
@@ -587,7 +594,7 @@ connectors:
     let (code, out, err) = explain_with(
         config,
         "corp",
-        r#"{"dn": "uid=alice,ou=people,dc=x", "attributes": {"entryUUID": ["u1"]}, "groups": [
+        r#"{"dn": "uid=alice,ou=people,dc=x", "attributes": {"entryUUID": ["u1"], "departmentNumber": ["42"]}, "groups": [
             {"dn": "cn=platform,ou=groups,dc=x", "name": "platform"},
             {"dn": "cn=staff,ou=groups,dc=x", "name": "Staff", "via": "platform"}]}"#,
     );
@@ -595,9 +602,14 @@ connectors:
     for expected in [
         "\"Staff\" [ldap:member cn=staff,ou=groups,dc=x (nested, via platform)]",
         "result (2): [\"platform\", \"staff\"]",
+        "claim department <- departmentNumber: \"42\"",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
+    // A file of the wrong shape is an error that says the right one, not an empty answer.
+    let (code, _, err) = explain_with(config, "github", r#"{"user": "octocat", "teams": 3}"#);
+    assert_ne!(code, 0);
+    assert!(err.contains("GitHub's answers"), "{err}");
 }
 
 /// `--lookup` asks a real directory (`.ci/slapd-up`) as the search account: alice's nested

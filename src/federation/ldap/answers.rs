@@ -30,8 +30,21 @@ pub struct Answers {
     pub groups: Vec<FoundGroup>,
 }
 
+/// Attributes whose values are bytes, whatever they look like (Active Directory's ids).
+pub fn is_binary(attr: &str) -> bool {
+    ["objectGUID", "objectSid"]
+        .iter()
+        .any(|b| b.eq_ignore_ascii_case(attr))
+}
+
 pub fn answers(entry: SearchEntry, groups: Vec<FoundGroup>) -> Answers {
     let mut attributes = entry.attrs;
+    // A binary id whose bytes happen to be UTF-8 arrives as text: base64url it all the same.
+    for (_, vals) in attributes.iter_mut().filter(|(k, _)| is_binary(k)) {
+        for v in vals.iter_mut() {
+            *v = crate::secret::b64url(v.as_bytes());
+        }
+    }
     for (k, vals) in entry.bin_attrs {
         // Binary values (Active Directory's objectGUID): base64url.
         attributes.insert(k, vals.iter().map(|v| crate::secret::b64url(v)).collect());

@@ -10,11 +10,15 @@ pub enum LdapFailure {
     WrongCredentials,
     #[error("{0}")]
     Refused(String),
+    /// The base of a search is not there (`noSuchObject`, 32).
+    #[error("no such entry")]
+    NoSuchObject,
 }
 
 impl From<ldap3::LdapError> for LdapFailure {
     fn from(e: ldap3::LdapError) -> Self {
         match e {
+            ldap3::LdapError::LdapResult { result } if result.rc == 32 => Self::NoSuchObject,
             ldap3::LdapError::LdapResult { result } => Self::Refused(format!(
                 "the directory answered {}: {}",
                 result.rc, result.text

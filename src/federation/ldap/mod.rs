@@ -63,19 +63,7 @@ impl LdapConnector {
         let KindSettings::Ldap(ldap) = config.settings.clone() else {
             return Err(format!("connector {} is not an ldap connector", config.id));
         };
-        let tls = match &ldap.ca_file {
-            None => None,
-            Some(path) => {
-                let pem = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-                let ca = native_tls::Certificate::from_pem(&pem)
-                    .map_err(|e| format!("{path} is not a PEM certificate: {e}"))?;
-                let connector = native_tls::TlsConnector::builder()
-                    .add_root_certificate(ca)
-                    .build()
-                    .map_err(|e| format!("TLS for {path}: {e}"))?;
-                Some(connector)
-            }
-        };
+        let tls = ldap.ca_file.as_deref().map(trusting).transpose()?;
         Ok(Self {
             config,
             ldap,
@@ -129,8 +117,10 @@ impl LdapConnector {
 
     fn attributes(&self) -> Vec<String> {
         let u = &self.ldap.user_search;
+        let member_attr = self.ldap.group_search.as_ref().map(|g| &g.user_attr);
         let mut attrs: Vec<String> = [&u.id_attr, &u.username_attr, &u.email_attr, &u.name_attr]
             .into_iter()
+            .chain(member_attr)
             .filter(|a| a.as_str() != "dn")
             .cloned()
             .collect();
@@ -151,6 +141,7 @@ impl LdapConnector {
         let scope = match scope {
             LdapScope::Sub => Scope::Subtree,
             LdapScope::One => Scope::OneLevel,
+            LdapScope::Base => Scope::Base,
         };
         let (entries, _) = ldap
             .with_timeout(self.timeout())
@@ -200,8 +191,9 @@ impl LdapConnector {
         } else {
             entry
                 .attrs
-                .get(&g.user_attr)
-                .and_then(|v| v.first())
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(&g.user_attr))
+                .and_then(|(_, v)| v.first())
                 .cloned()
         };
         let Some(member) = member else {
@@ -338,7 +330,7 @@ impl LdapConnector {
             Ok(_) => "ok",
             Err(LdapFailure::Unavailable(_)) => "unavailable",
             Err(LdapFailure::WrongCredentials) => "refused",
-            Err(LdapFailure::Refused(_)) => "invalid",
+            Err(LdapFailure::Refused(_) | LdapFailure::NoSuchObject) => "invalid",
         };
         self.metrics
             .upstream(&self.config.id, what, outcome, started.elapsed());
@@ -408,10 +400,36 @@ impl PasswordConnector for LdapConnector {
                 other => LoginFailure::Invalid(other.to_string()),
             }),
             Err(LdapFailure::WrongCredentials) => Err(LoginFailure::WrongCredentials),
-            Err(e @ (LdapFailure::Unavailable(_) | LdapFailure::Refused(_))) => {
+            Err(
+                e @ (LdapFailure::Unavailable(_)
+                | LdapFailure::Refused(_)
+                | LdapFailure::NoSuchObject),
+            ) => {
                 tracing::warn!(connector = %self.config.id, error = %e, "LDAP sign-in failed");
                 Err(LoginFailure::Unavailable)
             }
         }
     }
+}
+
+/// A TLS connector that trusts the CA certificates in the PEM file at `path` and nothing
+/// else (the system's roots are not trusted alongside them).
+fn trusting(path: &str) -> Result<native_tls::TlsConnector, String> {
+    let pem = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let mut builder = native_tls::TlsConnector::builder();
+    builder.disable_built_in_roots(true);
+    let mut found = 0;
+    for block in pem.split_inclusive("-----END CERTIFICATE-----") {
+        if !block.contains("-----BEGIN CERTIFICATE-----") {
+            continue;
+        }
+        let ca = native_tls::Certificate::from_pem(block.trim().as_bytes())
+            .map_err(|e| format!("{path}: certificate {}: {e}", found + 1))?;
+        builder.add_root_certificate(ca);
+        found += 1;
+    }
+    if found == 0 {
+        return Err(format!("{path} holds no PEM certificate"));
+    }
+    builder.build().map_err(|e| format!("TLS for {path}: {e}"))
 }
