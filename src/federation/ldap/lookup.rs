@@ -84,18 +84,6 @@ pub fn id_value(attr: &str, id: &str) -> String {
     ldap_escape(id).into_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::id_value;
-
-    #[test]
-    fn a_binary_guid_is_searched_as_escaped_octets() {
-        // base64url of 0x01 0xff 0x28 (a `(` among them).
-        assert_eq!(id_value("objectGUID", "Af8o"), "\\01\\ff\\28");
-        assert_eq!(id_value("entryUUID", "a*b(c)"), "a\\2ab\\28c\\29");
-    }
-}
-
 #[async_trait]
 impl RefreshConnector for LdapConnector {
     /// Past `groups_max_staleness`, the entry and its groups are read again as the search
@@ -127,5 +115,17 @@ impl RefreshConnector for LdapConnector {
             Ok(None) => Ok(Refreshed::Gone),
             Err(e) => Err(ConnectorError::Unavailable(e.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::id_value;
+
+    #[test]
+    fn a_binary_guid_is_searched_as_escaped_octets() {
+        // base64url of 0x01 0xff 0x28 (a `(` among them).
+        assert_eq!(id_value("objectGUID", "Af8o"), "\\01\\ff\\28");
+        assert_eq!(id_value("entryUUID", "a*b(c)"), "a\\2ab\\28c\\29");
     }
 }
