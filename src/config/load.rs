@@ -196,7 +196,7 @@ fn read_config(r: &mut Reader, root: &Value) -> Config {
     }
 
     let mut warnings = Vec::new();
-    super::connectors::check_connectors(r, &mut warnings, &connectors);
+    super::connector_checks::check_connectors(r, &mut warnings, &connectors);
     let local_groups =
         super::connectors::read_group_rules(r, top.get("groups"), "groups", ConnectorKind::Oidc);
     super::claims_section::local_group_warnings(top.get("groups"), &mut warnings);

@@ -6,6 +6,7 @@
 mod checks;
 mod claims_section;
 mod clients_section;
+mod connector_checks;
 mod connector_kinds;
 mod connectors;
 mod duration;

@@ -1,11 +1,10 @@
-//! The google persona's Workspace side: what a bridge's `type: google` connector calls to
-//! read groups with a service account and domain-wide delegation (`../shared/reference/
-//! connector-notes.md` §2.2), since the persona's ID tokens carry none.
+//! The google persona's Workspace side: what a `type: google` connector calls to read groups
+//! with a service account and domain-wide delegation (the persona's ID tokens carry none).
 //! `GET {mount}/service-account.json` is the key file (private key and all: users download
 //! it); `POST {mount}/service-account/token` the JWT-bearer grant (RFC 7523 §2.1) checked as
 //! Google checks it; `GET {mount}/admin/directory/v1/groups?userKey=…` the groups a user or
-//! a group is a *direct* member of (the connector walks the rest), paged with `pageToken`.
-//! Errors are Google's: RFC 6749 JSON, and `{"error": {code, message, status}}`.
+//! a group is a *direct* member of (the connector walks the rest), paged with `pageToken`;
+//! `users.get` is in `users`. Errors are Google's: RFC 6749 JSON, `{"error": {…}}`.
 
 pub mod users;
 
