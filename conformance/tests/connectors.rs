@@ -118,8 +118,26 @@ async fn set_groups(issuer: &str, user: &str, groups: Value) {
 }
 
 fn github_connectors(github: &str, _google: &str, _key: &str) -> String {
+    // The persona's org ids are derived from the org's name.
+    let acme: u64 = oidc_bridge::mock::persona::numeric("github-org:acme", 7)
+        .parse()
+        .expect("an id");
     format!(
-        r#"  - id: github
+        r#"  - id: github-pinned
+    type: github
+    base_url: "{github}"
+    client_id: mock-client
+    client_secret: mock-secret
+    orgs: [{{ name: acme, id: {acme} }}]
+    groups: {{ prefix: pin, prefix_separator: "-" }}
+  - id: github-moved
+    type: github
+    base_url: "{github}"
+    client_id: mock-client
+    client_secret: mock-secret
+    orgs: [{{ name: acme, id: 1 }}]
+    groups: {{ prefix: moved, prefix_separator: "-" }}
+  - id: github
     type: github
     name: GitHub
     base_url: "{github}"
@@ -178,6 +196,28 @@ async fn a_github_sign_in_gives_org_and_allowed_team_groups_in_the_id_token_and_
     let text = seen.to_string();
     assert!(text.contains("/login/oauth/access_token"), "{text}");
     assert!(text.contains("/api/v3/user/teams"), "{text}");
+}
+
+/// An org pinned by its numeric id: its members are admitted; an `acme` that is another org
+/// (the id differs: the name was freed by a rename and registered again) admits nobody.
+#[tokio::test]
+async fn a_github_org_pinned_by_id_admits_only_that_org() {
+    let fed = start(github_connectors).await;
+    let t = login(&fed, "github-pinned", "octocat").await;
+    assert_eq!(
+        t.claims["groups"],
+        json!(["pin-acme", "pin-acme-platform-team", "pin-acme-sales"])
+    );
+    match sign_in(&fed, "github-moved", "octocat").await.0 {
+        Outcome::Page(status, body) => {
+            assert_eq!(status, 403, "{body}");
+            assert!(
+                body.contains("not a member of the required GitHub orgs"),
+                "{body}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 /// Someone in none of the required orgs is refused with a page that says why.

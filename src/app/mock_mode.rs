@@ -295,17 +295,16 @@ impl MockServer {
                 routes = routes.merge(api);
             }
             if plan.persona == Persona::Github {
-                let api = github_api::routes(
-                    &path_of(&plan.issuer),
-                    Arc::new(GithubApi {
-                        tokens: state.tokens.clone(),
-                        storage: state.storage.clone(),
-                        persona: plan.persona.clone(),
-                        issuer: inspected.clone(),
-                        base: plan.issuer.clone(),
-                    }),
-                )
-                .layer(axum::middleware::from_fn_with_state(mock.clone(), inspect));
+                let gh = Arc::new(GithubApi {
+                    tokens: state.tokens.clone(),
+                    storage: state.storage.clone(),
+                    persona: plan.persona.clone(),
+                    issuer: inspected.clone(),
+                    base: plan.issuer.clone(),
+                });
+                let api = github_api::routes(&path_of(&plan.issuer), gh.clone())
+                    .merge(github_api::memberships::routes(&path_of(&plan.issuer), gh))
+                    .layer(axum::middleware::from_fn_with_state(mock.clone(), inspect));
                 routes = routes.merge(api);
             }
             if let Some((org, token)) = &plan.okta_api {

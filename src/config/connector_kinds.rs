@@ -90,6 +90,9 @@ pub const DIRECTORY_USER_SCOPE: &str =
 #[derive(Debug, Clone)]
 pub struct GithubOrg {
     pub name: String,
+    /// The org's numeric id: membership is checked against it, so a renamed org's old name,
+    /// registered by someone else, admits nobody.
+    pub id: Option<u64>,
     /// Only these teams (by slug or name) count; empty: membership in the org is enough.
     pub teams: Vec<String>,
 }
@@ -377,14 +380,16 @@ pub fn read_github(r: &mut Reader, o: &Obj<'_>, base_url: &str) -> GithubSetting
         if let Value::String(name) = item {
             orgs.push(GithubOrg {
                 name: name.clone(),
+                id: None,
                 teams: Vec::new(),
             });
             continue;
         }
-        let org = r.obj(Some(item), &path, &["name", "teams"]);
+        let org = r.obj(Some(item), &path, &["name", "id", "teams"]);
         if let Some(name) = r.required_string(&org, "name") {
             orgs.push(GithubOrg {
                 name,
+                id: r.u64(&org, "id"),
                 teams: r.strings(&org, "teams").unwrap_or_default(),
             });
         }

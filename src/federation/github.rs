@@ -33,6 +33,9 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Team {
     pub org: String,
+    /// The org's numeric id, as `/user/teams` gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<u64>,
     pub slug: String,
     pub name: String,
 }
@@ -101,6 +104,7 @@ impl GithubConnector {
             .filter_map(|t| {
                 Some(Team {
                     org: t["organization"]["login"].as_str()?.to_string(),
+                    org_id: t["organization"]["id"].as_u64(),
                     slug: t["slug"].as_str()?.to_string(),
                     name: t["name"].as_str().unwrap_or_default().to_string(),
                 })
@@ -115,7 +119,11 @@ impl GithubConnector {
             }
         } else {
             for o in &self.github.orgs {
-                if up.github_member(&o.name, &login, token).await? {
+                let member = match o.id {
+                    Some(id) => up.github_membership_id(&o.name, token).await? == Some(id),
+                    None => up.github_member(&o.name, &login, token).await?,
+                };
+                if member {
                     orgs.push(o.name.clone());
                 }
             }
@@ -208,7 +216,9 @@ pub fn raw_groups(github: &GithubSettings, a: &Answers) -> Result<Vec<RawGroup>,
         if !member(&o.name) {
             continue;
         }
+        // Pinned by id: only teams of that org, whatever it is called now.
         let teams: Vec<&Team> = teams_of(a, &o.name)
+            .filter(|t| o.id.is_none() || t.org_id == o.id)
             .filter(|t| {
                 o.teams.is_empty()
                     || o.teams
@@ -404,16 +414,19 @@ mod tests {
             teams: vec![
                 Team {
                     org: "acme".into(),
+                    org_id: None,
                     slug: "platform".into(),
                     name: "Platform".into(),
                 },
                 Team {
                     org: "acme".into(),
+                    org_id: None,
                     slug: "sales".into(),
                     name: "Sales".into(),
                 },
                 Team {
                     org: "other".into(),
+                    org_id: None,
                     slug: "x".into(),
                     name: "X".into(),
                 },
@@ -449,6 +462,16 @@ mod tests {
             values(&raw),
             ["acme", "acme.platform", "acme.sales", "other", "other.x"]
         );
+    }
+
+    #[test]
+    fn an_org_pinned_by_id_counts_only_its_own_teams() {
+        let pinned = settings("[{name: acme, id: 7}]");
+        let mut a = alice();
+        a.teams[0].org_id = Some(7);
+        a.teams[1].org_id = Some(8); // an `acme` team of another org: the name was reused
+        let raw = raw_groups(&pinned, &a).expect("admitted");
+        assert_eq!(values(&raw), ["acme", "acme-platform"]);
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl Upstream {
         }
         if status == reqwest::StatusCode::NO_CONTENT
             || status == reqwest::StatusCode::NOT_FOUND
-            || status == reqwest::StatusCode::FOUND
+            || status.is_redirection()
         {
             return Ok((status, Value::Null, None));
         }
@@ -181,6 +181,30 @@ impl Upstream {
             .observed("api", self.github_get(url.as_str(), token))
             .await?;
         Ok(status == reqwest::StatusCode::NO_CONTENT)
+    }
+
+    /// The numeric id of `org` if the person is an active member of it
+    /// (`/user/memberships/orgs/{org}`); a moved (renamed) org's old name: `None`.
+    pub async fn github_membership_id(
+        &self,
+        org: &str,
+        token: &str,
+    ) -> Result<Option<u64>, UpstreamError> {
+        let mut url = url::Url::parse(&self.github_url("/")?)
+            .map_err(|e| UpstreamError::Invalid(format!("api_url: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|_| UpstreamError::Invalid("api_url cannot have a path".into()))?
+            .pop_if_empty()
+            .extend(["user", "memberships", "orgs", org]);
+        let (status, body, _) = self
+            .observed("api", self.github_get(url.as_str(), token))
+            .await?;
+        if status.is_redirection() {
+            tracing::warn!(connector = %self.config.id, %org, "GitHub moved this org (renamed?): nobody is admitted through its old name");
+        }
+        Ok((status.is_success() && body["state"] == "active")
+            .then(|| body["organization"]["id"].as_u64())
+            .flatten())
     }
 
     fn github_url(&self, path: &str) -> Result<String, UpstreamError> {

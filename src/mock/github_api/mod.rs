@@ -13,12 +13,14 @@
 //! A mock user's `groups` are their memberships: `acme` is the org `acme`, and
 //! `acme/Platform Team` the team `platform-team` in it (and so the org too).
 
+pub mod memberships;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -59,7 +61,8 @@ const REFRESH_TOKEN_EXPIRES_IN: u64 = 15_897_600;
 const MAX_TOKEN_BODY: usize = 1 << 20;
 const JSON_UTF8: &str = "application/json; charset=utf-8";
 
-/// Routes at `{mount}/login/oauth/...` and `{mount}/api/v3/...`.
+/// Routes at `{mount}/login/oauth/...` and `{mount}/api/v3/...` (org membership checks:
+/// `memberships::routes`).
 pub fn routes(mount: &str, api: Arc<GithubApi>) -> Router {
     let v3 = format!("{mount}/api/v3");
     Router::new()
@@ -69,10 +72,6 @@ pub fn routes(mount: &str, api: Arc<GithubApi>) -> Router {
         .route(&format!("{v3}/user/emails"), get(emails))
         .route(&format!("{v3}/user/teams"), get(teams))
         .route(&format!("{v3}/user/orgs"), get(orgs))
-        .route(
-            &format!("{v3}/orgs/{{org}}/members/{{username}}"),
-            get(member),
-        )
         .with_state(api)
 }
 
@@ -479,22 +478,6 @@ async fn orgs(State(api): Api, headers: HeaderMap, Query(q): PageQuery) -> Answe
     let m = memberships(&signed_in(&api, &headers).await?.groups);
     let items = m.orgs.iter().map(String::as_str).map(org_json).collect();
     Ok(paged(&api.base, "/user/orgs", &q, items))
-}
-
-/// 204 when the signed-in user is `username` and in `org`; else 404 (GitHub may also
-/// answer 302 to a requester outside the org).
-async fn member(
-    State(api): Api,
-    Path((org, username)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Answer {
-    let identity = signed_in(&api, &headers).await?;
-    let is_self = login_of(&identity).eq_ignore_ascii_case(&username);
-    let orgs = memberships(&identity.groups).orgs;
-    if is_self && orgs.iter().any(|o| o.eq_ignore_ascii_case(&org)) {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    }
-    Err(api_error(StatusCode::NOT_FOUND, "Not Found"))
 }
 
 #[cfg(test)]
