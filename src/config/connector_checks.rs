@@ -1,7 +1,7 @@
 //! Checks across connectors: each verified domain has one authority, linking needs one (and
 //! a source that cannot be recycled), and group namespaces that may collide are pointed out.
 
-use super::connector_kinds::ConnectorKind;
+use super::connector_kinds::{ConnectorKind, GoogleGroupName, KindSettings};
 use super::parties::ConnectorConfig;
 use super::tree::{Problem, Reader, index, join};
 
@@ -45,6 +45,20 @@ pub(super) fn check_connectors(
                 path: join(&path, "link_by_email"),
                 message: "Entra ID links only sign-ins whose token carries `xms_edov: true` (add the optional claim in the app registration); others keep a per-connector subject".into(),
             });
+        }
+        if let KindSettings::Google(g) = &c.settings {
+            if g.group_name == GoogleGroupName::Name {
+                warnings.push(Problem {
+                    path: join(&path, "group_name"),
+                    message: "a Google group's name is chosen by its owners and not unique; prefer email or email_local_part".into(),
+                });
+            }
+            if g.directory.is_some() && g.hosted_domains.is_empty() {
+                warnings.push(Problem {
+                    path: join(&path, "hosted_domains"),
+                    message: "any Google account signs in; people of a Workspace the directory admin does not run get no Directory groups".into(),
+                });
+            }
         }
         if c.groups.trust_display_names {
             warnings.push(Problem {

@@ -52,6 +52,57 @@ fn check_config_names_three_different_mistakes_with_key_paths() {
     assert!(err.contains("3 problems"), "{err}");
 }
 
+/// The connectors' own mistakes, each at its key path, and a warning for owner-chosen
+/// Google group names.
+#[test]
+fn check_config_names_connector_mistakes_and_warns_of_owner_chosen_group_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("c.yaml");
+    std::fs::write(
+        &file,
+        r#"
+connectors:
+  - { id: gh, type: github, client_id: a, client_secret: b, hosted_domains: [x.com], orgs: [acme, acme-labs] }
+  - { id: corp, type: ldap, url: "ldap://ldap.example.com", bind_dn: "cn=r", bind_password: "",
+      user_search: { base_dn: "dc=x", filter: "(uid=x)" } }
+  - { id: g, type: google, client_id: a, client_secret: b, directory: { service_account_key_file: /nope.json } }
+"#,
+    )
+    .expect("write");
+    let (code, _, err) = run(
+        &["check-config", "--config", file.to_str().expect("utf8")],
+        "",
+    );
+    assert_ne!(code, 0);
+    for path in [
+        "connectors[0].hosted_domains: is not a key of a `github` connector",
+        "connectors[0].team_separator:",
+        "connectors[1].url: ldap:// sends passwords in clear",
+        "connectors[1].bind_password: must not be empty",
+        "connectors[1].user_search.filter: must contain {username}",
+        "connectors[2].directory.service_account_key_file: cannot read `/nope.json`",
+        "connectors[2].directory.admin_email: is required",
+    ] {
+        assert!(err.contains(path), "missing {path} in:\n{err}");
+    }
+    std::fs::write(
+        &file,
+        "connectors:\n  - { id: g, type: google, client_id: a, client_secret: b, group_name: name }\n",
+    )
+    .expect("write");
+    let (code, _, err) = run(
+        &["check-config", "--config", file.to_str().expect("utf8")],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(
+            "warning: connectors[0].group_name: a Google group's name is chosen by its owners"
+        ),
+        "{err}"
+    );
+}
+
 #[test]
 fn check_config_accepts_the_quickstart() {
     let quickstart = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.yaml");

@@ -206,12 +206,11 @@ impl Upstream {
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
         let mut queue = VecDeque::new();
-        let direct = self
-            .direct_groups(dir, admin, email)
-            .await?
-            .ok_or_else(|| {
-                UpstreamError::Invalid(format!("the Directory does not show {email} to {admin}"))
-            })?;
+        // A Workspace this admin does not run (no hosted_domains, the `*` admin): no groups.
+        let Some(direct) = self.direct_groups(dir, admin, email).await? else {
+            tracing::warn!(connector = %self.config.id, %hd, "the Directory does not show this person to its admin: no Directory groups");
+            return Ok(Vec::new());
+        };
         for (e, name) in direct {
             if seen.insert(e.clone()) {
                 queue.push_back(e.clone());
