@@ -330,6 +330,18 @@ pub async fn post_json(url: &str, body: Value) -> (u16, Value) {
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// A mock issuer's recorded requests (`GET {issuer}/mock/requests`).
+pub async fn mock_requests(issuer: &str) -> Value {
+    http_client()
+        .get(format!("{issuer}/mock/requests"))
+        .send()
+        .await
+        .expect("GET /mock/requests")
+        .json()
+        .await
+        .expect("JSON")
+}
+
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

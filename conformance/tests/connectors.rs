@@ -107,6 +107,22 @@ async fn refresh(fed: &Fed, rt: &str) -> (u16, Value) {
     (status, body)
 }
 
+/// A listener for the bridge (its port known first, for an upstream client's redirect URI)
+/// and the upstream mock started with `yaml(port)`.
+async fn bound_upstream(yaml: impl FnOnce(u16) -> String) -> (tokio::net::TcpListener, MockIdp) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let upstream = MockIdp::builder()
+        .host("localhost")
+        .config_yaml(&yaml(port))
+        .start()
+        .await
+        .expect("upstream starts");
+    (listener, upstream)
+}
+
 async fn set_groups(issuer: &str, user: &str, groups: Value) {
     let resp = http_client()
         .put(format!("{issuer}/mock/users/{user}"))
@@ -185,15 +201,7 @@ async fn a_github_sign_in_gives_org_and_allowed_team_groups_in_the_id_token_and_
         "one subject per connector"
     );
     // The token exchange went through GitHub's OAuth endpoint with the PKCE verifier.
-    let seen: Value = http_client()
-        .get(format!("{}/mock/requests", fed.github))
-        .send()
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON");
-    let text = seen.to_string();
+    let text = conformance::mock_requests(&fed.github).await.to_string();
     assert!(text.contains("/login/oauth/access_token"), "{text}");
     assert!(text.contains("/api/v3/user/teams"), "{text}");
 }
@@ -312,14 +320,7 @@ fn google_connectors(_github: &str, google: &str, key: &str) -> String {
 }
 
 async fn requests_to(issuer: &str, path: &str) -> usize {
-    let seen: Value = http_client()
-        .get(format!("{issuer}/mock/requests"))
-        .send()
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON");
+    let seen = conformance::mock_requests(issuer).await;
     seen.as_array()
         .or(seen["requests"].as_array())
         .expect("a list of requests")
@@ -414,14 +415,9 @@ async fn a_google_refresh_re_reads_the_directory() {
 /// `get_userinfo: true` the bridge reads them there; without, there are none.
 #[tokio::test]
 async fn gitlab_groups_come_from_userinfo_through_the_generic_oidc_connector() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
     // A GitLab application: its userinfo has `groups` whatever the scopes, as GitLab's does.
-    let upstream = MockIdp::builder()
-        .host("localhost")
-        .config_yaml(&format!(
+    let (listener, upstream) = bound_upstream(|port| {
+        format!(
             r#"
 clients:
   - id: gitlab-app
@@ -435,10 +431,9 @@ mock:
       users:
         - {{ username: dev, name: Dev Eloper, email: dev@acme.com, groups: [acme, acme/platform, acme/platform/sre] }}
 "#
-        ))
-        .start()
-        .await
-        .expect("upstream starts");
+        )
+    })
+    .await;
     let gitlab = upstream.issuer_of("gitlab").expect("gitlab").to_string();
     let connector = |id: &str, userinfo: bool| {
         format!(
@@ -481,14 +476,9 @@ mock:
 /// window reads the Directory again, and asks `users.get` whether the person was suspended.
 #[tokio::test]
 async fn without_an_upstream_refresh_token_a_google_refresh_checks_the_directory() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
     // An application the upstream gives no refresh token to.
-    let upstream = MockIdp::builder()
-        .host("localhost")
-        .config_yaml(&format!(
+    let (listener, upstream) = bound_upstream(|port| {
+        format!(
             r#"
 clients:
   - id: google-app
@@ -497,10 +487,9 @@ clients:
     grant_types: [authorization_code]
 {}"#,
             UPSTREAM.replace("TEAMS", "acme")
-        ))
-        .start()
-        .await
-        .expect("upstream starts");
+        )
+    })
+    .await;
     let google = upstream.issuer_of("google").expect("google").to_string();
     let key = http_client()
         .get(format!("{google}/service-account.json"))

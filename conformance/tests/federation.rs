@@ -833,14 +833,7 @@ async fn an_okta_user_in_250_groups_gets_all_250_through_the_groups_api() {
     // A `marker` group (one an org's claim rule adds when it cut the list) sends even a
     // short token's groups to the API.
     let api_calls = |okta: String| async move {
-        let seen: Value = http_client()
-            .get(format!("{okta}/mock/requests"))
-            .send()
-            .await
-            .expect("GET")
-            .json()
-            .await
-            .expect("JSON");
+        let seen = conformance::mock_requests(&okta).await;
         seen.to_string().matches("/api/v1/users/").count()
     };
     assert_eq!(
@@ -935,15 +928,7 @@ async fn an_okta_service_app_reads_the_groups_api_with_private_key_jwt() {
         let t = login(&fed, &Browser::new(), &hint).await;
         assert_eq!(t.claims["groups"].as_array().map(Vec::len), Some(250));
     }
-    let seen: Value = http_client()
-        .get(format!("{okta}/mock/requests"))
-        .send()
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON");
-    let text = seen.to_string();
+    let text = conformance::mock_requests(&okta).await.to_string();
     assert_eq!(
         text.matches("/oauth2/v1/token").count(),
         1,

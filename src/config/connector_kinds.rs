@@ -111,6 +111,24 @@ pub struct GithubSettings {
     pub use_login_as_id: bool,
 }
 
+/// The OIDC connector types (they have an issuer and read ID tokens).
+const OIDC_KINDS: &[ConnectorKind] = &[
+    ConnectorKind::Oidc,
+    ConnectorKind::Okta,
+    ConnectorKind::Azure,
+    ConnectorKind::Google,
+    ConnectorKind::Mock,
+];
+/// The types registered as an OAuth client upstream.
+const CLIENT_KINDS: &[ConnectorKind] = &[
+    ConnectorKind::Oidc,
+    ConnectorKind::Okta,
+    ConnectorKind::Azure,
+    ConnectorKind::Google,
+    ConnectorKind::Github,
+    ConnectorKind::Mock,
+];
+
 /// Keys only some connector types take.
 pub const KIND_KEYS: &[(&str, &[ConnectorKind])] = &[
     ("hosted_domains", &[ConnectorKind::Google]),
@@ -134,47 +152,10 @@ pub const KIND_KEYS: &[(&str, &[ConnectorKind])] = &[
     ("tenant", &[ConnectorKind::Azure]),
     ("allowed_tenants", &[ConnectorKind::Azure]),
     ("graph_url", &[ConnectorKind::Azure]),
-    (
-        "issuer",
-        &[
-            ConnectorKind::Oidc,
-            ConnectorKind::Okta,
-            ConnectorKind::Azure,
-            ConnectorKind::Google,
-            ConnectorKind::Mock,
-        ],
-    ),
-    (
-        "client_id",
-        &[
-            ConnectorKind::Oidc,
-            ConnectorKind::Okta,
-            ConnectorKind::Azure,
-            ConnectorKind::Google,
-            ConnectorKind::Github,
-            ConnectorKind::Mock,
-        ],
-    ),
-    (
-        "client_secret",
-        &[
-            ConnectorKind::Oidc,
-            ConnectorKind::Okta,
-            ConnectorKind::Azure,
-            ConnectorKind::Google,
-            ConnectorKind::Github,
-            ConnectorKind::Mock,
-        ],
-    ),
-    (
-        "get_userinfo",
-        &[
-            ConnectorKind::Oidc,
-            ConnectorKind::Okta,
-            ConnectorKind::Azure,
-            ConnectorKind::Google,
-        ],
-    ),
+    ("issuer", OIDC_KINDS),
+    ("get_userinfo", OIDC_KINDS),
+    ("client_id", CLIENT_KINDS),
+    ("client_secret", CLIENT_KINDS),
 ];
 
 /// Refuses keys of another connector type, each at its path.

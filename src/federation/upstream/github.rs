@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::error::UpstreamError;
-use super::http::{HttpError, MAX_RESPONSE, read_capped};
+use super::http::json_answer;
 use super::okta::next_link;
 use super::{Upstream, unavailable};
 
@@ -215,20 +215,11 @@ impl Upstream {
     }
 }
 
+/// A JSON answer that must be a success.
 async fn read_json(resp: reqwest::Response, what: &str) -> Result<Value, UpstreamError> {
-    let status = resp.status();
-    if status.is_server_error() {
-        return Err(UpstreamError::Unavailable(format!(
-            "{what} answered {status}"
-        )));
-    }
-    let bytes = read_capped(resp, MAX_RESPONSE).await.map_err(|e| match e {
-        HttpError::Transport(e) => UpstreamError::Unavailable(e.to_string()),
-        other => UpstreamError::Invalid(format!("{what}: {other}")),
-    })?;
+    let (status, body) = json_answer(resp, what).await?;
     if !status.is_success() {
         return Err(UpstreamError::Invalid(format!("{what} answered {status}")));
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| UpstreamError::Invalid(format!("{what}: not JSON ({e})")))
+    Ok(body)
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::UpstreamError;
-use super::http::{HttpError, MAX_RESPONSE, read_capped};
+use super::http::json_answer;
 use super::{Upstream, unavailable};
 use crate::config::{DIRECTORY_GROUP_SCOPE, DIRECTORY_USER_SCOPE, GoogleDirectory};
 
@@ -330,16 +330,5 @@ impl Upstream {
 }
 
 async fn read_body(resp: reqwest::Response, what: &str) -> Result<Value, UpstreamError> {
-    let status = resp.status();
-    if status.is_server_error() {
-        return Err(UpstreamError::Unavailable(format!(
-            "{what} answered {status}"
-        )));
-    }
-    let bytes = read_capped(resp, MAX_RESPONSE).await.map_err(|e| match e {
-        HttpError::Transport(e) => UpstreamError::Unavailable(e.to_string()),
-        other => UpstreamError::Invalid(format!("{what}: {other}")),
-    })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| UpstreamError::Invalid(format!("{what}: not JSON ({e})")))
+    Ok(json_answer(resp, what).await?.1)
 }

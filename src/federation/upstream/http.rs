@@ -81,3 +81,26 @@ pub(super) fn max_age(headers: &reqwest::header::HeaderMap) -> Option<i64> {
         .filter_map(|d| d.trim().strip_prefix("max-age="))
         .find_map(|v| v.parse().ok())
 }
+
+/// A JSON answer, read through [`MAX_RESPONSE`]: a 5xx or a broken transfer is
+/// `Unavailable`, an answer too large or not JSON is `Invalid`. The status is the caller's
+/// to judge.
+pub(super) async fn json_answer(
+    resp: reqwest::Response,
+    what: &str,
+) -> Result<(reqwest::StatusCode, serde_json::Value), super::error::UpstreamError> {
+    use super::error::UpstreamError;
+    let status = resp.status();
+    if status.is_server_error() {
+        return Err(UpstreamError::Unavailable(format!(
+            "{what} answered {status}"
+        )));
+    }
+    let bytes = read_capped(resp, MAX_RESPONSE).await.map_err(|e| match e {
+        HttpError::Transport(e) => UpstreamError::Unavailable(e.to_string()),
+        other => UpstreamError::Invalid(format!("{what}: {other}")),
+    })?;
+    let body = serde_json::from_slice(&bytes)
+        .map_err(|e| UpstreamError::Invalid(format!("{what} ({status}): not JSON ({e})")))?;
+    Ok((status, body))
+}

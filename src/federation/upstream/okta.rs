@@ -8,7 +8,7 @@ use josekit::jws::{JwsHeader, JwsSigner, RS256};
 use serde_json::{Value, json};
 
 use super::error::UpstreamError;
-use super::http::{HttpError, MAX_RESPONSE, read_capped};
+use super::http::{HttpError, json_answer, read_capped};
 use super::{MAX_GRAPH_PAGE, Upstream, unavailable};
 use crate::config::{OktaApiAuth, OktaGroupsApi, OktaServiceApp};
 
@@ -145,17 +145,7 @@ impl Upstream {
                 .send()
                 .await
                 .map_err(unavailable)?;
-            let status = resp.status();
-            if status.is_server_error() {
-                return Err(UpstreamError::Unavailable(format!(
-                    "Okta's token endpoint answered {status}"
-                )));
-            }
-            let bytes = read_capped(resp, MAX_RESPONSE).await.map_err(|e| match e {
-                HttpError::Transport(e) => UpstreamError::Unavailable(e.to_string()),
-                other => UpstreamError::Invalid(format!("Okta's token endpoint: {other}")),
-            })?;
-            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let (status, body) = json_answer(resp, "Okta's token endpoint").await?;
             match body["access_token"]
                 .as_str()
                 .filter(|_| status.is_success())

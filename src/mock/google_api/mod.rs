@@ -7,6 +7,9 @@
 //! `users.get` is in `users`. Errors are Google's: RFC 6749 JSON, `{"error": {…}}`.
 
 pub mod users;
+mod wire;
+
+use wire::{bearer, group_json, hex, page_window};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -32,11 +35,10 @@ pub const GROUP_SCOPES: [&str; 2] = [
     "https://www.googleapis.com/auth/admin.directory.group",
 ];
 const CERTS: &str = "https://www.googleapis.com/robot/v1/metadata/x509/";
-/// `expires_in` as Google's; live tokens kept; the longest assertion read; `maxResults`.
+/// `expires_in` as Google's; live tokens kept; the longest assertion read.
 const TOKEN_LIFETIME: i64 = 3599;
 const MAX_ISSUED: usize = 10_000;
 const MAX_ASSERTION: usize = 16 * 1024;
-const MAX_PAGE: usize = 200;
 
 pub struct GoogleApi {
     state: Arc<MockState>,
@@ -158,13 +160,9 @@ async fn token(State(api): Api, body: Bytes) -> Response {
 }
 
 async fn groups(State(api): Api, headers: HeaderMap, Query(q): Query<Params>) -> Response {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim());
-    api.list_groups(bearer, &q).map(axum::Json).into_response()
+    api.list_groups(bearer(&headers), &q)
+        .map(axum::Json)
+        .into_response()
 }
 
 /// The service account: its key pair, and what its key file says.
@@ -460,42 +458,6 @@ impl Directory {
         let given = configured.or_else(|| bare.map(str::to_string));
         given.unwrap_or_else(local)
     }
-}
-
-/// The entries `start..end` of `total` that a request asks for. The page token is the
-/// offset of a page's first entry; `maxResults` is clamped to 1..=200.
-fn page_window(total: usize, token: Option<&str>, max: Option<&str>) -> Option<(usize, usize)> {
-    let max = max.map(str::trim).filter(|v| !v.is_empty());
-    let token = token.map(str::trim).filter(|v| !v.is_empty());
-    let size = match max.map(str::parse::<i64>) {
-        None => MAX_PAGE,
-        Some(Ok(n)) => usize::try_from(n.clamp(1, MAX_PAGE as i64)).unwrap_or(MAX_PAGE),
-        Some(Err(_)) => return None,
-    };
-    let start = match token.map(str::parse::<usize>) {
-        None => 0,
-        Some(Ok(s)) if s <= total => s,
-        Some(_) => return None,
-    };
-    Some((start, start.saturating_add(size).min(total)))
-}
-
-/// A Directory API group resource.
-fn group_json(email: &str, name: &str) -> Value {
-    json!({
-        "kind": "admin#directory#group",
-        "id": format!("0{}", hex(&sha256(email.as_bytes())[..7])),
-        "etag": "\"mock\"",
-        "email": email,
-        "name": name,
-        "directMembersCount": "0",
-        "description": "",
-        "adminCreated": true,
-    })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use super::wire::bearer;
 use super::{DirectoryError, GoogleApi, user_email};
 
 /// The scopes `users.get` takes.
@@ -34,14 +35,8 @@ async fn user(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim());
     let now = api.state.clock.current();
-    let Some(issued) = bearer.and_then(|t| api.issued.get(t, now)) else {
+    let Some(issued) = bearer(&headers).and_then(|t| api.issued.get(t, now)) else {
         return DirectoryError::Unauthenticated.into_response();
     };
     let may = issued
