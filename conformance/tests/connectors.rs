@@ -200,10 +200,30 @@ async fn a_github_sign_in_gives_org_and_allowed_team_groups_in_the_id_token_and_
         all.claims["sub"], t.claims["sub"],
         "one subject per connector"
     );
-    // The token exchange went through GitHub's OAuth endpoint with the PKCE verifier.
-    let text = conformance::mock_requests(&fed.github).await.to_string();
+    // The sign-in went through GitHub's OAuth endpoints with PKCE S256 (the mock's client
+    // does not require PKCE: only the connector sending it puts these in the log).
+    let seen = conformance::mock_requests(&fed.github).await;
+    let text = seen.to_string();
     assert!(text.contains("/login/oauth/access_token"), "{text}");
     assert!(text.contains("/api/v3/user/teams"), "{text}");
+    let authorize = seen
+        .as_array()
+        .expect("requests")
+        .iter()
+        .find(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/login/oauth/authorize"))
+        })
+        .expect("an authorization request");
+    assert_eq!(
+        authorize["params"]["code_challenge_method"], "S256",
+        "{authorize}"
+    );
+    assert!(
+        text.contains("\"code_verifier\""),
+        "the exchange sent the verifier: {text}"
+    );
 }
 
 /// An org pinned by its numeric id: its members are admitted; an `acme` that is another org

@@ -228,6 +228,10 @@ async fn compare_checks_the_password_as_the_search_account() {
     assert_eq!(t.claims["groups"], json!([]));
     let (outcome, _) = sign_in(&op, &Browser::new(), "corp", &uid, "not-it").await;
     assert!(matches!(outcome, Outcome::Page(401, _)), "{outcome:?}");
+    // It is a compare, not a bind: alice's right password (stored hashed, which a bind
+    // accepts and OpenLDAP's compare does not) is refused.
+    let (outcome, _) = sign_in(&op, &Browser::new(), "corp", "alice", "alice-password").await;
+    assert!(matches!(outcome, Outcome::Page(401, _)), "{outcome:?}");
     ldap_admin("ldapdelete", &format!("uid={uid},ou=people,{SUFFIX}\n"));
 }
 

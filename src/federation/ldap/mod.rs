@@ -49,6 +49,8 @@ pub struct LdapConnector {
     ldap: LdapSettings,
     tls: Option<native_tls::TlsConnector>,
     gate: tokio::sync::Semaphore,
+    /// What a user search asks for, worked out once.
+    attributes: Vec<String>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
 }
@@ -65,6 +67,7 @@ impl LdapConnector {
         };
         let tls = ldap.ca_file.as_deref().map(trusting).transpose()?;
         Ok(Self {
+            attributes: user_attributes(&config, &ldap),
             config,
             ldap,
             tls,
@@ -115,19 +118,8 @@ impl LdapConnector {
         Ok(())
     }
 
-    fn attributes(&self) -> Vec<String> {
-        let u = &self.ldap.user_search;
-        let member_attr = self.ldap.group_search.as_ref().map(|g| &g.user_attr);
-        let mut attrs: Vec<String> = [&u.id_attr, &u.username_attr, &u.email_attr, &u.name_attr]
-            .into_iter()
-            .chain(member_attr)
-            .filter(|a| a.as_str() != "dn")
-            .cloned()
-            .collect();
-        attrs.extend(self.config.claims.values().cloned());
-        attrs.sort();
-        attrs.dedup();
-        attrs
+    fn attributes(&self) -> &[String] {
+        &self.attributes
     }
 
     async fn search(
@@ -136,7 +128,7 @@ impl LdapConnector {
         base: &str,
         scope: LdapScope,
         filter: &str,
-        attrs: Vec<String>,
+        attrs: &[String],
     ) -> Result<Vec<SearchEntry>, LdapFailure> {
         let scope = match scope {
             LdapScope::Sub => Scope::Subtree,
@@ -258,7 +250,7 @@ impl LdapConnector {
                 &g.base_dn,
                 g.scope,
                 &filter,
-                vec![g.name_attr.clone()],
+                std::slice::from_ref(&g.name_attr),
             )
             .await?;
         Ok(found
@@ -432,4 +424,21 @@ fn trusting(path: &str) -> Result<native_tls::TlsConnector, String> {
         return Err(format!("{path} holds no PEM certificate"));
     }
     builder.build().map_err(|e| format!("TLS for {path}: {e}"))
+}
+
+/// The attributes a user search asks for: the id, the profile, the member attribute groups
+/// list, and every mapped claim's (`dn` is the entry's own, never asked).
+fn user_attributes(config: &ConnectorConfig, ldap: &LdapSettings) -> Vec<String> {
+    let u = &ldap.user_search;
+    let member_attr = ldap.group_search.as_ref().map(|g| &g.user_attr);
+    let mut attrs: Vec<String> = [&u.id_attr, &u.username_attr, &u.email_attr, &u.name_attr]
+        .into_iter()
+        .chain(member_attr)
+        .filter(|a| a.as_str() != "dn")
+        .cloned()
+        .collect();
+    attrs.extend(config.claims.values().cloned());
+    attrs.sort();
+    attrs.dedup();
+    attrs
 }

@@ -171,12 +171,7 @@ impl Upstream {
         login: &str,
         token: &str,
     ) -> Result<bool, UpstreamError> {
-        let mut url = url::Url::parse(&self.github_url("/")?)
-            .map_err(|e| UpstreamError::Invalid(format!("api_url: {e}")))?;
-        url.path_segments_mut()
-            .map_err(|_| UpstreamError::Invalid("api_url cannot have a path".into()))?
-            .pop_if_empty()
-            .extend(["orgs", org, "members", login]);
+        let url = self.github_segments(&["orgs", org, "members", login])?;
         let (status, _, _) = self
             .observed("api", self.github_get(url.as_str(), token))
             .await?;
@@ -190,12 +185,7 @@ impl Upstream {
         org: &str,
         token: &str,
     ) -> Result<Option<u64>, UpstreamError> {
-        let mut url = url::Url::parse(&self.github_url("/")?)
-            .map_err(|e| UpstreamError::Invalid(format!("api_url: {e}")))?;
-        url.path_segments_mut()
-            .map_err(|_| UpstreamError::Invalid("api_url cannot have a path".into()))?
-            .pop_if_empty()
-            .extend(["user", "memberships", "orgs", org]);
+        let url = self.github_segments(&["user", "memberships", "orgs", org])?;
         let (status, body, _) = self
             .observed("api", self.github_get(url.as_str(), token))
             .await?;
@@ -205,6 +195,18 @@ impl Upstream {
         Ok((status.is_success() && body["state"] == "active")
             .then(|| body["organization"]["id"].as_u64())
             .flatten())
+    }
+
+    /// `api_url` with these path segments, each percent-encoded (an org or login never
+    /// reaches another path).
+    fn github_segments(&self, segments: &[&str]) -> Result<url::Url, UpstreamError> {
+        let mut url = url::Url::parse(&self.github_url("/")?)
+            .map_err(|e| UpstreamError::Invalid(format!("api_url: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|_| UpstreamError::Invalid("api_url cannot have a path".into()))?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
     }
 
     fn github_url(&self, path: &str) -> Result<String, UpstreamError> {
