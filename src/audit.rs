@@ -121,6 +121,12 @@ pub enum Kind {
     KeyRotation,
     AdminChange,
     ConfigReload,
+    /// RFC 8693: a token traded for another audience (subject and actor named).
+    TokenExchanged,
+    /// RFC 8628: a device request approved or denied by its person.
+    DeviceAuthorization,
+    /// A logout token sent to a client's back-channel logout URI.
+    BackchannelLogout,
 }
 
 impl Kind {
@@ -136,6 +142,9 @@ impl Kind {
             Kind::KeyRotation => "key_rotation",
             Kind::AdminChange => "admin_change",
             Kind::ConfigReload => "config_reload",
+            Kind::TokenExchanged => "token_exchanged",
+            Kind::DeviceAuthorization => "device_authorization",
+            Kind::BackchannelLogout => "backchannel_logout",
         }
     }
 }

@@ -223,3 +223,82 @@ pub enum Redemption<T> {
     Foreign(T),
     Missing,
 }
+
+/// Where a device authorization request (RFC 8628) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceStatus {
+    /// Waiting for its person.
+    Pending,
+    /// Approved: the next poll gets the tokens.
+    Approved,
+    Denied,
+    /// Its tokens were issued.
+    Used,
+}
+
+impl DeviceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Used => "used",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Approved, Self::Denied, Self::Used]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
+}
+
+/// A device authorization request: its device code (hashed), the user code a person types,
+/// and what polling has seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCodeRecord {
+    pub device_code_hash: String,
+    pub user_code: String,
+    /// Names the request in the browser flow (never shown to the device).
+    pub id: String,
+    pub client_id: String,
+    /// What the device asked for (JSON: scope, resources).
+    pub request: String,
+    pub status: DeviceStatus,
+    /// The grant (JSON) once approved.
+    pub grant: Option<String>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub poll_interval: i64,
+    pub last_poll_at: Option<UnixTime>,
+    pub polls: i64,
+    /// The poll that returned this came sooner than the interval allows.
+    pub slow_down: bool,
+    /// Mock mode: approved with `grant` once polled this many times.
+    pub approve_after_polls: Option<i64>,
+    /// The poll that took the grant (so exactly one poll gets the tokens).
+    pub taken_at_poll: Option<i64>,
+}
+
+impl DeviceCodeRecord {
+    /// Whether the poll that returned this record is the one that took its grant.
+    pub fn taken_now(&self) -> bool {
+        self.status == DeviceStatus::Used && self.taken_at_poll == Some(self.polls)
+    }
+}
+
+/// What a person (or the mock's control API) decided about a device request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceDecision {
+    Approve {
+        grant: String,
+    },
+    /// Mock mode: approve once the device has polled this many times in all.
+    ApproveAfterPolls {
+        grant: String,
+        polls: i64,
+    },
+    Deny,
+    /// Mock mode: the code expires now.
+    Expire,
+}

@@ -192,6 +192,18 @@ pub struct LogoutView<'a> {
     pub state: Option<&'a str>,
 }
 
+/// `/device`: the code form (no `client_name`), or the confirmation of one code.
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DeviceView<'a> {
+    pub assets: &'a str,
+    pub action: String,
+    pub user_code: &'a str,
+    pub error: Option<&'a str>,
+    pub client_name: Option<&'a str>,
+    pub csrf: &'a str,
+}
+
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct MessageView<'a> {

@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use oidc_bridge::clock::UnixTime;
 use oidc_bridge::model::{
-    AuthCodeRecord, AuthRequestRecord, ClientRecord, CodeIssuance, Redemption, RefreshFamilyRecord,
-    RefreshTokenRecord, SessionRecord, SigningKeyRecord,
+    AuthCodeRecord, AuthRequestRecord, ClientRecord, CodeIssuance, DeviceCodeRecord,
+    DeviceDecision, Redemption, RefreshFamilyRecord, RefreshTokenRecord, SessionRecord,
+    SigningKeyRecord,
 };
 use oidc_bridge::storage::{Result, Storage};
 
@@ -94,4 +95,11 @@ counted! {
     fn update_refresh_family_grant(&self, id: &str, grant: &str) -> Result<()>;
     fn put_identity(&self, sub: &str, identity: &str, now: UnixTime) -> Result<()>;
     fn get_identity(&self, sub: &str) -> Result<Option<String>>;
+    fn use_once(&self, key: &str, expires_at: UnixTime) -> Result<bool>;
+    fn insert_device_code(&self, device: &DeviceCodeRecord) -> Result<()>;
+    fn get_device_code(&self, user_code: &str) -> Result<Option<DeviceCodeRecord>>;
+    fn decide_device_code(&self, id: &str, decision: &DeviceDecision, now: UnixTime) -> Result<bool>;
+    fn poll_device_code(&self, device_code_hash: &str, now: UnixTime) -> Result<Option<DeviceCodeRecord>>;
+    fn note_session_client(&self, sid: &str, client_id: &str, expires_at: UnixTime) -> Result<()>;
+    fn session_clients(&self, sid: &str) -> Result<Vec<String>>;
 }

@@ -264,6 +264,11 @@ pub async fn assemble(
         clock: clock.clone(),
         metrics: metrics.clone(),
         audit: audit.clone(),
+        assertions: Arc::new(crate::oidc::client_assertion::Assertions::new(
+            config.issuer.clone(),
+            storage.clone(),
+            clock.clone(),
+        )),
     });
     let devices = DeviceCookies::new(sealer.derive("device-cookie"));
     // How long after a logout tokens of the session may still turn up: the longest access
@@ -321,7 +326,16 @@ pub async fn assemble(
         audit: audit.clone(),
         scopes: scopes.clone(),
     });
+    let backchannel = Arc::new(crate::oidc::backchannel::Backchannel::new(
+        config.issuer.clone(),
+        keys.clone(),
+        clients.clone(),
+        storage.clone(),
+        clock.clone(),
+        audit.clone(),
+    ));
     let flows = Arc::new(Flows {
+        backchannel: backchannel.clone(),
         issuer: config.issuer.clone(),
         base: config.issuer_path(),
         storage: storage.clone(),
@@ -353,6 +367,7 @@ pub async fn assemble(
         scopes,
     });
     Ok(AppState::new(super::state::Parts {
+        backchannel,
         storage,
         keys,
         clients,

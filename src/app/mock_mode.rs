@@ -57,6 +57,15 @@ pub fn builtin_client() -> ClientConfig {
         claims: Default::default(),
         access_token_claims: Vec::new(),
         access_token_claims_max: crate::config::ACCESS_TOKEN_CLAIMS_MAX,
+        // Any resource, and token exchange to any audience.
+        agents: crate::config::ClientAgents {
+            resources: vec!["*".into()],
+            token_exchange: Some(crate::config::TokenExchangePolicy {
+                audiences: vec!["*".into()],
+                subject_token_types: vec![crate::config::ACCESS_TOKEN_TYPE.into()],
+            }),
+            ..Default::default()
+        },
     }
 }
 

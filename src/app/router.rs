@@ -10,8 +10,8 @@ use super::state::AppState;
 use crate::config::Config;
 use crate::oidc::authorize::error::{PageContext, render_pages};
 use crate::oidc::{
-    authorize, consent, discovery, error::OAuthError, introspect, login, logout, revoke, token,
-    userinfo,
+    authorize, consent, device, discovery, error::OAuthError, introspect, login, logout, revoke,
+    token, userinfo,
 };
 
 /// The OP's routes, relative to the issuer's path.
@@ -30,6 +30,12 @@ fn oidc_routes() -> Router<AppState> {
             discovery::AUTHORIZE_PATH,
             get(authorize::get).post(authorize::post),
         )
+        .route(
+            discovery::DEVICE_AUTHORIZATION_PATH,
+            post(device::authorize),
+        )
+        .route(discovery::DEVICE_PATH, get(device::page).post(device::post))
+        .route("/device/done", get(device::done))
         .route("/login", post(login::post))
         .route("/consent", post(consent::post))
         .route(

@@ -52,6 +52,7 @@ pub struct Parts {
     pub discovery: Discovery,
     pub metrics: Arc<Metrics>,
     pub audit: Arc<Audit>,
+    pub backchannel: Arc<crate::oidc::backchannel::Backchannel>,
 }
 
 macro_rules! sub_state {
@@ -77,4 +78,5 @@ sub_state!(
     discovery: Discovery,
     metrics: Arc<Metrics>,
     audit: Arc<Audit>,
+    backchannel: Arc<crate::oidc::backchannel::Backchannel>,
 );

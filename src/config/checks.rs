@@ -33,3 +33,17 @@ pub fn check_database(r: &mut Reader, path: &str, s: &str) {
         );
     }
 }
+
+/// An absolute URI without a fragment, https unless on a loopback host.
+pub(super) fn check_uri(r: &mut Reader, path: String, uri: &str) {
+    match url::Url::parse(uri) {
+        Ok(u) if u.fragment().is_some() => {
+            r.problem(path, "must not contain a fragment (RFC 6749 §3.1.2)")
+        }
+        Ok(u) if u.scheme() == "http" && !u.host_str().is_some_and(is_loopback_host) => {
+            r.problem(path, "uses plain http on a non-loopback host; use https")
+        }
+        Ok(_) => {}
+        Err(_) => r.problem(path, format!("`{uri}` is not an absolute URI")),
+    }
+}

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::checks::is_loopback_host;
+use super::checks::check_uri;
 use super::claims_section::{read_access_token_claims, read_claim_values};
 use super::parties::*;
 use super::tree::{Reader, index};
@@ -38,6 +38,13 @@ const CLIENT: &[&str] = &[
     "claims",
     "access_token_claims",
     "access_token_claims_max",
+    "resources",
+    "token_exchange",
+    "jwks",
+    "jwks_uri",
+    "token_endpoint_auth_signing_alg",
+    "backchannel_logout_uri",
+    "backchannel_logout_session_required",
 ];
 const USER: &[&str] = &[
     "username",
@@ -50,19 +57,6 @@ const USER: &[&str] = &[
     "roles",
     "claims",
 ];
-
-fn check_uri(r: &mut Reader, path: String, uri: &str) {
-    match url::Url::parse(uri) {
-        Ok(u) if u.fragment().is_some() => {
-            r.problem(path, "must not contain a fragment (RFC 6749 §3.1.2)")
-        }
-        Ok(u) if u.scheme() == "http" && !u.host_str().is_some_and(is_loopback_host) => {
-            r.problem(path, "uses plain http on a non-loopback host; use https")
-        }
-        Ok(_) => {}
-        Err(_) => r.problem(path, format!("`{uri}` is not an absolute URI")),
-    }
-}
 
 pub(super) fn read_client(r: &mut Reader, v: &Value, path: &str) -> Option<ClientConfig> {
     let o = r.obj(Some(v), path, CLIENT);
@@ -123,7 +117,8 @@ pub(super) fn read_client(r: &mut Reader, v: &Value, path: &str) -> Option<Clien
                     r.problem(
                         index(&o.key_path("grant_types"), i),
                         format!(
-                            "`{g}` is not one of authorization_code, refresh_token, client_credentials"
+                            "`{g}` is not one of {}",
+                            GrantType::ALL.map(GrantType::as_str).join(", ")
                         ),
                     );
                 }
@@ -137,12 +132,13 @@ pub(super) fn read_client(r: &mut Reader, v: &Value, path: &str) -> Option<Clien
             "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
             "client_secret_post" => Some(AuthMethod::ClientSecretPost),
             "none" => Some(AuthMethod::None),
+            "private_key_jwt" => Some(AuthMethod::PrivateKeyJwt),
             _ => None,
         };
         if parsed.is_none() {
             r.problem(
                 o.key_path("token_endpoint_auth_method"),
-                format!("`{m}` is not one of client_secret_basic, client_secret_post, none"),
+                format!("`{m}` is not one of client_secret_basic, client_secret_post, private_key_jwt, none"),
             );
         }
         parsed
@@ -152,17 +148,24 @@ pub(super) fn read_client(r: &mut Reader, v: &Value, path: &str) -> Option<Clien
             o.key_path("token_endpoint_auth_method"),
             "is `none` but the client has a secret",
         ),
-        (None, Some(m)) if m != AuthMethod::None => r.problem(
+        (None, Some(m)) if m != AuthMethod::None && m != AuthMethod::PrivateKeyJwt => r.problem(
             o.key_path("secret"),
             format!("is required for token_endpoint_auth_method {}", m.as_str()),
         ),
         _ => {}
     }
-    if secret.is_none() && grant_types.contains(&GrantType::ClientCredentials) {
-        r.problem(
-            o.key_path("grant_types"),
-            "client_credentials needs a confidential client: add `secret`",
-        );
+    let confidential =
+        secret.is_some() || token_endpoint_auth_method == Some(AuthMethod::PrivateKeyJwt);
+    for g in [GrantType::ClientCredentials, GrantType::TokenExchange] {
+        if !confidential && grant_types.contains(&g) {
+            r.problem(
+                o.key_path("grant_types"),
+                format!(
+                    "{} needs a confidential client: add `secret` or private_key_jwt keys",
+                    g.as_str()
+                ),
+            );
+        }
     }
     if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
         r.problem(
@@ -171,7 +174,7 @@ pub(super) fn read_client(r: &mut Reader, v: &Value, path: &str) -> Option<Clien
         );
     }
     let require_pkce = r.bool(&o, "require_pkce").unwrap_or(true);
-    if !require_pkce && secret.is_none() {
+    if !require_pkce && !confidential {
         r.problem(
             o.key_path("require_pkce"),
             "may be false only for confidential clients (those with a secret)",
@@ -184,7 +187,17 @@ pub(super) fn read_client(r: &mut Reader, v: &Value, path: &str) -> Option<Clien
         refresh_token_idle: r.duration(&t, "refresh_token_idle"),
         refresh_token_absolute: r.duration(&t, "refresh_token_absolute"),
     };
+    let agents = super::agents_section::read_agents(
+        r,
+        &o,
+        &super::agents_section::ClientFacts {
+            method: token_endpoint_auth_method,
+            has_secret: secret.is_some(),
+            grant_types: &grant_types,
+        },
+    );
     Some(ClientConfig {
+        agents,
         id: id?,
         name: r.string(&o, "name"),
         secret,

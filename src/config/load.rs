@@ -48,6 +48,8 @@ const TOKENS: &[&str] = &[
     "refresh_token_absolute",
     "refresh_reuse_grace",
     "session",
+    "device_code",
+    "device_poll_interval",
 ];
 
 impl Config {
@@ -369,6 +371,8 @@ fn read_tokens(r: &mut Reader, v: Option<&Value>) -> TokenLifetimes {
         refresh_token_absolute: positive(r, &o, "refresh_token_absolute", Seconds::days(30)),
         refresh_reuse_grace: r.duration(&o, "refresh_reuse_grace").unwrap_or(Seconds(5)),
         session: positive(r, &o, "session", Seconds::hours(12)),
+        device_code: positive(r, &o, "device_code", Seconds(600)),
+        device_poll_interval: positive(r, &o, "device_poll_interval", Seconds(5)),
     };
     if t.refresh_token_idle > t.refresh_token_absolute {
         r.problem(

@@ -3,8 +3,10 @@
 //!
 //! The keys are the contract in DESIGN.md; the README's configuration reference lists them.
 
+mod agents_section;
 mod checks;
 mod claims_section;
+mod client_agents;
 mod clients_section;
 mod connector_checks;
 mod connector_kinds;
@@ -20,7 +22,9 @@ mod server_section;
 mod settings;
 pub mod tree;
 
+pub use agents_section::*;
 pub use claims_section::STANDARD_SCOPES;
+pub use client_agents::*;
 pub use connector_kinds::*;
 pub use duration::Seconds;
 pub use ldap_section::*;

@@ -286,4 +286,8 @@ pub struct TokenLifetimes {
     pub refresh_token_absolute: Seconds,
     pub refresh_reuse_grace: Seconds,
     pub session: Seconds,
+    /// How long a device code (RFC 8628) waits for its person.
+    pub device_code: Seconds,
+    /// How often a device may poll (RFC 8628 §3.5); `slow_down` adds 5 seconds.
+    pub device_poll_interval: Seconds,
 }

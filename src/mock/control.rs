@@ -58,6 +58,7 @@ pub fn routes(control: Arc<Control>) -> Router {
         .route("/clients/{id}/lifetimes", put(lifetimes))
         .route("/sessions/revoke", post(sessions_revoke))
         .route("/users/{username}", put(user_put))
+        .route("/device/{user_code}", post(super::device::decide))
         .route("/reset", post(reset))
         .layer(axum::middleware::from_fn_with_state(
             control.clone(),

@@ -127,6 +127,8 @@ fn grant_of(control: &Control, req: &MintRequest, client_id: &str, iat: i64) -> 
         sid: None,
         claims: None,
         identity,
+        resources: Vec::new(),
+        act: None,
     }
 }
 
@@ -137,6 +139,7 @@ fn overrides_for(req: &MintRequest, now: i64, default_lifetime: i64) -> Override
         issued_at: Some(now + req.iat_offset.unwrap_or(0)),
         claims: Map::new(),
         id_token_always: true,
+        no_id_token: false,
     };
     match req.defect {
         Some(Defect::Expired) => {

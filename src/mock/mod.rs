@@ -5,6 +5,7 @@
 
 pub mod connector;
 pub mod control;
+pub mod device;
 pub mod error;
 pub mod faults;
 pub mod github_api;

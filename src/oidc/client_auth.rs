@@ -1,6 +1,6 @@
 //! Client authentication at the token, introspection and revocation endpoints
-//! (RFC 6749 §2.3.1): `client_secret_basic`, `client_secret_post`, and `none` for public
-//! clients. Basic credentials are form-urlencoded before base64 and are decoded as such, so
+//! (RFC 6749 §2.3.1): `client_secret_basic`, `client_secret_post`, `private_key_jwt`
+//! (`client_assertion.rs`), and `none` for public clients. Basic credentials are form-urlencoded before base64 and are decoded as such, so
 //! secrets holding `+ % : /` work. Secrets are compared in constant time.
 //!
 //! Cost is bounded: a keyed-digest secret costs microseconds; an argon2id `secret_hash` is
@@ -47,6 +47,8 @@ pub struct ClientAuth {
     pub verifier: Arc<PasswordVerifier>,
     pub budgets: Arc<Budgets>,
     pub clock: Arc<dyn Clock>,
+    /// `private_key_jwt` assertions: their keys and the replay record.
+    pub assertions: Arc<super::client_assertion::Assertions>,
 }
 
 /// A request from an authenticated client, with its remaining form parameters.
@@ -111,6 +113,45 @@ fn budget_keys(addr: ClientAddr, client_id: Option<&str>) -> Vec<(String, Rule)>
 }
 
 impl ClientAuth {
+    /// Checks a `private_key_jwt` assertion under a reservation already taken. Returns the
+    /// digest of its `jti`.
+    async fn check_assertion(
+        &self,
+        client: &Client,
+        assertion: &str,
+        reservation: super::throttle::Reservation<'_>,
+        fail: impl Fn() -> OAuthError,
+    ) -> Result<String, OAuthError> {
+        match self.assertions.check(client, assertion).await {
+            Ok(jti) => {
+                reservation.succeed(&[], self.clock.now());
+                self.metrics
+                    .client_auth(client.id(), Some("private_key_jwt"));
+                Ok(jti)
+            }
+            Err("storage_unavailable") => {
+                reservation.release();
+                Err(OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "the server's storage is unavailable; try again",
+                )
+                .with_retry_after(2))
+            }
+            Err(reason) => {
+                reservation.fail(self.clock.now());
+                self.metrics.client_auth(client.id(), None);
+                tracing::info!(client_id = client.id(), reason, "client assertion refused");
+                self.audit.record(
+                    Event::new(Kind::ClientAuth, "failure")
+                        .client(client.id())
+                        .detail("method", "private_key_jwt")
+                        .detail("reason", reason),
+                );
+                Err(fail())
+            }
+        }
+    }
+
     /// Checks a presented secret; when it fails, one look at storage first (the client may
     /// have been rotated on another node a moment ago). Returns the client as checked and
     /// the id of the secret that matched.
@@ -230,6 +271,8 @@ impl ClientAuth {
 struct Presented {
     id: String,
     secret: Option<String>,
+    /// A `private_key_jwt` client assertion.
+    assertion: Option<String>,
     method: AuthMethod,
     /// The Basic secret as sent, before form-decoding.
     raw_basic_secret: Option<String>,
@@ -250,6 +293,14 @@ fn presented(
     };
     let body_id = params.take("client_id");
     let body_secret = params.take("client_secret");
+    if let Some(kind) = params.take("client_assertion_type") {
+        return presented_assertion(
+            kind,
+            basic.is_some() || body_secret.is_some(),
+            body_id,
+            params,
+        );
+    }
     let raw_basic_secret = basic.as_ref().map(|(_, _, raw)| raw.clone());
     let (id, secret, method) = match (basic, body_id, body_secret) {
         (Some(_), _, Some(_)) => {
@@ -275,8 +326,52 @@ fn presented(
     Ok(Presented {
         id,
         secret,
+        assertion: None,
         method,
         raw_basic_secret,
+    })
+}
+
+/// `client_assertion_type` and `client_assertion` (RFC 7521 §4.2), the only method used.
+fn presented_assertion(
+    kind: String,
+    other_method: bool,
+    body_id: Option<String>,
+    params: &mut Params,
+) -> Result<Presented, OAuthError> {
+    if other_method {
+        return Err(OAuthError::invalid_request(
+            "use one client authentication method, not a client assertion and a secret",
+        ));
+    }
+    if kind != super::client_assertion::ASSERTION_TYPE {
+        return Err(OAuthError::invalid_client(
+            "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ));
+    }
+    let assertion = params
+        .take("client_assertion")
+        .ok_or_else(|| OAuthError::invalid_request("client_assertion is required"))?;
+    let claimed = super::client_assertion::claimed_client(&assertion);
+    let id = match (body_id, claimed) {
+        (Some(id), Some(sub)) if id != sub => {
+            return Err(OAuthError::invalid_client(
+                "client_id does not match the client assertion's sub",
+            ));
+        }
+        (Some(id), _) | (None, Some(id)) => id,
+        (None, None) => {
+            return Err(OAuthError::invalid_client(
+                "the client assertion names no client (sub)",
+            ));
+        }
+    };
+    Ok(Presented {
+        id,
+        secret: None,
+        assertion: Some(assertion),
+        method: AuthMethod::PrivateKeyJwt,
+        raw_basic_secret: None,
     })
 }
 
@@ -300,6 +395,7 @@ where
         let Presented {
             id,
             secret,
+            assertion,
             method,
             raw_basic_secret,
         } = presented(authorization, &mut params)?;
@@ -313,7 +409,7 @@ where
         let client = auth.registry.find(&id).await;
         // Every attempt that presents a secret, or names an unknown client, is counted, and
         // refused unchecked once its budget is spent.
-        let counted = secret.is_some() || client.is_none();
+        let counted = secret.is_some() || assertion.is_some() || client.is_none();
         let reservation = if counted {
             Some(auth.reserve(addr, client.as_ref().map(|c| c.id()))?)
         } else {
@@ -337,8 +433,14 @@ where
             }
             return Err(fail());
         }
-        let (client, secret_id) = match (secret, reservation) {
-            (Some(secret), Some(reservation)) => {
+        let (client, secret_id) = match (secret, assertion, reservation) {
+            (_, Some(assertion), Some(reservation)) => {
+                let jti = auth
+                    .check_assertion(&client, &assertion, reservation, fail)
+                    .await?;
+                (client, Some(jti))
+            }
+            (Some(secret), _, Some(reservation)) => {
                 let raw = raw_basic_secret.as_deref().filter(|_| basic_used);
                 let (client, id) = auth
                     .authenticate(client, addr, &secret, raw, reservation, fail)

@@ -14,9 +14,10 @@
 //! without paying argon2 again.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
+use super::client_keys::ClientKeys;
 use crate::clock::UnixTime;
 use crate::config::{AuthMethod, ClientConfig, GrantType};
 use crate::model::{ClientRecord, ClientSource, StoredSecret};
@@ -39,6 +40,8 @@ pub struct Client {
     stored: Option<Arc<ClientRecord>>,
     /// When storage was last asked whether the secrets changed (after a failed check).
     reread: Mutex<Option<Instant>>,
+    /// Its inline `jwks`, parsed on first use.
+    assertion_keys: OnceLock<Option<Arc<ClientKeys>>>,
 }
 
 /// The outcome of the cheap part of a secret check.
@@ -80,6 +83,7 @@ impl Client {
             key,
             stored: None,
             reread: Mutex::new(None),
+            assertion_keys: OnceLock::new(),
         }
     }
 
@@ -108,8 +112,28 @@ impl Client {
         &self.config.id
     }
 
+    /// No secret and no keys: it cannot authenticate.
     pub fn is_public(&self) -> bool {
-        self.slots.is_empty()
+        self.slots.is_empty() && !self.uses_keys()
+    }
+
+    /// It authenticates with `private_key_jwt`.
+    pub fn uses_keys(&self) -> bool {
+        self.config.token_endpoint_auth_method == Some(AuthMethod::PrivateKeyJwt)
+    }
+
+    /// The verifiers of its inline `jwks`, parsed once.
+    pub fn assertion_keys(&self) -> Option<Arc<ClientKeys>> {
+        self.assertion_keys
+            .get_or_init(|| {
+                let set = self.config.agents.jwks.as_ref()?;
+                let alg = self.config.agents.assertion_alg();
+                ClientKeys::from_jwks(alg, set)
+                    .map_err(|e| tracing::error!(client_id = self.id(), error = %e, "the client's jwks is unusable"))
+                    .ok()
+                    .map(Arc::new)
+            })
+            .clone()
     }
 
     /// Its secrets (hashes only), live or not.
@@ -368,6 +392,7 @@ impl Client {
             key: self.key.clone(),
             stored: self.stored.clone(),
             reread: Mutex::new(None),
+            assertion_keys: OnceLock::new(),
         }
     }
 

@@ -20,6 +20,8 @@ pub const REVOKE_PATH: &str = "/revoke";
 pub const AUTHORIZE_PATH: &str = "/authorize";
 pub const USERINFO_PATH: &str = "/userinfo";
 pub const LOGOUT_PATH: &str = "/logout";
+pub const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
+pub const DEVICE_PATH: &str = "/device";
 
 /// The discovery document, serialised.
 #[derive(Clone)]
@@ -28,7 +30,11 @@ pub struct Discovery(pub Bytes);
 impl Discovery {
     pub fn build(config: &Config) -> Self {
         let iss = &config.issuer;
-        let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
+        let agents = Agents::of(config);
+        let mut auth_methods = vec!["client_secret_basic", "client_secret_post", "none"];
+        if !agents.assertion_algs.is_empty() {
+            auth_methods.insert(2, "private_key_jwt");
+        }
         let alg = [config.signing.algorithm.as_str()];
         let mut scopes: Vec<&str> = crate::oidc::authorize::request::SUPPORTED_SCOPES.to_vec();
         scopes.extend(config.scopes.keys().map(String::as_str));
@@ -66,13 +72,13 @@ impl Discovery {
             "revocation_endpoint": format!("{iss}{REVOKE_PATH}"),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query", "form_post"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "grant_types_supported": agents.grant_types,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": alg,
             "access_token_signing_alg_values_supported": alg,
-            "token_endpoint_auth_methods_supported": auth_methods,
-            "introspection_endpoint_auth_methods_supported": auth_methods,
-            "revocation_endpoint_auth_methods_supported": auth_methods,
+            "token_endpoint_auth_methods_supported": &auth_methods,
+            "introspection_endpoint_auth_methods_supported": &auth_methods,
+            "revocation_endpoint_auth_methods_supported": &auth_methods,
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": scopes,
             "claims_supported": claims,
@@ -83,7 +89,66 @@ impl Discovery {
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "display_values_supported": ["page"],
         });
+        let mut doc = doc;
+        agents.advertise(iss, &mut doc);
         Self(Bytes::from(doc.to_string()))
+    }
+}
+
+/// What the configured clients use of the agent features: each is advertised only when
+/// some client is configured for it (RFC 8414 §2, RFC 8628 §4, Back-Channel Logout §2.1).
+struct Agents {
+    grant_types: Vec<&'static str>,
+    assertion_algs: Vec<&'static str>,
+    device: bool,
+    backchannel: bool,
+}
+
+impl Agents {
+    fn of(config: &Config) -> Self {
+        use crate::config::GrantType;
+        let clients = &config.clients;
+        let uses = |g: GrantType| clients.iter().any(|c| c.grant_types.contains(&g));
+        let mut grant_types = vec!["authorization_code", "refresh_token", "client_credentials"];
+        for g in [GrantType::DeviceCode, GrantType::TokenExchange] {
+            if uses(g) {
+                grant_types.push(g.as_str());
+            }
+        }
+        let mut assertion_algs = Vec::new();
+        for c in clients {
+            if c.token_endpoint_auth_method == Some(crate::config::AuthMethod::PrivateKeyJwt) {
+                let alg = c.agents.assertion_alg().as_str();
+                if !assertion_algs.contains(&alg) {
+                    assertion_algs.push(alg);
+                }
+            }
+        }
+        Self {
+            grant_types,
+            assertion_algs,
+            device: uses(GrantType::DeviceCode),
+            backchannel: clients
+                .iter()
+                .any(|c| c.agents.backchannel_logout_uri.is_some()),
+        }
+    }
+
+    fn advertise(&self, iss: &str, doc: &mut serde_json::Value) {
+        if self.device {
+            doc["device_authorization_endpoint"] =
+                format!("{iss}{DEVICE_AUTHORIZATION_PATH}").into();
+        }
+        if !self.assertion_algs.is_empty() {
+            for endpoint in ["token", "introspection", "revocation"] {
+                doc[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")] =
+                    serde_json::json!(self.assertion_algs);
+            }
+        }
+        if self.backchannel {
+            doc["backchannel_logout_supported"] = true.into();
+            doc["backchannel_logout_session_supported"] = true.into();
+        }
     }
 }
 

@@ -22,4 +22,10 @@ pub struct Grant {
     /// The `claims` request parameter.
     pub claims: Option<Value>,
     pub identity: Identity,
+    /// Resource indicators granted (RFC 8707); the access tokens' `aud` is among them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// Delegation (RFC 8693 §4.1): who acts for `sub`, as the `act` claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Value>,
 }

@@ -197,6 +197,7 @@ async fn handle(
         .await
         .map_err(storage_failed)?;
     tracing::info!(event = "logout", sub = %session.sub, families_revoked = families, "session ended");
+    flows.backchannel.session_ended(&session.sid, &session.sub);
     let mut event = Event::new(Kind::Logout, "success")
         .subject(session.sub.as_str())
         .detail("families_revoked", families);

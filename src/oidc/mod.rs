@@ -2,11 +2,15 @@
 //! lists them is the app's (`app/router.rs`).
 
 pub mod authorize;
+pub mod backchannel;
 pub mod claims;
+pub mod client_assertion;
 pub mod client_auth;
+pub mod client_keys;
 pub mod client_sync;
 pub mod clients;
 pub mod consent;
+pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod grant;
@@ -16,6 +20,7 @@ pub mod introspect;
 pub mod login;
 pub mod logout;
 pub mod params;
+pub mod resource;
 pub mod revoke;
 pub mod session;
 pub mod shape;

@@ -1,6 +1,7 @@
 //! Form parameters of the OAuth endpoints, parsed strictly (RFC 6749 §3.1, §3.2): the body
 //! must be `application/x-www-form-urlencoded`, bounded in size, and no parameter may appear
-//! twice. Empty values count as absent.
+//! twice, but for the ones defined to repeat (`resource`, RFC 8707 §2; `audience`,
+//! RFC 8693 §2.1). Empty values count as absent.
 
 use std::collections::HashMap;
 
@@ -12,8 +13,14 @@ use super::error::OAuthError;
 /// Largest request body the OAuth endpoints accept.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// Parameters that may be sent more than once.
+pub const REPEATABLE: &[&str] = &["resource", "audience"];
+
+/// At most this many values of a repeatable parameter.
+pub const MAX_REPEATS: usize = 16;
+
 #[derive(Default)]
-pub struct Params(HashMap<String, String>);
+pub struct Params(HashMap<String, String>, HashMap<String, Vec<String>>);
 
 impl std::fmt::Debug for Params {
     // Values can be secrets, codes or tokens: print only the names.
@@ -27,8 +34,21 @@ impl Params {
     /// of its values is empty (RFC 6749 §3.1, §3.2). Empty values count as absent.
     pub fn parse(bytes: &[u8]) -> Result<Self, OAuthError> {
         let mut map = HashMap::new();
+        let mut multi: HashMap<String, Vec<String>> = HashMap::new();
         let mut seen = std::collections::HashSet::new();
         for (k, v) in form_urlencoded::parse(bytes) {
+            if REPEATABLE.contains(&k.as_ref()) {
+                let values = multi.entry(k.into_owned()).or_default();
+                if values.len() >= MAX_REPEATS {
+                    return Err(OAuthError::invalid_request(format!(
+                        "at most {MAX_REPEATS} values of one parameter"
+                    )));
+                }
+                if !v.is_empty() {
+                    values.push(v.into_owned());
+                }
+                continue;
+            }
             if !seen.insert(k.clone()) {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter `{}` was sent more than once",
@@ -39,12 +59,22 @@ impl Params {
                 map.insert(k.into_owned(), v.into_owned());
             }
         }
-        Ok(Self(map))
+        Ok(Self(map, multi))
+    }
+
+    /// Every value of a repeatable parameter, in order.
+    pub fn all(&self, name: &str) -> &[String] {
+        self.1.get(name).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// The length of every name and value together.
     pub fn total_len(&self) -> usize {
-        self.0.iter().map(|(k, v)| k.len() + v.len()).sum()
+        let repeated: usize = self
+            .1
+            .iter()
+            .map(|(k, vs)| vs.iter().map(|v| k.len() + v.len()).sum::<usize>())
+            .sum();
+        self.0.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() + repeated
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -125,5 +155,17 @@ mod tests {
         assert_eq!(p.get("b"), None);
         assert_eq!(p.get("c"), Some("x+y z"));
         assert!(format!("{p:?}").contains('c') && !format!("{p:?}").contains("x+y"));
+    }
+
+    #[test]
+    fn resource_and_audience_may_repeat() {
+        let p = Params::parse(b"resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb&audience=x")
+            .expect("parse");
+        assert_eq!(p.all("resource"), ["https://a", "https://b"]);
+        assert_eq!(p.all("audience"), ["x"]);
+        assert!(p.all("scope").is_empty());
+        assert_eq!(p.get("resource"), None, "read with all()");
+        let many = "resource=https%3A%2F%2Fa&".repeat(MAX_REPEATS + 1);
+        assert!(Params::parse(many.as_bytes()).is_err());
     }
 }

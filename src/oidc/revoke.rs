@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
+use super::backchannel::Backchannel;
 use super::client_auth::ClientRequest;
 use super::error::{OAuthError, no_store};
 use super::tokens::{Revoked, TokenService};
@@ -14,6 +15,7 @@ use crate::audit::{Audit, Event, Kind};
 pub async fn post(
     State(tokens): State<Arc<TokenService>>,
     State(audit): State<Arc<Audit>>,
+    State(backchannel): State<Arc<Backchannel>>,
     req: ClientRequest,
 ) -> Result<Response, OAuthError> {
     let token = req.params.require("token")?;
@@ -22,10 +24,15 @@ pub async fn post(
     audit.record(match revoked {
         Revoked::Nothing => event.detail("revoked", "nothing"),
         Revoked::AccessToken { sub } => event.subject(sub).detail("revoked", "access_token"),
-        Revoked::RefreshToken { sub, session_ended } => event
-            .subject(sub)
-            .detail("revoked", "refresh_token")
-            .detail("session_ended", session_ended),
+        Revoked::RefreshToken { sub, ended_session } => {
+            if let Some(sid) = &ended_session {
+                backchannel.session_ended(sid, &sub);
+            }
+            event
+                .subject(sub)
+                .detail("revoked", "refresh_token")
+                .detail("session_ended", ended_session.is_some())
+        }
     });
     let mut resp = ().into_response();
     no_store(&mut resp);

@@ -231,14 +231,14 @@ impl TokenService {
                 );
                 let mut revoked = Revoked::RefreshToken {
                     sub: family.sub.clone(),
-                    session_ended: false,
+                    ended_session: None,
                 };
                 if client.config.logout_revokes_session
                     && let Some(sid) = &family.sid
                 {
                     revoked = Revoked::RefreshToken {
                         sub: family.sub.clone(),
-                        session_ended: true,
+                        ended_session: Some(sid.clone()),
                     };
                     let families = self
                         .storage
@@ -284,9 +284,9 @@ pub enum Revoked {
     AccessToken {
         sub: String,
     },
-    /// The refresh token's family, and perhaps its session.
+    /// The refresh token's family, and perhaps its session (this `sid`).
     RefreshToken {
         sub: String,
-        session_ended: bool,
+        ended_session: Option<String>,
     },
 }

@@ -9,8 +9,9 @@ use async_trait::async_trait;
 
 use crate::clock::UnixTime;
 use crate::model::{
-    AuthCodeRecord, AuthRequestRecord, ClientRecord, CodeIssuance, Redemption, RefreshFamilyRecord,
-    RefreshTokenRecord, SessionRecord, SigningKeyRecord,
+    AuthCodeRecord, AuthRequestRecord, ClientRecord, CodeIssuance, DeviceCodeRecord,
+    DeviceDecision, Redemption, RefreshFamilyRecord, RefreshTokenRecord, SessionRecord,
+    SigningKeyRecord,
 };
 
 /// What can go wrong in storage, typed so that callers can tell a missing or duplicate
@@ -222,6 +223,40 @@ pub trait Storage: Send + Sync + 'static {
     /// Stores the latest claims of an identity (JSON), keyed by its `sub`.
     async fn put_identity(&self, sub: &str, identity: &str, now: UnixTime) -> Result<()>;
     async fn get_identity(&self, sub: &str) -> Result<Option<String>>;
+
+    /// Records `key` as used until `expires_at`; false if it already was, on any node (a
+    /// replayed client assertion).
+    async fn use_once(&self, key: &str, expires_at: UnixTime) -> Result<bool>;
+
+    /// Stores a device authorization request; `Conflict` when its user code is taken.
+    async fn insert_device_code(&self, device: &DeviceCodeRecord) -> Result<()>;
+    /// A device authorization request by its user code.
+    async fn get_device_code(&self, user_code: &str) -> Result<Option<DeviceCodeRecord>>;
+    /// Decides the pending, unexpired request `id`; false if it was not pending.
+    async fn decide_device_code(
+        &self,
+        id: &str,
+        decision: &DeviceDecision,
+        now: UnixTime,
+    ) -> Result<bool>;
+    /// One poll of a device code, in one statement: counted, `slow_down` set when it came
+    /// sooner than the interval after the previous one (and the interval raised by 5
+    /// seconds), and an approved grant taken (status `used`) by exactly one poll.
+    async fn poll_device_code(
+        &self,
+        device_code_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<DeviceCodeRecord>>;
+
+    /// Records that `client_id` got tokens from session `sid` (back-channel logout).
+    async fn note_session_client(
+        &self,
+        sid: &str,
+        client_id: &str,
+        expires_at: UnixTime,
+    ) -> Result<()>;
+    /// The clients recorded for session `sid`.
+    async fn session_clients(&self, sid: &str) -> Result<Vec<String>>;
 }
 
 /// The `revoked_tokens` key that marks every access token of session `sid` revoked.

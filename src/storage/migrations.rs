@@ -20,7 +20,7 @@ macro_rules! migrations {
 pub fn sqlite() -> Migrator {
     Migrator {
         migrations: Cow::Owned(
-            migrations!("sqlite": (1, "foundation"), (2, "interactive"), (3, "identities"), (4, "hardening"), (5, "operations"), (6, "purge_indexes")),
+            migrations!("sqlite": (1, "foundation"), (2, "interactive"), (3, "identities"), (4, "hardening"), (5, "operations"), (6, "purge_indexes"), (7, "agents")),
         ),
         ..Migrator::DEFAULT
     }
@@ -29,7 +29,7 @@ pub fn sqlite() -> Migrator {
 pub fn postgres() -> Migrator {
     Migrator {
         migrations: Cow::Owned(
-            migrations!("postgres": (1, "foundation"), (2, "interactive"), (3, "identities"), (4, "hardening"), (5, "operations"), (6, "purge_indexes")),
+            migrations!("postgres": (1, "foundation"), (2, "interactive"), (3, "identities"), (4, "hardening"), (5, "operations"), (6, "purge_indexes"), (7, "agents")),
         ),
         ..Migrator::DEFAULT
     }

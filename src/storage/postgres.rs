@@ -8,8 +8,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use super::api::{PoolOptions, Result};
 use crate::clock::UnixTime;
 use crate::model::{
-    AuthCodeRecord, AuthRequestRecord, ClientRecord, CodeIssuance, Redemption, RefreshFamilyRecord,
-    RefreshTokenRecord, SessionRecord, SigningKeyRecord,
+    AuthCodeRecord, AuthRequestRecord, ClientRecord, CodeIssuance, DeviceCodeRecord,
+    DeviceDecision, Redemption, RefreshFamilyRecord, RefreshTokenRecord, SessionRecord,
+    SigningKeyRecord,
 };
 
 pub struct PostgresStorage {

@@ -11,8 +11,9 @@ use sqlx::sqlite::{
 use super::api::{PoolOptions, Result};
 use crate::clock::UnixTime;
 use crate::model::{
-    AuthCodeRecord, AuthRequestRecord, ClientRecord, CodeIssuance, Redemption, RefreshFamilyRecord,
-    RefreshTokenRecord, SessionRecord, SigningKeyRecord,
+    AuthCodeRecord, AuthRequestRecord, ClientRecord, CodeIssuance, DeviceCodeRecord,
+    DeviceDecision, Redemption, RefreshFamilyRecord, RefreshTokenRecord, SessionRecord,
+    SigningKeyRecord,
 };
 
 pub struct SqliteStorage {

@@ -1,7 +1,7 @@
 //! The end of the flow: a session started for an identity, and the code sent to the
 //! client.
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use super::error::{AuthorizeError, respond_to_client};
@@ -58,16 +58,15 @@ impl Flows {
 
     /// Issues a code for `req`; `answered` is the pending request it answers, removed in the
     /// same transaction.
-    pub(super) async fn issue_code(
+    fn grant_for(
         &self,
         client: &Client,
         req: &AuthRequest,
         session: &SessionRecord,
-        answered: Option<&str>,
-    ) -> Result<Response, AuthorizeError> {
+    ) -> Result<Grant, AuthorizeError> {
         let identity =
             serde_json::from_str(&session.identity).map_err(|e| AuthorizeError::internal(&e))?;
-        let grant = Grant {
+        Ok(Grant {
             sub: session.sub.clone().into(),
             client_id: client.id().into(),
             scope: req.scope.clone(),
@@ -78,7 +77,22 @@ impl Flows {
             sid: Some(session.sid.clone()),
             claims: req.claims.clone(),
             identity,
-        };
+            resources: req.resources.clone(),
+            act: None,
+        })
+    }
+
+    /// Issues a code for `req`; `answered` is the pending request it answers, removed in the
+    /// same transaction.
+    pub(super) async fn issue_code(
+        &self,
+        client: &Client,
+        req: &AuthRequest,
+        session: &SessionRecord,
+        answered: Option<&str>,
+    ) -> Result<Response, AuthorizeError> {
+        let grant = self.grant_for(client, req, session)?;
+        self.note_session_client(client, session).await?;
         let code = random_token(32);
         let now = self.clock.now();
         self.storage
@@ -104,6 +118,61 @@ impl Flows {
             &req.target(),
             &[("code", &code)],
         ))
+    }
+
+    /// Approves device request `id` (RFC 8628) with what `req` grants: its next poll gets
+    /// the tokens. The person sees a page saying so.
+    pub(super) async fn approve_device(
+        &self,
+        client: &Client,
+        req: &AuthRequest,
+        session: &SessionRecord,
+        answered: Option<&str>,
+        id: &str,
+    ) -> Result<Response, AuthorizeError> {
+        let grant = self.grant_for(client, req, session)?;
+        self.note_session_client(client, session).await?;
+        let json = serde_json::to_string(&grant).map_err(|e| AuthorizeError::internal(&e))?;
+        let decision = crate::model::DeviceDecision::Approve { grant: json };
+        let approved = self
+            .storage
+            .decide_device_code(id, &decision, self.clock.now())
+            .await?;
+        if let Some(pending) = answered {
+            self.storage.delete_auth_request(pending).await?;
+        }
+        if !approved {
+            return Err(AuthorizeError::titled(
+                StatusCode::BAD_REQUEST,
+                "Code expired",
+                "The code expired or was already used. Start again on your device.",
+            ));
+        }
+        self.audit.record(
+            crate::audit::Event::new(crate::audit::Kind::DeviceAuthorization, "approved")
+                .client(client.id())
+                .subject(session.sub.as_str()),
+        );
+        tracing::info!(event = "device_approved", client_id = client.id(), sub = %session.sub, "device request approved");
+        Ok(self.page(
+            StatusCode::OK,
+            "Device signed in",
+            "Your device is signed in. You can close this window and return to it.",
+        ))
+    }
+
+    /// Records that `client` signed in from `session`, when it wants back-channel logout.
+    async fn note_session_client(
+        &self,
+        client: &Client,
+        session: &SessionRecord,
+    ) -> Result<(), AuthorizeError> {
+        if client.config.agents.backchannel_logout_uri.is_some() {
+            self.storage
+                .note_session_client(&session.sid, client.id(), session.expires_at)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Starts a session for `identity`, replacing the browser's previous one.

@@ -42,6 +42,8 @@ pub struct Flows {
     pub audit: Arc<crate::audit::Audit>,
     /// What the scopes of your own release (the consent page names their claims).
     pub scopes: Arc<crate::oidc::claims::ScopeCatalog>,
+    /// Tells the clients of an ended session (back-channel logout).
+    pub backchannel: Arc<crate::oidc::backchannel::Backchannel>,
 }
 
 /// Who a sign-in attempt was for, as far as it got.

@@ -136,21 +136,7 @@ impl Flows {
         let mut session = session.filter(|s| s.expires_at > now);
         if self.needs_login(&req, &session) && !req.has_prompt(Prompt::None) {
             // A connector may sign the person in without a page (the mock's queued logins).
-            if let Some((connector, identity)) = self
-                .connectors
-                .silent_login(req.login_hint.as_deref(), client.id())
-            {
-                let (s, cookie) = self.start_session(headers, &identity).await?;
-                self.record_login(
-                    connector,
-                    LoginResult::Success,
-                    LoginFacts {
-                        client: Some(client.id()),
-                        sub: Some(s.sub.as_str()),
-                        ..Default::default()
-                    },
-                );
-                tracing::info!(event = "login", connector, client_id = client.id(), sub = %s.sub, silent = true, "signed in without a page");
+            if let Some((s, cookie)) = self.silent(headers, &client, &req).await? {
                 cookies.push(cookie);
                 session = Some(s);
                 req.login_done = true;
@@ -167,6 +153,10 @@ impl Flows {
             ));
         };
         if let Err(refused) = self.check_access(&client, &req, &session) {
+            if let Some(id) = &req.device {
+                let deny = crate::model::DeviceDecision::Deny;
+                self.storage.decide_device_code(id, &deny, now).await?;
+            }
             // Refused by this client, still signed in here: the session cookie stays.
             let resp = refused.respond(&self.issuer, &self.base);
             return Ok(with_cookies(resp, cookies));
@@ -191,8 +181,39 @@ impl Flows {
             return Ok(self.consent_page(&client, &record, &session, &req, cookies));
         }
         let answered = pending.as_ref().map(|p| p.id.as_str());
-        let resp = self.issue_code(&client, &req, &session, answered).await?;
+        let resp = match &req.device {
+            Some(id) => {
+                self.approve_device(&client, &req, &session, answered, id)
+                    .await?
+            }
+            None => self.issue_code(&client, &req, &session, answered).await?,
+        };
         Ok(with_cookies(resp, cookies))
+    }
+
+    /// A sign-in without a page, when a connector has one queued (the mock's).
+    async fn silent(
+        &self,
+        headers: &HeaderMap,
+        client: &Client,
+        req: &AuthRequest,
+    ) -> Result<Option<(SessionRecord, HeaderValue)>, AuthorizeError> {
+        let hint = req.login_hint.as_deref();
+        let Some((connector, identity)) = self.connectors.silent_login(hint, client.id()) else {
+            return Ok(None);
+        };
+        let (s, cookie) = self.start_session(headers, &identity).await?;
+        self.record_login(
+            connector,
+            LoginResult::Success,
+            LoginFacts {
+                client: Some(client.id()),
+                sub: Some(s.sub.as_str()),
+                ..Default::default()
+            },
+        );
+        tracing::info!(event = "login", connector, client_id = client.id(), sub = %s.sub, silent = true, "signed in without a page");
+        Ok(Some((s, cookie)))
     }
 
     /// Whether the person must sign in (again) for this request.

@@ -89,6 +89,12 @@ pub struct AuthRequest {
     /// The round trip to an upstream IdP in progress, if any.
     #[serde(default)]
     pub upstream: Option<crate::federation::upstream::Pending>,
+    /// Resource indicators (RFC 8707) the access tokens may be for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// The device request (its id) this sign-in approves (RFC 8628), instead of a code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 impl AuthRequest {
@@ -168,6 +174,8 @@ pub fn parse(
     let err = |code: &'static str, desc: &str| AuthorizeError::redirect(target, code, desc);
     check_shape(params, client, &err)?;
     let scope = parse_scope(params, client, &err)?;
+    let resources = crate::oidc::resource::check_requested(client, params.all("resource"))
+        .map_err(|d| err("invalid_target", &d))?;
     let code_challenge = parse_pkce(params, client, &err)?;
     let prompt = parse_prompt(params, &err)?;
     let max_age = match params.get("max_age") {
@@ -225,6 +233,8 @@ pub fn parse(
         consent_done: false,
         connector_id: text("connector_id"),
         upstream: None,
+        resources,
+        device: None,
     })
 }
 
@@ -298,20 +308,26 @@ fn parse_scope(
     if !requested.contains(&"openid") {
         return Err(err("invalid_scope", "scope must include openid"));
     }
+    Ok(grantable_scope(client, &requested))
+}
+
+/// The scopes of `requested` the client may have, in order, once each (unknown ones are
+/// dropped, OIDC Core §3.1.2.1).
+pub fn grantable_scope(client: &Client, requested: &[&str]) -> Vec<String> {
     let allowed = |s: &str| match &client.config.scopes {
         Some(list) => list.iter().any(|a| a == s),
         None => SUPPORTED_SCOPES.contains(&s),
     };
     let mut scope: Vec<String> = Vec::new();
     for s in requested {
-        let grantable = s == "openid"
+        let grantable = *s == "openid"
             || (allowed(s)
-                && (s != "offline_access" || client.allows_grant(GrantType::RefreshToken)));
+                && (*s != "offline_access" || client.allows_grant(GrantType::RefreshToken)));
         if grantable && !scope.iter().any(|g| g == s) {
             scope.push(s.to_string());
         }
     }
-    Ok(scope)
+    scope
 }
 
 /// The PKCE challenge (RFC 7636): S256 only, required when the client says so.

@@ -68,7 +68,12 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     }
     let grant: Grant = serde_json::from_str(&record.grant).map_err(|e| OAuthError::internal(&e))?;
     check_binding(&req, &grant)?;
-    let mut issued = grants.issue(client, &grant, true, Some(issuance.access_jti.clone()))?;
+    // The access token may be for fewer of the authorized resources (RFC 8707 §2.2); the
+    // refresh family keeps them all.
+    let mut for_token = grant.clone();
+    for_token.resources =
+        crate::oidc::resource::narrow(&grant.resources, req.params.all("resource"))?;
+    let mut issued = grants.issue(client, &for_token, true, Some(issuance.access_jti.clone()))?;
     if let Some(family) = &issuance.family_id {
         let token = grants
             .new_family(

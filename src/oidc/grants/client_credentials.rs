@@ -1,5 +1,6 @@
 //! The `client_credentials` grant (RFC 6749 §4.4): a confidential client gets a JWT access
-//! token (RFC 9068) about itself: `sub` is its client_id.
+//! token (RFC 9068) about itself: `sub` is its client_id. Its `aud` is the `resource`s it
+//! names (RFC 8707), each one it may ask for, else its configured audience.
 
 use super::issue::{Grants, TokenResponse, check_scope};
 use crate::oidc::client_auth::ClientRequest;
@@ -20,6 +21,12 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
         None => allowed,
     };
     let scope = granted.join(" ");
+    let resources = crate::oidc::resource::check_at_token(client, req.params.all("resource"))?;
+    let audience = if resources.is_empty() {
+        client.config.audience.clone()
+    } else {
+        resources
+    };
     let lifetime = grants.access_lifetime(client);
     let issued = grants
         .tokens
@@ -27,7 +34,7 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
             client_id: client.id(),
             sub: client.id(),
             scope: Some(&scope),
-            audience: client.config.audience.clone(),
+            audience,
             lifetime,
             auth_time: None,
             sid: None,
@@ -52,5 +59,6 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
         scope: (!scope.is_empty()).then_some(scope),
         refresh_token: None,
         id_token: None,
+        issued_token_type: None,
     })
 }

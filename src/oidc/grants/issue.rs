@@ -33,6 +33,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// Token exchange (RFC 8693 §2.2.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -76,6 +79,8 @@ pub struct Overrides {
     pub claims: Map<String, Value>,
     /// An ID token even when the scope has no `openid` (a test author asked for one).
     pub id_token_always: bool,
+    /// No ID token whatever the scope (token exchange issues an access token only).
+    pub no_id_token: bool,
 }
 
 /// Per-family locks, kept only while someone holds one.
@@ -108,9 +113,13 @@ impl Grants {
         lock
     }
 
-    /// `aud` of a user's access token: the client's configured audiences plus this issuer,
-    /// so that the token also works at userinfo.
-    pub fn user_token_audience(&self, client: &Client) -> Vec<String> {
+    /// `aud` of a user's access token: the resources of `grant` (RFC 8707) when it names
+    /// some; else the client's configured audiences plus this issuer, so that the token also
+    /// works at userinfo.
+    pub fn user_token_audience(&self, client: &Client, grant: &Grant) -> Vec<String> {
+        if !grant.resources.is_empty() {
+            return grant.resources.clone();
+        }
         let mut aud = client.config.audience.clone();
         if !aud.is_empty() && !aud.contains(&self.tokens.issuer) {
             aud.push(self.tokens.issuer.clone());
@@ -163,13 +172,16 @@ impl Grants {
             shaped.id_token.insert(k.clone(), v.clone());
             shaped.access_token.insert(k.clone(), v.clone());
         }
+        if let Some(act) = &grant.act {
+            shaped.access_token.insert("act".into(), act.clone());
+        }
         let access = self
             .tokens
             .issue_access_token(AccessTokenRequest {
                 client_id: client.id(),
                 sub: &shaped.sub,
                 scope: Some(&scope),
-                audience: self.user_token_audience(client),
+                audience: self.user_token_audience(client, grant),
                 lifetime,
                 auth_time: Some(grant.auth_time),
                 sid: grant.sid.as_deref(),
@@ -189,7 +201,8 @@ impl Grants {
                 jti,
             })
             .map_err(|e| OAuthError::internal(&e))?;
-        let id_token = if overrides.id_token_always || grant.scope.iter().any(|s| s == "openid") {
+        let wants_id_token = overrides.id_token_always || grant.scope.iter().any(|s| s == "openid");
+        let id_token = if wants_id_token && !overrides.no_id_token {
             Some(self.id_token(
                 client,
                 grant,
@@ -211,6 +224,7 @@ impl Grants {
                 scope: Some(scope),
                 refresh_token: None,
                 id_token,
+                issued_token_type: None,
             },
         })
     }

@@ -3,8 +3,10 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 mod issue;
 mod refresh_token;
+mod token_exchange;
 
 pub use issue::{Grants, IssuedTokens, Overrides, TokenResponse, UpstreamLocks, check_scope};
 
@@ -40,5 +42,7 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
         GrantType::ClientCredentials => client_credentials::exchange(grants, req).await,
         GrantType::AuthorizationCode => authorization_code::exchange(grants, req).await,
         GrantType::RefreshToken => refresh_token::exchange(grants, req).await,
+        GrantType::TokenExchange => token_exchange::exchange(grants, req).await,
+        GrantType::DeviceCode => device_code::exchange(grants, req).await,
     }
 }

@@ -121,7 +121,15 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
         return Ok(retry);
     }
     still_admitted(grants, client, &family, &grant).await?;
-    rotate(grants, client, &token, &family, &grant).await
+    rotate(
+        grants,
+        client,
+        &token,
+        &family,
+        &grant,
+        req.params.all("resource"),
+    )
+    .await
 }
 
 /// The client's access policy on the identity as it now stands (a person removed from a
@@ -237,16 +245,20 @@ async fn renew_identity(
     Ok(None)
 }
 
-/// Issues the new tokens and rotates `token` to its successor, in one transaction.
+/// Issues the new tokens, the access token for `resources` of the granted ones (RFC 8707
+/// §2.2; all when none), and rotates `token` to its successor, in one transaction.
 async fn rotate(
     grants: &Grants,
     client: &Client,
     token: &RefreshTokenRecord,
     family: &RefreshFamilyRecord,
     grant: &Grant,
+    resources: &[String],
 ) -> Result<TokenResponse, OAuthError> {
     let now = grants.clock.now();
-    let mut issued = grants.issue(client, grant, false, None)?;
+    let mut for_token = grant.clone();
+    for_token.resources = crate::oidc::resource::narrow(&grant.resources, resources)?;
+    let mut issued = grants.issue(client, &for_token, false, None)?;
     let (next, successor) =
         grants.refresh_token(client, family, (&issued.access_jti, issued.access_exp));
     issued.response.refresh_token = Some(next);

@@ -1,6 +1,7 @@
 //! The SQL both backends run: one text, `$N` placeholders (which sqlx binds on SQLite too),
 //! expanded once per backend by [`shared_storage!`] (`rows.rs` reads rows, `tokens.rs` holds
-//! the code and refresh-token statements). A backend keeps only what truly differs:
+//! the code and refresh-token statements, `agents.rs` the device grant's and the one-time
+//! values'). A backend keeps only what truly differs:
 //! how it connects, its migrations, and the lock that serialises signing-key rotation
 //! (`BEGIN IMMEDIATE` on SQLite, an advisory lock on PostgreSQL).
 //!
@@ -8,6 +9,7 @@
 //! rotated in the same transaction that writes its successor, so a failure between the two
 //! leaves the old token usable rather than the family lost.
 
+pub(super) mod agents;
 pub(super) mod rows;
 pub(super) mod tokens;
 
@@ -66,7 +68,7 @@ macro_rules! shared_storage {
                 .map_err(|e| $crate::storage::api::StorageError::Corrupt(format!("client secrets: {e}")))
         }
 
-        $crate::storage::sql::tokens::shared_token_methods! {
+        $crate::storage::sql::agents::shared_agent_methods! {
             $ty,
             {
                 async fn ping(&self) -> Result<()> {
@@ -227,6 +229,10 @@ macro_rules! shared_storage {
                         ("auth_codes", "code_hash", "expires_at", now - 3600),
                         ("refresh_tokens", "token_hash", "idle_expires_at", now),
                         ("refresh_families", "id", "absolute_expires_at", now),
+                        ("used_once", "key", "expires_at", now),
+                        // Kept an hour past expiry, so that a late poll hears `expired_token`.
+                        ("device_codes", "device_code_hash", "expires_at", now - 3600),
+                        ("session_clients", "sid", "expires_at", now),
                     ] {
                         let sql = format!(
                             "DELETE FROM {table} WHERE {key} IN

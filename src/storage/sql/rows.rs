@@ -7,8 +7,9 @@ macro_rules! shared_rows {
             use sqlx::Row as _;
 
             use crate::model::{
-                AuthCodeRecord, AuthRequestRecord, ClientRecord, ClientSource, RefreshFamilyRecord,
-                RefreshTokenRecord, SessionRecord, SigningKeyRecord,
+                AuthCodeRecord, AuthRequestRecord, ClientRecord, ClientSource, DeviceCodeRecord,
+                DeviceStatus, RefreshFamilyRecord, RefreshTokenRecord, SessionRecord,
+                SigningKeyRecord,
             };
             use $crate::storage::api::{Result, StorageError, alg};
 
@@ -94,6 +95,29 @@ macro_rules! shared_rows {
                     absolute_expires_at: row.try_get(c("absolute_expires_at").as_str())?,
                     revoked_at: row.try_get(c("revoked_at").as_str())?,
                     sid: row.try_get(c("sid").as_str())?,
+                })
+            }
+
+            pub fn device_code(row: &$row) -> Result<DeviceCodeRecord> {
+                let status: String = row.try_get("status")?;
+                Ok(DeviceCodeRecord {
+                    device_code_hash: row.try_get("device_code_hash")?,
+                    user_code: row.try_get("user_code")?,
+                    id: row.try_get("id")?,
+                    client_id: row.try_get("client_id")?,
+                    request: row.try_get("request")?,
+                    status: DeviceStatus::parse(&status).ok_or_else(|| {
+                        StorageError::Corrupt(format!("device status `{status}`"))
+                    })?,
+                    grant: row.try_get("grant_data")?,
+                    created_at: row.try_get("created_at")?,
+                    expires_at: row.try_get("expires_at")?,
+                    poll_interval: row.try_get("poll_interval")?,
+                    last_poll_at: row.try_get("last_poll_at")?,
+                    polls: row.try_get("polls")?,
+                    slow_down: row.try_get::<i64, _>("slow_down")? != 0,
+                    approve_after_polls: row.try_get("approve_after_polls")?,
+                    taken_at_poll: row.try_get("taken_at_poll")?,
                 })
             }
 
