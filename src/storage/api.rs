@@ -240,8 +240,8 @@ pub trait Storage: Send + Sync + 'static {
         now: UnixTime,
     ) -> Result<bool>;
     /// One poll of a device code, in one statement: counted, `slow_down` set when it came
-    /// sooner than the interval after the previous one (and the interval raised by 5
-    /// seconds), and an approved grant taken (status `used`) by exactly one poll.
+    /// sooner than the interval after the previous one, and an approved grant taken
+    /// (status `used`) by exactly one poll.
     async fn poll_device_code(
         &self,
         device_code_hash: &str,

@@ -80,6 +80,10 @@ conformance!(
     ending_a_session_revokes_what_it_issued,
     identities_round_trip,
     duplicate_records_are_conflicts,
+    used_once_under_concurrency,
+    device_polls,
+    device_decisions,
+    session_clients,
 );
 
 #[test]

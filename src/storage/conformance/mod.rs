@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::api::Storage;
 
+mod agents;
 mod fixtures;
 mod records;
 mod tokens;
@@ -31,6 +32,10 @@ pub const CHECKS: &[&str] = &[
     "ending_a_session_revokes_what_it_issued",
     "identities_round_trip",
     "duplicate_records_are_conflicts",
+    "used_once_under_concurrency",
+    "device_polls",
+    "device_decisions",
+    "session_clients",
 ];
 
 /// Runs the named check. Panics (fails the test) on any deviation.
@@ -56,6 +61,10 @@ pub async fn run(name: &str, s: Arc<dyn Storage>) {
         "ending_a_session_revokes_what_it_issued" => tokens::end_session(&*s).await,
         "identities_round_trip" => records::identities_round_trip(&*s).await,
         "duplicate_records_are_conflicts" => records::duplicate_records(&*s).await,
+        "used_once_under_concurrency" => agents::used_once_under_concurrency(s).await,
+        "device_polls" => agents::device_polls(&*s).await,
+        "device_decisions" => agents::device_decisions(&*s).await,
+        "session_clients" => agents::session_clients(&*s).await,
         other => panic!("unknown conformance check {other}"),
     }
 }

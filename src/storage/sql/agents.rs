@@ -97,8 +97,6 @@ macro_rules! shared_agent_methods {
                              polls = polls + 1,
                              slow_down = CASE WHEN last_poll_at IS NOT NULL AND $2 - last_poll_at < poll_interval
                                  THEN 1 ELSE 0 END,
-                             poll_interval = CASE WHEN last_poll_at IS NOT NULL AND $2 - last_poll_at < poll_interval
-                                 AND status = 'pending' THEN poll_interval + 5 ELSE poll_interval END,
                              last_poll_at = $2,
                              status = CASE WHEN expires_at > $2 AND (status = 'approved' OR (status = 'pending'
                                      AND approve_after_polls IS NOT NULL AND grant_data IS NOT NULL
