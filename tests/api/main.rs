@@ -1,5 +1,6 @@
 //! Integration tests: the real server over HTTP, real SQLite and PostgreSQL.
 
+mod agents;
 mod architecture;
 mod backstage;
 mod bad_input;

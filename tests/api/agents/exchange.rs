@@ -1,0 +1,186 @@
+//! Token exchange (RFC 8693) through openid-client's generic grant: a Backstage backend
+//! trades its user's token for a downstream API's, with delegation, down-scoping and the
+//! refusals a client relies on.
+
+use super::*;
+use conformance::module;
+
+/// Alice's Backstage access token (for the issuer, as Backstage gets it).
+async fn user_token(op: &Op) -> String {
+    let lines = backstage_sign_in(op, &[]).await;
+    assert_eq!(lines[0]["ok"], true, "{}", lines[0]);
+    lines[0]["response"]["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
+
+fn exchange_env(subject: &str, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let mut env = backstage_env();
+    env.push(("SUBJECT_TOKEN", subject.to_string()));
+    for (k, v) in extra {
+        env.push((k, v.to_string()));
+    }
+    env
+}
+
+module!(
+    a_backend_exchanges_its_users_token_for_a_downstream_api,
+    start = start,
+    |op| {
+        let subject = user_token(&op).await;
+        let answer = node_one(
+            &op,
+            "exchange",
+            &exchange_env(
+                &subject,
+                &[("AUDIENCES", CATALOG), ("SCOPE", "openid profile")],
+            ),
+        )
+        .await;
+        assert_eq!(answer["ok"], true, "{answer}");
+        let r = &answer["response"];
+        assert_eq!(
+            r["issued_token_type"],
+            "urn:ietf:params:oauth:token-type:access_token"
+        );
+        assert_eq!(r["token_type"], "Bearer");
+        assert!(
+            r.get("refresh_token").is_none() && r.get("id_token").is_none(),
+            "{r}"
+        );
+        assert_eq!(r["scope"], "openid profile", "narrowed");
+        let c = &answer["access_claims"];
+        assert_eq!(c["aud"], CATALOG);
+        assert_eq!(c["sub"], "alice");
+        assert_eq!(c["client_id"], "backstage");
+        assert_eq!(
+            c["groups"],
+            json!(["platform"]),
+            "through the group pipeline again"
+        );
+        assert!(c.get("act").is_none(), "no actor: no act");
+        let subject_exp = conformance::jwt_claims(&subject)["exp"]
+            .as_i64()
+            .expect("exp");
+        assert!(
+            c["exp"].as_i64().expect("exp") <= subject_exp,
+            "never outlives the subject token"
+        );
+    }
+);
+
+module!(an_actor_token_makes_it_delegation, start = start, |op| {
+    let subject = user_token(&op).await;
+    let agent = node_one(&op, "client_credentials", &agent_env()).await;
+    let actor = agent["response"]["access_token"]
+        .as_str()
+        .expect("agent token");
+    let answer = node_one(
+        &op,
+        "exchange",
+        &exchange_env(&subject, &[("AUDIENCES", ORDERS), ("ACTOR_TOKEN", actor)]),
+    )
+    .await;
+    assert_eq!(answer["ok"], true, "{answer}");
+    let delegated = answer["response"]["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    assert_eq!(
+        answer["access_claims"]["act"],
+        json!({"sub": "agent", "client_id": "agent"})
+    );
+    assert_eq!(answer["access_claims"]["aud"], ORDERS);
+
+    // Exchanged again (to the catalog), the delegation stays: it is never shed.
+    let again = node_one(
+        &op,
+        "exchange",
+        &exchange_env(&delegated, &[("AUDIENCES", CATALOG)]),
+    )
+    .await;
+    // `delegated` is for the orders API, not for Backstage, but Backstage got it.
+    assert_eq!(again["ok"], true, "{again}");
+    assert_eq!(again["access_claims"]["act"]["sub"], "agent");
+});
+
+module!(
+    exchanges_the_client_may_not_make_are_refused,
+    start = start,
+    |op| {
+        let subject = user_token(&op).await;
+        type Case = (&'static str, Vec<(&'static str, String)>, &'static str);
+        let cases: Vec<Case> = vec![
+            (
+                "an audience outside token_exchange.audiences",
+                exchange_env(&subject, &[("AUDIENCES", "https://payroll.example.test")]),
+                "invalid_target",
+            ),
+            (
+                "a resource outside token_exchange.audiences",
+                exchange_env(&subject, &[("RESOURCES", BILLING)]),
+                "invalid_target",
+            ),
+            (
+                "a wider scope",
+                exchange_env(
+                    &subject,
+                    &[("AUDIENCES", CATALOG), ("SCOPE", "openid groups")],
+                ),
+                "invalid_scope",
+            ),
+            (
+                "a subject token that is not ours",
+                exchange_env("eyJhbGciOiJub25lIn0.e30.", &[("AUDIENCES", CATALOG)]),
+                "invalid_request",
+            ),
+            (
+                "a token type it does not take",
+                exchange_env(
+                    &subject,
+                    &[
+                        ("AUDIENCES", CATALOG),
+                        (
+                            "SUBJECT_TOKEN_TYPE",
+                            "urn:ietf:params:oauth:token-type:saml2",
+                        ),
+                    ],
+                ),
+                "invalid_request",
+            ),
+        ];
+        for (case, env, error) in cases {
+            let answer = node_one(&op, "exchange", &env).await;
+            assert_eq!(answer["error"], error, "{case}: {answer}");
+        }
+
+        // The agent may not exchange a token issued to Backstage (it was neither issued to it
+        // nor meant for it).
+        let mut env = agent_env();
+        env.push(("SUBJECT_TOKEN", subject.clone()));
+        env.push(("AUDIENCES", CATALOG.into()));
+        let answer = node_one(&op, "exchange", &env).await;
+        assert_eq!(answer["error"], "invalid_request", "{answer}");
+
+        // A client without the grant.
+        let answer = node_one(
+            &op,
+            "exchange",
+            &[
+                ("CLIENT_ID", "cli".to_string()),
+                ("SUBJECT_TOKEN", subject),
+                ("AUDIENCES", CATALOG.into()),
+            ],
+        )
+        .await;
+        assert_eq!(answer["error"], "unauthorized_client", "{answer}");
+
+        let d = op.discovery().await;
+        let grants = d["grant_types_supported"].to_string();
+        assert!(
+            grants.contains("urn:ietf:params:oauth:grant-type:token-exchange"),
+            "{grants}"
+        );
+    }
+);
