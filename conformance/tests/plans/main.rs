@@ -1,6 +1,7 @@
 //! The OpenID Foundation's OP certification plans, one test per module, each run on SQLite
 //! and on PostgreSQL. Module names follow the suite (`oidcc-codereuse` → `oidcc_codereuse`).
 
+mod backchannel;
 mod basic;
 mod config;
 mod extra;
