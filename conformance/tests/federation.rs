@@ -968,3 +968,132 @@ async fn an_okta_service_app_reads_the_groups_api_with_private_key_jwt() {
         other => panic!("{other:?}"),
     }
 }
+
+/// An RSA key and a self-signed certificate for it (Entra ID's certificate credentials).
+fn key_and_certificate() -> (Vec<u8>, Vec<u8>, Value) {
+    use base64::Engine as _;
+    use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
+    let rsa = Rsa::generate(2048).expect("rsa");
+    let b64 = |v: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let jwk =
+        json!({"kty": "RSA", "kid": "k1", "n": b64(rsa.n().to_vec()), "e": b64(rsa.e().to_vec())});
+    let key = PKey::from_rsa(rsa).expect("pkey");
+    let mut name = x509::X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", "oidc-bridge").expect("cn");
+    let name = name.build();
+    let mut cert = x509::X509Builder::new().expect("cert");
+    cert.set_version(2).expect("v3");
+    cert.set_subject_name(&name).expect("subject");
+    cert.set_issuer_name(&name).expect("issuer");
+    cert.set_pubkey(&key).expect("pubkey");
+    cert.set_not_before(&Asn1Time::days_from_now(0).expect("now"))
+        .expect("nb");
+    cert.set_not_after(&Asn1Time::days_from_now(30).expect("later"))
+        .expect("na");
+    cert.sign(&key, MessageDigest::sha256()).expect("sign");
+    let pem = key.private_key_to_pem_pkcs8().expect("pem");
+    (pem, cert.build().to_pem().expect("cert pem"), jwk)
+}
+
+#[tokio::test]
+async fn connectors_sign_their_token_requests_with_a_key_and_store_no_secret() {
+    let (key, cert, jwk) = key_and_certificate();
+    let dir = tempfile::tempdir().expect("dir");
+    let (key_file, cert_file) = (dir.path().join("bridge.key"), dir.path().join("bridge.crt"));
+    std::fs::write(&key_file, key).expect("key");
+    std::fs::write(&cert_file, cert).expect("cert");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let bridge = format!("http://{}", listener.local_addr().expect("addr"));
+    // The upstream knows the bridge by its public key only: no secret.
+    let upstream_yaml = format!(
+        r#"{}
+clients:
+  - id: bridge-by-key
+    token_endpoint_auth_method: private_key_jwt
+    jwks: {{"keys": [{jwk}]}}
+    redirect_uris: [{bridge}/callback/azure-key, {bridge}/callback/okta-key]
+    grant_types: [authorization_code, refresh_token]
+    skip_consent: true
+"#,
+        UPSTREAM
+            .replace("OKTAGROUPS", "Everyone")
+            .replace("GROUPS", "Everyone")
+    );
+    let upstream = MockIdp::builder()
+        .host("localhost")
+        .config_yaml(&upstream_yaml)
+        .start()
+        .await
+        .expect("upstream starts");
+    let azure = upstream.issuer_of("azure").expect("azure").to_string();
+    let okta = upstream.issuer_of("okta").expect("okta").to_string();
+    let graph = azure.replace("/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0", "/graph");
+    let yaml = format!(
+        r#"
+connectors:
+  - id: azure-key
+    type: azure
+    issuer: {azure}
+    graph_url: {graph}
+    client_id: bridge-by-key
+    token_endpoint_auth_method: private_key_jwt
+    private_key_file: {}
+    certificate_file: {}
+  - id: okta-key
+    type: okta
+    issuer: {okta}
+    client_id: bridge-by-key
+    token_endpoint_auth_method: private_key_jwt
+    private_key_file: {}
+    private_key_id: k1
+"#,
+        key_file.display(),
+        cert_file.display(),
+        key_file.display()
+    );
+    let op = Op::start_on_listener(Backend::Sqlite, &yaml, listener)
+        .await
+        .expect("bridge starts");
+    let fed = Fed {
+        upstream,
+        bridge: op,
+        okta,
+    };
+    for connector in ["azure-key", "okta-key"] {
+        let t = login(
+            &fed,
+            &Browser::new(),
+            &[
+                ("connector_id", connector),
+                ("login_hint", "jane@example.com"),
+            ],
+        )
+        .await;
+        let ui = userinfo(&fed, &t).await;
+        assert_eq!(
+            ui["upstream"]["idp"], connector,
+            "signed in through {connector}"
+        );
+    }
+    // What the upstream's token endpoint was sent: an assertion, never a secret.
+    let log = conformance::mock_requests(&fed.okta).await;
+    let token_calls: Vec<&Value> = log
+        .as_array()
+        .expect("log")
+        .iter()
+        .filter(|r| r["endpoint"] == "token")
+        .collect();
+    assert!(!token_calls.is_empty(), "{log}");
+    for call in token_calls {
+        let params = &call["params"];
+        assert_eq!(
+            params["client_assertion_type"],
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "{call}"
+        );
+        assert!(params.get("client_secret").is_none(), "{call}");
+        assert_eq!(call["client_id"], "bridge-by-key");
+    }
+}

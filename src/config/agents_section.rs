@@ -222,7 +222,9 @@ pub fn jwk_verifier(
     jwk: &Value,
 ) -> Result<Box<dyn josekit::jws::JwsVerifier>, String> {
     use josekit::jws::{ES256, EdDSA, PS256, RS256};
-    let map = jwk.as_object().ok_or("a JWK is a JSON object")?.clone();
+    let mut map = jwk.as_object().ok_or("a JWK is a JSON object")?.clone();
+    // The caller matches `kid`: a verifier holding one would refuse a header without it.
+    map.remove("kid");
     let jwk = josekit::jwk::Jwk::from_map(map).map_err(|e| e.to_string())?;
     if let Some(own) = jwk.algorithm()
         && own != alg.as_str()

@@ -47,3 +47,26 @@ pub(super) fn check_uri(r: &mut Reader, path: String, uri: &str) {
         Err(_) => r.problem(path, format!("`{uri}` is not an absolute URI")),
     }
 }
+
+/// A PEM read from the file `file_key` names, or given inline under `inline_key` (one of
+/// them); `needed` says what for, in the problem when neither is there.
+pub(super) fn read_pem(
+    r: &mut Reader,
+    o: &Obj<'_>,
+    (file_key, inline_key): (&str, &str),
+    needed: &str,
+) -> Option<String> {
+    match (r.string(o, file_key), r.string(o, inline_key)) {
+        (Some(file), None) => std::fs::read_to_string(&file)
+            .map_err(|e| r.problem(o.key_path(file_key), format!("cannot read `{file}`: {e}")))
+            .ok(),
+        (None, Some(pem)) => Some(pem),
+        _ => {
+            r.problem(
+                o.key_path(file_key),
+                format!("{needed}: {file_key} or {inline_key} (one of them)"),
+            );
+            None
+        }
+    }
+}

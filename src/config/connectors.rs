@@ -11,6 +11,11 @@ use super::tree::{Obj, Reader, index, join};
 use crate::secret::SecretString;
 
 const CONNECTOR: &[&str] = &[
+    "private_key_file",
+    "private_key",
+    "private_key_id",
+    "certificate_file",
+    "certificate",
     "id",
     "type",
     "name",
@@ -298,8 +303,22 @@ pub(super) fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<Co
         };
         r.problem(o.key_path(key), format!("`{i}` is not an absolute URL"));
     }
+    let method = r.string(&o, "token_endpoint_auth_method");
+    let by_key = method.as_deref() == Some("private_key_jwt");
+    let client_key = super::upstream_key::read_upstream_key(r, &o, kind, by_key);
     let (client_id, client_secret) = if kind == ConnectorKind::Ldap {
         (Some(String::new()), Some(SecretString::new("")))
+    } else if by_key {
+        if o.get("client_secret").is_some() {
+            r.problem(
+                o.key_path("client_secret"),
+                "is not used with private_key_jwt: remove it",
+            );
+        }
+        (
+            r.required_string(&o, "client_id"),
+            Some(SecretString::new("")),
+        )
     } else {
         (
             r.required_string(&o, "client_id"),
@@ -329,13 +348,16 @@ pub(super) fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<Co
     if oidc && !scopes.iter().any(|s| s == "openid") {
         r.problem(o.key_path("scopes"), "must include openid");
     }
-    let auth = match r.string(&o, "token_endpoint_auth_method").as_deref() {
+    let auth = match method.as_deref() {
         None | Some("client_secret_basic") => AuthMethod::ClientSecretBasic,
         Some("client_secret_post") => AuthMethod::ClientSecretPost,
+        Some("private_key_jwt") => AuthMethod::PrivateKeyJwt,
         Some(other) => {
             r.problem(
                 o.key_path("token_endpoint_auth_method"),
-                format!("`{other}` is not client_secret_basic or client_secret_post"),
+                format!(
+                    "`{other}` is not client_secret_basic, client_secret_post or private_key_jwt"
+                ),
             );
             AuthMethod::ClientSecretBasic
         }
@@ -400,6 +422,7 @@ pub(super) fn read_connector(r: &mut Reader, v: &Value, path: &str) -> Option<Co
         issuer: issuer?,
         client_id: client_id?,
         client_secret: client_secret?,
+        client_key,
         scopes,
         email_domains: r
             .strings(&o, "email_domains")

@@ -21,6 +21,7 @@ mod parties;
 mod server_section;
 mod settings;
 pub mod tree;
+mod upstream_key;
 
 pub use agents_section::*;
 pub use claims_section::STANDARD_SCOPES;
@@ -33,3 +34,4 @@ pub use okta_section::*;
 pub use parties::*;
 pub use settings::*;
 pub use tree::{Problem, Problems};
+pub use upstream_key::UpstreamClientKey;

@@ -104,24 +104,12 @@ fn read_auth(r: &mut Reader, a: &Obj<'_>) -> Option<OktaApiAuth> {
     match (token, client_id) {
         (Some(t), None) => Some(OktaApiAuth::Token(SecretString::new(t))),
         (None, Some(client_id)) => {
-            let pem = match (r.string(a, "private_key_file"), r.string(a, "private_key")) {
-                (Some(file), None) => std::fs::read_to_string(&file)
-                    .map_err(|e| {
-                        r.problem(
-                            a.key_path("private_key_file"),
-                            format!("cannot read `{file}`: {e}"),
-                        )
-                    })
-                    .ok(),
-                (None, Some(pem)) => Some(pem),
-                _ => {
-                    r.problem(
-                        a.key_path("private_key_file"),
-                        "a service app needs its private key: private_key_file or private_key (one of them)",
-                    );
-                    None
-                }
-            }?;
+            let pem = super::checks::read_pem(
+                r,
+                a,
+                ("private_key_file", "private_key"),
+                "a service app needs its private key",
+            )?;
             if !pem.contains("BEGIN PRIVATE KEY") {
                 r.problem(
                     a.key_path("private_key_file"),

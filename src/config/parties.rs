@@ -206,6 +206,8 @@ pub struct ConnectorConfig {
     pub issuer: String,
     pub client_id: String,
     pub client_secret: SecretString,
+    /// `private_key_jwt` towards the upstream: the key assertions are signed with.
+    pub client_key: Option<super::upstream_key::UpstreamClientKey>,
     pub scopes: Vec<String>,
     /// A `login_hint` in one of these domains goes straight to this connector.
     pub email_domains: Vec<String>,

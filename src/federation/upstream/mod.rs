@@ -23,12 +23,14 @@ use crate::clock::{Clock, UnixTime};
 use crate::config::{AuthMethod, ConnectorConfig, ConnectorKind};
 use crate::metrics::Metrics;
 
+pub mod assertion;
 mod error;
 pub mod github;
 pub mod google;
 mod graph;
 mod http;
 pub mod okta;
+mod token_auth;
 mod verify;
 pub use error::UpstreamError;
 pub use http::{CappedHttp, HttpError, MAX_RESPONSE};
@@ -83,6 +85,8 @@ pub struct Upstream {
     clock: Arc<dyn Clock>,
     cache: tokio::sync::Mutex<Option<Cached>>,
     metrics: Arc<Metrics>,
+    /// `private_key_jwt`: signs the assertion each token request carries.
+    assertion: Option<assertion::ClientAssertion>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> UpstreamError {
@@ -103,7 +107,17 @@ impl Upstream {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| UpstreamError::Invalid(format!("cannot build the HTTP client: {e}")))?;
+        let assertion = match &config.client_key {
+            Some(k) => Some(assertion::ClientAssertion::new(
+                &config.client_id,
+                k.private_key.expose(),
+                k.key_id.as_deref(),
+                k.x5t.as_deref().zip(k.x5t_s256.as_deref()),
+            )?),
+            None => None,
+        };
         Ok(Self {
+            assertion,
             redirect_uri: format!("{bridge_issuer}/callback/{}", config.id),
             config,
             http: CappedHttp(http),
@@ -243,16 +257,20 @@ impl Upstream {
     > {
         let redirect = RedirectUrl::new(self.redirect_uri.clone())
             .map_err(|e| UpstreamError::Invalid(format!("redirect URI: {e}")))?;
+        // With private_key_jwt, no secret: the client id goes in the body with the
+        // assertion (`assertion_params`).
+        let secret = (self.assertion.is_none())
+            .then(|| ClientSecret::new(self.config.client_secret.expose().to_string()));
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.config.client_id.clone()),
-            Some(ClientSecret::new(
-                self.config.client_secret.expose().to_string(),
-            )),
+            secret,
         )
         .set_redirect_uri(redirect);
         Ok(match self.config.token_endpoint_auth_method {
-            AuthMethod::ClientSecretPost => client.set_auth_type(AuthType::RequestBody),
+            AuthMethod::ClientSecretPost | AuthMethod::PrivateKeyJwt => {
+                client.set_auth_type(AuthType::RequestBody)
+            }
             _ => client.set_auth_type(AuthType::BasicAuth),
         })
     }
@@ -337,11 +355,15 @@ impl Upstream {
         pending: &Pending,
     ) -> Result<UpstreamLogin, UpstreamError> {
         let (metadata, _) = self.cached(false).await?;
+        let extra = self.assertion_params(&metadata)?;
         let client = self.client(metadata)?;
-        let request = client
+        let mut request = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|e| UpstreamError::Invalid(e.to_string()))?
             .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()));
+        for (k, v) in extra {
+            request = request.add_extra_param(k, v);
+        }
         let response = self
             .observed("token", async {
                 request.request_async(&self.http).await.map_err(token_error)
@@ -358,11 +380,15 @@ impl Upstream {
     /// Refreshes upstream with a refresh token it issued earlier.
     pub async fn refresh(&self, refresh_token: &str) -> Result<UpstreamLogin, UpstreamError> {
         let (metadata, _) = self.cached(false).await?;
+        let extra = self.assertion_params(&metadata)?;
         let client = self.client(metadata)?;
         let token = RefreshToken::new(refresh_token.to_string());
-        let request = client
+        let mut request = client
             .exchange_refresh_token(&token)
             .map_err(|e| UpstreamError::Invalid(e.to_string()))?;
+        for (k, v) in extra {
+            request = request.add_extra_param(k, v);
+        }
         let response = self
             .observed("token", async {
                 request.request_async(&self.http).await.map_err(token_error)

@@ -4,20 +4,19 @@
 //! `{org}/oauth2/v1/token`, cached until a minute before it expires); either goes to the org's
 //! origin and nowhere else.
 
-use josekit::jws::{JwsHeader, JwsSigner, RS256};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::assertion::{ASSERTION_TYPE, ClientAssertion};
 use super::error::UpstreamError;
 use super::http::{HttpError, json_answer, read_capped};
 use super::{MAX_GRAPH_PAGE, Upstream, unavailable};
 use crate::config::{OktaApiAuth, OktaGroupsApi, OktaServiceApp};
 
-const CLIENT_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-/// A service app of the Okta API: its signer (the key parsed once) and its access token.
+/// A service app of the Okta API: its assertion signer (the key parsed once) and its access
+/// token.
 pub struct ServiceAppClient {
     app: OktaServiceApp,
-    signer: Box<dyn JwsSigner>,
+    signer: ClientAssertion,
     token: tokio::sync::Mutex<Option<(String, i64)>>,
 }
 
@@ -27,35 +26,18 @@ impl ServiceAppClient {
         let OktaApiAuth::ServiceApp(app) = &api.auth else {
             return Ok(None);
         };
-        let mut signer = RS256
-            .signer_from_pem(app.private_key.expose().as_bytes())
-            .map_err(|e| {
-                UpstreamError::Invalid(format!("groups_api's private key cannot sign: {e}"))
-            })?;
-        if let Some(kid) = &app.key_id {
-            signer.set_key_id(kid);
-        }
+        let signer = ClientAssertion::new(
+            &app.client_id,
+            app.private_key.expose(),
+            app.key_id.as_deref(),
+            None,
+        )
+        .map_err(|e| UpstreamError::Invalid(format!("groups_api: {e}")))?;
         Ok(Some(Self {
             app: app.clone(),
-            signer: Box::new(signer),
+            signer,
             token: tokio::sync::Mutex::new(None),
         }))
-    }
-
-    /// A `private_key_jwt` client assertion for `token_url` (RFC 7523 §2.2).
-    fn assertion(&self, token_url: &str, now: i64) -> Result<String, UpstreamError> {
-        let claims = json!({
-            "iss": self.app.client_id,
-            "sub": self.app.client_id,
-            "aud": token_url,
-            "iat": now,
-            "exp": now + 300,
-            "jti": crate::secret::random_token(16),
-        });
-        let payload = serde_json::to_vec(&claims)
-            .map_err(|e| UpstreamError::Invalid(format!("client assertion: {e}")))?;
-        josekit::jws::serialize_compact(&payload, &JwsHeader::new(), &*self.signer)
-            .map_err(|e| UpstreamError::Invalid(format!("cannot sign the client assertion: {e}")))
     }
 }
 
@@ -128,7 +110,7 @@ impl Upstream {
             return Ok(token.clone());
         }
         let token_url = format!("{org}/oauth2/v1/token");
-        let assertion = app.assertion(&token_url, now)?;
+        let assertion = app.signer.sign(&token_url, now)?;
         let scope = app.app.scopes.join(" ");
         let request = async {
             let resp = self
@@ -139,7 +121,7 @@ impl Upstream {
                 .form(&[
                     ("grant_type", "client_credentials"),
                     ("scope", scope.as_str()),
-                    ("client_assertion_type", CLIENT_ASSERTION),
+                    ("client_assertion_type", ASSERTION_TYPE),
                     ("client_assertion", assertion.as_str()),
                 ])
                 .send()

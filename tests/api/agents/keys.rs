@@ -278,3 +278,66 @@ module!(
         assert_eq!(lines[0]["error"], "invalid_target", "{}", lines[0]);
     }
 );
+
+#[test]
+fn key_mistakes_are_listed_with_their_key_paths() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = dir.path().join("k.pem");
+    std::fs::write(&key, &agent_key().0).expect("write");
+    let other = openssl::rsa::Rsa::generate(2048).expect("rsa");
+    let other = openssl::pkey::PKey::from_rsa(other).expect("pkey");
+    let mut name = openssl::x509::X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", "other").expect("cn");
+    let name = name.build();
+    let mut cert = openssl::x509::X509Builder::new().expect("cert");
+    cert.set_subject_name(&name).expect("subject");
+    cert.set_issuer_name(&name).expect("issuer");
+    cert.set_pubkey(&other).expect("pubkey");
+    let day = |n| openssl::asn1::Asn1Time::days_from_now(n).expect("time");
+    cert.set_not_before(&day(0)).expect("not before");
+    cert.set_not_after(&day(1)).expect("not after");
+    cert.sign(&other, openssl::hash::MessageDigest::sha256())
+        .expect("sign");
+    let cert_file = dir.path().join("other.crt");
+    std::fs::write(&cert_file, cert.build().to_pem().expect("pem")).expect("write");
+    let yaml = format!(
+        r#"
+connectors:
+  - {{id: a, type: azure, tenant: t1, client_id: x, token_endpoint_auth_method: private_key_jwt, private_key_file: {k}}}
+  - {{id: b, type: okta, issuer: "https://acme.okta.com", client_id: x, client_secret: also-a-secret-0123, token_endpoint_auth_method: private_key_jwt, private_key_file: {k}}}
+  - {{id: c, type: github, client_id: x, token_endpoint_auth_method: private_key_jwt, private_key_file: {k}}}
+  - {{id: d, type: azure, tenant: t1, client_id: x, token_endpoint_auth_method: private_key_jwt, private_key_file: {k}, certificate_file: {c}}}
+  - {{id: e, type: oidc, issuer: "https://idp.example", client_id: x, client_secret: a-secret-0123456789, private_key_file: {k}}}
+clients:
+  - {{id: f, token_endpoint_auth_method: private_key_jwt, grant_types: [client_credentials]}}
+  - {{id: g, secret: a-secret-0123456789, jwks_uri: "http://example.com/jwks", grant_types: [client_credentials]}}
+  - {{id: h, token_endpoint_auth_method: private_key_jwt, jwks: {{keys: [{{kty: RSA, n: x, e: AQAB, d: secret}}]}}, grant_types: [client_credentials]}}
+  - {{id: i, secret: a-secret-0123456789, grant_types: [urn:ietf:params:oauth:grant-type:token-exchange]}}
+  - {{id: j, resources: ["not a uri", "https://a.example/#frag"], grant_types: [client_credentials], secret: a-secret-0123456789}}
+"#,
+        k = key.display(),
+        c = cert_file.display()
+    );
+    let problems = oidc_bridge::config::from_yaml_str(&yaml, &|_| None)
+        .expect_err("mistakes")
+        .to_string();
+    for expected in [
+        "connectors[0].certificate_file: is required",
+        "connectors[1].client_secret: is not used with private_key_jwt",
+        "connectors[2].token_endpoint_auth_method: private_key_jwt is offered for oidc, okta and azure",
+        "connectors[3].certificate_file: does not hold the private key's public key",
+        "connectors[4].private_key_file: is used only with token_endpoint_auth_method: private_key_jwt",
+        "clients[0].token_endpoint_auth_method: is private_key_jwt: give `jwks` or `jwks_uri`",
+        "clients[1].token_endpoint_auth_method: must be private_key_jwt",
+        "clients[1].jwks_uri: uses plain http",
+        "clients[2].jwks.keys[0]: holds private key material",
+        "clients[3].token_exchange: is required for the token-exchange grant",
+        "clients[4].resources[0]: `not a uri` is not an absolute URI",
+        "clients[4].resources[1]: must not contain a fragment",
+    ] {
+        assert!(
+            problems.contains(expected),
+            "missing `{expected}` in:\n{problems}"
+        );
+    }
+}
