@@ -422,7 +422,7 @@ async fn connectors(
                 options.clock.clone(),
                 parts.metrics.clone(),
             )?)),
-            _ => registry.add_upstream(Arc::new(OidcConnector::new(
+            _ => registry.add_exchangeable(Arc::new(OidcConnector::new(
                 c.clone(),
                 &config.issuer,
                 parts.sealer.clone(),

@@ -63,6 +63,7 @@ pub fn builtin_client() -> ClientConfig {
             token_exchange: Some(crate::config::TokenExchangePolicy {
                 audiences: vec!["*".into()],
                 subject_token_types: vec![crate::config::ACCESS_TOKEN_TYPE.into()],
+                connectors: Vec::new(),
             }),
             ..Default::default()
         },

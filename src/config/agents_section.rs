@@ -115,7 +115,7 @@ fn read_token_exchange(
     let t = r.obj(
         o.get("token_exchange"),
         &path,
-        &["audiences", "subject_token_types"],
+        &["audiences", "subject_token_types", "connectors"],
     );
     let granted = facts.grant_types.contains(&GrantType::TokenExchange);
     if !t.is_present() {
@@ -133,24 +133,35 @@ fn read_token_exchange(
             "has no effect: add urn:ietf:params:oauth:grant-type:token-exchange to grant_types",
         );
     }
+    let connectors = r.strings(&t, "connectors").unwrap_or_default();
     let audiences = r.strings(&t, "audiences").unwrap_or_default();
-    if audiences.is_empty() {
-        r.problem(t.key_path("audiences"), "must name at least one audience");
+    if audiences.is_empty() && connectors.is_empty() {
+        r.problem(
+            t.key_path("audiences"),
+            "must name at least one audience (or `connectors` whose tokens it may exchange)",
+        );
     }
     let types = r
         .strings(&t, "subject_token_types")
         .unwrap_or_else(|| vec![ACCESS_TOKEN_TYPE.to_string()]);
     for (i, ty) in types.iter().enumerate() {
-        if ty != ACCESS_TOKEN_TYPE {
+        let upstream_only = ty == ID_TOKEN_TYPE;
+        if !(ty == ACCESS_TOKEN_TYPE || upstream_only) {
             r.problem(
                 index(&t.key_path("subject_token_types"), i),
-                format!("`{ty}` is not supported; this provider exchanges its own access tokens ({ACCESS_TOKEN_TYPE})"),
+                format!("`{ty}` is not one of {ACCESS_TOKEN_TYPE}, {ID_TOKEN_TYPE}"),
+            );
+        } else if upstream_only && connectors.is_empty() {
+            r.problem(
+                index(&t.key_path("subject_token_types"), i),
+                "ID tokens are exchanged only from upstreams: name them in `connectors`",
             );
         }
     }
     Some(TokenExchangePolicy {
         audiences,
         subject_token_types: types,
+        connectors,
     })
 }
 

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 /// The token types token exchange takes as a subject or actor (RFC 8693 §3).
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
 
 /// At most this many keys in a client's `jwks` (and read from its `jwks_uri`).
 pub const MAX_CLIENT_KEYS: usize = 16;
@@ -57,4 +58,8 @@ pub struct TokenExchangePolicy {
     pub audiences: Vec<String>,
     /// The subject token types taken; the default is this provider's access tokens.
     pub subject_token_types: Vec<String>,
+    /// Connectors whose upstream tokens (ID or access tokens, validated by the connector) may
+    /// be exchanged for this provider's, with `connector_id` in the request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connectors: Vec<String>,
 }

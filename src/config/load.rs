@@ -187,6 +187,15 @@ fn read_config(r: &mut Reader, root: &Value) -> Config {
         }
     }
     for (i, c) in clients.iter().enumerate() {
+        let exchanged = c.agents.token_exchange.iter().flat_map(|t| &t.connectors);
+        for (j, id) in exchanged.enumerate() {
+            if !connector_ids.contains(id) {
+                r.problem(
+                    index(&join(&index("clients", i), "token_exchange.connectors"), j),
+                    format!("no connector has id `{id}`"),
+                );
+            }
+        }
         for (j, id) in c.allowed_connectors.iter().enumerate() {
             if id != "local" && !connector_ids.contains(id) {
                 r.problem(

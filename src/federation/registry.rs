@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::connector::{
     ConnectorError, Identity, IdentityLookup, PasswordConnector, RedirectConnector,
-    RefreshConnector, Refreshed, SilentLogin,
+    RefreshConnector, Refreshed, SilentLogin, TokenIdentity, UpstreamToken,
 };
 use super::upstream::UpstreamError;
 
@@ -39,6 +39,8 @@ pub struct ConnectorRegistry {
     redirect: Vec<Arc<dyn RedirectConnector>>,
     /// Refresh for identities with an upstream session, by connector id.
     upstream_refresh: HashMap<String, Arc<dyn RefreshConnector>>,
+    /// Connectors that vouch for upstream tokens (token exchange), by id.
+    token_identity: HashMap<String, Arc<dyn TokenIdentity>>,
     password: Option<Arc<dyn PasswordConnector>>,
     /// Password connectors of their own (LDAP), in the config's order, each behind its own
     /// form; they refresh what they signed in through `upstream_refresh`.
@@ -67,6 +69,28 @@ impl ConnectorRegistry {
         self.upstream_refresh
             .insert(connector.id().to_string(), connector.clone());
         self.redirect.push(connector);
+    }
+
+    /// An upstream connector whose tokens may be exchanged (OIDC, Okta, Entra ID, Google).
+    pub fn add_exchangeable<C>(&mut self, connector: Arc<C>)
+    where
+        C: RedirectConnector + RefreshConnector + TokenIdentity + 'static,
+    {
+        self.token_identity
+            .insert(connector.id().to_string(), connector.clone());
+        self.add_upstream(connector);
+    }
+
+    /// The identity an upstream token of connector `id` vouches for; `None` when no such
+    /// connector takes tokens.
+    pub async fn token_identity(
+        &self,
+        id: &str,
+        kind: UpstreamToken,
+        token: &str,
+    ) -> Option<Result<Identity, ConnectorError>> {
+        let connector = self.token_identity.get(id)?;
+        Some(connector.token_identity(kind, token).await)
     }
 
     /// A directory (LDAP) connector: its own password form, and the refresh of what it

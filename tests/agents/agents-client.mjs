@@ -11,7 +11,7 @@
 //      KID, FIXED_JTI), CLIENT_SECRET, or neither (none). Per scenario:
 //   client_credentials  SCOPE, RESOURCES
 //   exchange            SUBJECT_TOKEN, SUBJECT_TOKEN_TYPE, ACTOR_TOKEN, ACTOR_TOKEN_TYPE,
-//                       AUDIENCES, RESOURCES, SCOPE, REQUESTED_TOKEN_TYPE
+//                       AUDIENCES, RESOURCES, SCOPE, REQUESTED_TOKEN_TYPE, CONNECTOR_ID
 //   device              SCOPE, RESOURCES, POLL_INTERVAL, POLL_TIMEOUT (seconds, default 120)
 //   code                REDIRECT_URI, USERNAME, PASSWORD, SCOPE, RESOURCES, TOKEN_RESOURCES,
 //                       REFRESH_RESOURCES
@@ -214,6 +214,8 @@ async function exchange(config) {
   withResources(params, 'RESOURCES');
   if (opt('SCOPE')) params.set('scope', opt('SCOPE'));
   if (opt('REQUESTED_TOKEN_TYPE')) params.set('requested_token_type', opt('REQUESTED_TOKEN_TYPE'));
+  // Dex's extension: the subject token is this connector's upstream's.
+  if (opt('CONNECTOR_ID')) params.set('connector_id', opt('CONNECTOR_ID'));
   try {
     const result = await client.genericGrantRequest(config, 'urn:ietf:params:oauth:grant-type:token-exchange', params);
     await print(success(result));

@@ -7,6 +7,7 @@ mod device_code;
 mod issue;
 mod refresh_token;
 mod token_exchange;
+mod upstream_exchange;
 
 pub use issue::{Grants, IssuedTokens, Overrides, TokenResponse, UpstreamLocks, check_scope};
 

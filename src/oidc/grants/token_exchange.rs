@@ -9,6 +9,7 @@
 //! - An `actor_token` makes it delegation: the new token's `act` names the actor, with any
 //!   earlier actor of the subject token nested inside (§4.1). Without one, an `act` the
 //!   subject token had is kept: delegation is never shed by exchanging again.
+//! - With `connector_id`, the subject token is an upstream's (`upstream_exchange.rs`).
 //! - A person's token goes through the group pipeline and the client's access policy
 //!   again, against their latest stored identity; it keeps the session (`sid`), so a
 //!   sign-out ends the exchanged tokens too, and it never outlives the subject token.
@@ -51,8 +52,12 @@ async fn validated(
         .ok_or_else(|| refuse(what))
 }
 
-/// The audiences asked for, each one the policy allows.
-fn targets(req: &ClientRequest, policy: &TokenExchangePolicy) -> Result<Vec<String>, OAuthError> {
+/// The audiences asked for, each one the policy allows; at least one when `required`.
+pub(super) fn targets(
+    req: &ClientRequest,
+    policy: &TokenExchangePolicy,
+    required: bool,
+) -> Result<Vec<String>, OAuthError> {
     let mut out: Vec<String> = Vec::new();
     let params = &req.params;
     for (t, is_uri) in params
@@ -76,7 +81,7 @@ fn targets(req: &ClientRequest, policy: &TokenExchangePolicy) -> Result<Vec<Stri
             out.push(t.clone());
         }
     }
-    if out.is_empty() {
+    if out.is_empty() && required {
         return Err(refuse("name the target: audience or resource"));
     }
     Ok(out)
@@ -123,6 +128,9 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
             "this client has no token_exchange policy",
         )
     })?;
+    if let Some(connector) = req.params.get("connector_id") {
+        return super::upstream_exchange::exchange(grants, &req, &policy, connector).await;
+    }
     if req
         .params
         .get("requested_token_type")
@@ -145,7 +153,7 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
             "subject_token was neither issued to this client nor meant for it",
         ));
     }
-    let audience = targets(&req, &policy)?;
+    let audience = targets(&req, &policy, true)?;
     let held: Vec<String> = subject
         .scope
         .as_deref()

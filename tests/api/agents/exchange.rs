@@ -184,3 +184,163 @@ module!(
         );
     }
 );
+
+/// A provider with an Okta connector (the mock's okta persona upstream) whose tokens the
+/// `cli-exchange` client may exchange, as Dex's connectors allow.
+async fn with_upstream(backend: Backend) -> Option<(Op, String)> {
+    let upstream = oidc_bridge::testkit::MockIdp::builder()
+        .host("localhost")
+        .config_yaml(
+            "mock:\n  issuers:\n    - id: okta\n      persona: okta\n      users:\n        - { username: jane@example.com, email: jane@example.com, groups: [Engineering, Everyone] }\n",
+        )
+        .start()
+        .await
+        .expect("upstream");
+    let okta = upstream.issuer_of("okta").expect("okta").to_string();
+    // The upstream runs until the test process ends.
+    std::mem::forget(upstream);
+    let yaml = format!(
+        r#"
+clients:
+  - id: cli-exchange
+    secret: cli-exchange-secret-0123
+    grant_types: [urn:ietf:params:oauth:grant-type:token-exchange]
+    token_exchange:
+      connectors: [okta]
+      subject_token_types: [urn:ietf:params:oauth:token-type:id_token, urn:ietf:params:oauth:token-type:access_token]
+      audiences: [{CATALOG}]
+connectors:
+  - id: okta
+    type: okta
+    issuer: {okta}
+    client_id: mock-client
+    client_secret: mock-secret
+    groups:
+      exclude: ["^everyone$"]
+"#
+    );
+    Some((Op::start_config(backend, &yaml).await?, okta))
+}
+
+/// A token the upstream mints for jane, issued to the connector's client.
+async fn upstream_tokens(okta: &str, extra: Value) -> Value {
+    let mut body = json!({"sub": "jane@example.com", "groups": ["Engineering", "Everyone"], "scope": "openid profile email groups"});
+    if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+        b.extend(e);
+    }
+    let (status, t) = conformance::post_json(&format!("{okta}/mock/tokens"), body).await;
+    assert_eq!(status, 200, "{t}");
+    t
+}
+
+async fn upstream_exchange(backend: Backend) {
+    let Some((op, okta)) = with_upstream(backend).await else {
+        return;
+    };
+    let minted = upstream_tokens(&okta, json!({})).await;
+    let id_token = minted["id_token"].as_str().expect("upstream id_token");
+    let env = |token: &str, kind: &str, extra: &[(&'static str, &str)]| {
+        let mut env = vec![
+            ("CLIENT_ID", "cli-exchange".to_string()),
+            ("CLIENT_SECRET", "cli-exchange-secret-0123".to_string()),
+            ("SUBJECT_TOKEN", token.to_string()),
+            (
+                "SUBJECT_TOKEN_TYPE",
+                format!("urn:ietf:params:oauth:token-type:{kind}"),
+            ),
+            ("CONNECTOR_ID", "okta".to_string()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        env
+    };
+    // An upstream ID token for this provider's ID token (kubectl's way through Dex).
+    let answer = node_one(
+        &op,
+        "exchange",
+        &env(
+            id_token,
+            "id_token",
+            &[
+                (
+                    "REQUESTED_TOKEN_TYPE",
+                    "urn:ietf:params:oauth:token-type:id_token",
+                ),
+                ("SCOPE", "openid groups"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(answer["ok"], true, "{answer}");
+    let r = &answer["response"];
+    assert_eq!(
+        r["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:id_token"
+    );
+    assert_eq!(r["token_type"], "N_A");
+    let ours = conformance::jwt_claims(r["access_token"].as_str().expect("token"));
+    assert_eq!(ours["iss"], op.issuer.as_str());
+    assert_eq!(ours["aud"], "cli-exchange");
+    assert_eq!(
+        ours["groups"],
+        json!(["engineering"]),
+        "the connector's group pipeline"
+    );
+    let sub = ours["sub"].as_str().expect("sub").to_string();
+
+    // An upstream access token (vouched for by its userinfo) for the catalog's audience.
+    let access = minted["access_token"]
+        .as_str()
+        .expect("upstream access_token");
+    let answer = node_one(
+        &op,
+        "exchange",
+        &env(access, "access_token", &[("AUDIENCES", CATALOG)]),
+    )
+    .await;
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(answer["access_claims"]["aud"], CATALOG);
+    assert_eq!(
+        answer["access_claims"]["sub"],
+        sub.as_str(),
+        "the same person either way"
+    );
+
+    // Refusals: an expired upstream token, a connector the client may not use, a target
+    // outside its audiences.
+    let expired = upstream_tokens(&okta, json!({"defect": "expired"})).await;
+    let stale = expired["id_token"].as_str().expect("id_token");
+    for (case, env, error) in [
+        (
+            "an expired upstream token",
+            env(stale, "id_token", &[]),
+            "invalid_request",
+        ),
+        (
+            "another connector",
+            {
+                let mut e = env(id_token, "id_token", &[]);
+                e[4].1 = "azure".into();
+                e
+            },
+            "invalid_request",
+        ),
+        (
+            "a target outside its audiences",
+            env(id_token, "id_token", &[("AUDIENCES", ORDERS)]),
+            "invalid_target",
+        ),
+    ] {
+        let answer = node_one(&op, "exchange", &env).await;
+        assert_eq!(answer["error"], error, "{case}: {answer}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_token_is_exchanged_through_its_connector_sqlite() {
+    upstream_exchange(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_token_is_exchanged_through_its_connector_postgres() {
+    upstream_exchange(Backend::Postgres).await;
+}
