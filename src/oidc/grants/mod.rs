@@ -4,6 +4,7 @@
 mod authorization_code;
 mod client_credentials;
 mod device_code;
+mod exchange_target;
 mod issue;
 mod refresh_token;
 mod token_exchange;

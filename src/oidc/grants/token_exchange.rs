@@ -16,6 +16,7 @@
 
 use serde_json::{Value, json};
 
+use super::exchange_target::{GRANT, targets};
 use super::issue::{Grants, Overrides, TokenResponse, check_scope};
 use crate::audit::{Event, Kind};
 use crate::config::{ACCESS_TOKEN_TYPE, TokenExchangePolicy};
@@ -25,8 +26,6 @@ use crate::oidc::clients::Client;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::grant::Grant;
 use crate::oidc::tokens::{AccessTokenClaims, AccessTokenRequest};
-
-pub const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 fn refuse(description: &'static str) -> OAuthError {
     OAuthError::invalid_request(description)
@@ -50,41 +49,6 @@ async fn validated(
         .validate_access_token(token)
         .await?
         .ok_or_else(|| refuse(what))
-}
-
-/// The audiences asked for, each one the policy allows; at least one when `required`.
-pub(super) fn targets(
-    req: &ClientRequest,
-    policy: &TokenExchangePolicy,
-    required: bool,
-) -> Result<Vec<String>, OAuthError> {
-    let mut out: Vec<String> = Vec::new();
-    let params = &req.params;
-    for (t, is_uri) in params
-        .all("audience")
-        .iter()
-        .map(|a| (a, false))
-        .chain(params.all("resource").iter().map(|r| (r, true)))
-    {
-        let uri_ok = !is_uri || url::Url::parse(t).is_ok_and(|u| u.fragment().is_none());
-        let allowed = policy.audiences.iter().any(|a| a == t || a == "*");
-        if !uri_ok || !allowed {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidTarget,
-                format!(
-                    "this client may not exchange tokens for `{}`",
-                    t.chars().take(128).collect::<String>()
-                ),
-            ));
-        }
-        if !out.contains(t) {
-            out.push(t.clone());
-        }
-    }
-    if out.is_empty() && required {
-        return Err(refuse("name the target: audience or resource"));
-    }
-    Ok(out)
 }
 
 /// The `act` claim of the new token: the actor, with the subject token's actor nested.

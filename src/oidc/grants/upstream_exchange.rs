@@ -9,6 +9,7 @@
 //! given, must be among `token_exchange.audiences`, and otherwise the token is for the
 //! client itself.
 
+use super::exchange_target::{GRANT, targets};
 use super::issue::{Grants, Overrides, TokenResponse, check_scope};
 use crate::audit::{Event, Kind};
 use crate::config::{ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, TokenExchangePolicy};
@@ -24,7 +25,51 @@ pub async fn exchange(
     policy: &TokenExchangePolicy,
     connector: &str,
 ) -> Result<TokenResponse, OAuthError> {
+    let (kind, upstream_kind) = checked(req, policy, connector)?;
+    let token = req.params.require("subject_token")?;
+    let identity = identity(grants, connector, upstream_kind, token).await?;
+    admit(grants, req, &identity, connector).await?;
+    let wants_id_token = req.params.get("requested_token_type") == Some(ID_TOKEN_TYPE);
+    let grant = grant_for(grants, req, policy, identity, wants_id_token)?;
+    let overrides = Overrides {
+        no_id_token: !wants_id_token,
+        ..Default::default()
+    };
     let client = &req.client;
+    let mut issued = grants.issue_with(client, &grant, false, None, &overrides)?;
+    let r = &mut issued.response;
+    match r.id_token.take() {
+        Some(id_token) if wants_id_token => {
+            r.access_token = id_token;
+            r.token_type = "N_A".into();
+            r.issued_token_type = Some(ID_TOKEN_TYPE.into());
+        }
+        _ => r.issued_token_type = Some(ACCESS_TOKEN_TYPE.into()),
+    }
+    grants.issued(
+        "token_exchanged",
+        GRANT,
+        client.id(),
+        &grant.sub,
+        &issued.access_jti,
+        issued.response.expires_in,
+    );
+    grants.audit.record(
+        Event::new(Kind::TokenExchanged, "success")
+            .client(client.id())
+            .subject(grant.sub.as_str())
+            .connector(connector)
+            .detail("subject_token_type", kind),
+    );
+    Ok(issued.response)
+}
+
+/// The request's connector and token type, each one the policy allows.
+fn checked<'a>(
+    req: &'a ClientRequest,
+    policy: &TokenExchangePolicy,
+    connector: &str,
+) -> Result<(&'a str, UpstreamToken), OAuthError> {
     if !policy.connectors.iter().any(|c| c == connector) {
         return Err(OAuthError::invalid_request(
             "this client may not exchange tokens of that connector",
@@ -50,33 +95,49 @@ pub async fn exchange(
             "this client may not exchange that token type",
         ));
     }
-    let identity = identity(
-        grants,
-        connector,
-        upstream_kind,
-        req.params.require("subject_token")?,
-    )
-    .await?;
-    if let Err(refusal) = crate::federation::policy::admits(&client.config, &identity) {
+    Ok((kind, upstream_kind))
+}
+
+/// The client's access policy on the identity; admitted, it is stored as the person's
+/// latest claims (userinfo and later refreshes read them).
+async fn admit(
+    grants: &Grants,
+    req: &ClientRequest,
+    identity: &Identity,
+    connector: &str,
+) -> Result<(), OAuthError> {
+    let client = &req.client;
+    if let Err(refusal) = crate::federation::policy::admits(&client.config, identity) {
         grants.audit.record(
             Event::new(Kind::TokenIssued, "denied")
                 .client(client.id())
                 .subject(identity.sub.as_str())
                 .connector(connector)
-                .detail("grant_type", super::token_exchange::GRANT)
+                .detail("grant_type", GRANT)
                 .detail("reason", refusal.reason()),
         );
         return Err(OAuthError::invalid_grant(
             "the user may not use this client",
         ));
     }
-    let now = grants.clock.now();
-    let stored = serde_json::to_string(&identity).map_err(|e| OAuthError::internal(&e))?;
+    let stored = serde_json::to_string(identity).map_err(|e| OAuthError::internal(&e))?;
     grants
         .storage
-        .put_identity(&identity.sub, &stored, now)
+        .put_identity(&identity.sub, &stored, grants.clock.now())
         .await?;
-    let wants_id_token = req.params.get("requested_token_type") == Some(ID_TOKEN_TYPE);
+    Ok(())
+}
+
+/// What the new token grants: the scope asked for (`openid` by default) among the
+/// client's, for the targets asked for (else the client itself).
+fn grant_for(
+    grants: &Grants,
+    req: &ClientRequest,
+    policy: &TokenExchangePolicy,
+    identity: Identity,
+    wants_id_token: bool,
+) -> Result<Grant, OAuthError> {
+    let client = &req.client;
     let allowed = client.config.scopes.clone().unwrap_or_else(|| {
         crate::config::STANDARD_SCOPES
             .iter()
@@ -90,51 +151,20 @@ pub async fn exchange(
             "an ID token needs the openid scope",
         ));
     }
-    let resources = super::token_exchange::targets(req, policy, false)?;
-    let grant = Grant {
+    Ok(Grant {
         sub: identity.sub.clone(),
         client_id: client.id().into(),
         scope,
         redirect_uri: Default::default(),
         nonce: None,
         code_challenge: None,
-        auth_time: now,
+        auth_time: grants.clock.now(),
         sid: None,
         claims: None,
         identity,
-        resources,
+        resources: targets(req, policy, false)?,
         act: None,
-    };
-    let overrides = Overrides {
-        no_id_token: !wants_id_token,
-        ..Default::default()
-    };
-    let mut issued = grants.issue_with(client, &grant, false, None, &overrides)?;
-    let r = &mut issued.response;
-    match r.id_token.take() {
-        Some(id_token) if wants_id_token => {
-            r.access_token = id_token;
-            r.token_type = "N_A".into();
-            r.issued_token_type = Some(ID_TOKEN_TYPE.into());
-        }
-        _ => r.issued_token_type = Some(ACCESS_TOKEN_TYPE.into()),
-    }
-    grants.issued(
-        "token_exchanged",
-        super::token_exchange::GRANT,
-        client.id(),
-        &grant.sub,
-        &issued.access_jti,
-        issued.response.expires_in,
-    );
-    grants.audit.record(
-        Event::new(Kind::TokenExchanged, "success")
-            .client(client.id())
-            .subject(grant.sub.as_str())
-            .connector(connector)
-            .detail("subject_token_type", kind),
-    );
-    Ok(issued.response)
+    })
 }
 
 /// The identity connector `id` makes of an upstream token.
