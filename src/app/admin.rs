@@ -202,8 +202,12 @@ async fn create(State(admin): A, Json(body): Json<Value>) -> Response {
         Err(resp) => return resp,
     };
     let now = admin.clock.now();
-    let public = config.token_endpoint_auth_method == Some(AuthMethod::None);
-    let (plain, secrets) = if public {
+    // Public clients and private_key_jwt ones hold no secret.
+    let secretless = matches!(
+        config.token_endpoint_auth_method,
+        Some(AuthMethod::None | AuthMethod::PrivateKeyJwt)
+    );
+    let (plain, secrets) = if secretless {
         (None, Vec::new())
     } else {
         let (plain, stored) = new_secret(&admin, None);
@@ -277,12 +281,15 @@ async fn update(State(admin): A, Path(id): Path<String>, Json(body): Json<Value>
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let public = config.token_endpoint_auth_method == Some(AuthMethod::None);
-    if public != old.secrets.is_empty() {
+    let secretless = matches!(
+        config.token_endpoint_auth_method,
+        Some(AuthMethod::None | AuthMethod::PrivateKeyJwt)
+    );
+    if secretless != old.secrets.is_empty() {
         return error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            "a client cannot change between public and confidential; delete it and create it again",
+            "a client cannot change between holding a secret and not (public or private_key_jwt); delete it and create it again",
         );
     }
     let now = admin.clock.now();

@@ -470,6 +470,7 @@ pub fn control(
         clients: state.clients.clone(),
         storage: state.storage.clone(),
         grants: state.grants.clone(),
+        backchannel: state.backchannel.clone(),
         publish_ahead,
     }
 }

@@ -84,9 +84,18 @@ pub fn read_agents(r: &mut Reader, o: &Obj<'_>, facts: &ClientFacts<'_>) -> Clie
     };
     check_keys(r, o, facts, &agents);
     if let Some(uri) = &agents.backchannel_logout_uri {
-        check_uri(r, o.key_path("backchannel_logout_uri"), uri);
+        check_http_uri(r, o.key_path("backchannel_logout_uri"), uri);
     }
     agents
+}
+
+/// A URL this provider fetches or posts to: https (http on loopback), no fragment.
+fn check_http_uri(r: &mut Reader, path: String, uri: &str) {
+    if !uri.starts_with("https://") && !uri.starts_with("http://") {
+        r.problem(path, "must be an https URL");
+        return;
+    }
+    check_uri(r, path, uri);
 }
 
 /// An absolute URI without a fragment (RFC 8707 §2).
@@ -195,7 +204,7 @@ fn check_keys(r: &mut Reader, o: &Obj<'_>, facts: &ClientFacts<'_>, a: &ClientAg
         );
     }
     if let Some(uri) = &a.jwks_uri {
-        check_uri(r, o.key_path("jwks_uri"), uri);
+        check_http_uri(r, o.key_path("jwks_uri"), uri);
     }
     if let Some(set) = &a.jwks {
         check_jwks(r, &o.key_path("jwks"), set, a.assertion_alg());

@@ -354,7 +354,13 @@ async fn sessions_revoke(State(c): C, body: Bytes) -> Response {
         Err(e) => return e,
     };
     match c.storage.delete_sessions(req.sub.as_deref()).await {
-        Ok(n) => ok(json!({ "revoked": n })),
+        Ok(ended) => {
+            // Their clients hear of it as from a real sign-out (back-channel logout).
+            for (sid, sub) in &ended {
+                c.backchannel.session_ended(sid, sub);
+            }
+            ok(json!({ "revoked": ended.len() }))
+        }
         Err(e) => error(ControlError::storage(&e)),
     }
 }

@@ -53,6 +53,8 @@ pub struct Control {
     pub clients: Arc<ClientRegistry>,
     pub storage: Arc<dyn Storage>,
     pub grants: Arc<Grants>,
+    /// Tells the clients of the sessions `sessions/revoke` ends.
+    pub backchannel: Arc<crate::oidc::backchannel::Backchannel>,
     pub publish_ahead: Seconds,
 }
 

@@ -80,6 +80,11 @@ impl Backchannel {
     }
 
     async fn notify(self: Arc<Self>, sid: &str, sub: &str) {
+        // A provider just started (the mock's keys come up in the background).
+        if !self.keys.wait_active().await {
+            tracing::error!("back-channel logout: no signing key became active");
+            return;
+        }
         let ids = match self.storage.session_clients(sid).await {
             Ok(ids) => ids,
             Err(e) => {

@@ -374,10 +374,22 @@ pub async fn done(
     let p = Params::parse(q.unwrap_or_default().as_bytes()).unwrap_or_default();
     if let Some(id) = p.get("state").filter(|_| p.get("error").is_some()) {
         let now = flows.clock.now();
-        flows
+        let denied = flows
             .storage
             .decide_device_code(id, &crate::model::DeviceDecision::Deny, now)
             .await?;
+        if denied {
+            flows.audit.record(
+                crate::audit::Event::new(crate::audit::Kind::DeviceAuthorization, "denied").detail(
+                    "reason",
+                    p.get("error")
+                        .unwrap_or_default()
+                        .chars()
+                        .take(64)
+                        .collect::<String>(),
+                ),
+            );
+        }
     }
     Ok(flows.page(
         StatusCode::OK,

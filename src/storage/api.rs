@@ -147,8 +147,9 @@ pub trait Storage: Send + Sync + 'static {
     async fn create_session(&self, session: &SessionRecord) -> Result<()>;
     async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>>;
     async fn delete_session(&self, id_hash: &str) -> Result<()>;
-    /// Ends every session of `sub`; `None` ends all sessions. Returns how many.
-    async fn delete_sessions(&self, sub: Option<&str>) -> Result<u64>;
+    /// Ends every session of `sub`; `None` ends all sessions. Returns the `sid` and `sub`
+    /// of each.
+    async fn delete_sessions(&self, sub: Option<&str>) -> Result<Vec<(String, String)>>;
     /// Ends the session `sid` and what it issued, in one transaction: the session row goes,
     /// every refresh family started from it is revoked with its access tokens, and access
     /// tokens carrying that `sid` are refused until `marker_expires_at`. Returns how many

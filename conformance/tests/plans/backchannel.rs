@@ -342,3 +342,47 @@ async fn retried(backend: Backend) {
     );
 }
 on_both!(delivery_is_retried_while_the_client_fails, retried);
+
+/// Mock mode: the control API's `sessions/revoke` tells the clients as a sign-out would,
+/// so client authors can test their back-channel handling against the mock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mock_tells_clients_of_the_sessions_it_revokes() {
+    let (uri, mut rx, _) = receiver(0).await;
+    let idp = oidc_bridge::testkit::MockIdp::builder()
+        .config_yaml(&format!(
+            "clients:\n  - id: bcl\n    secret: \"{SECRET}\"\n    redirect_uris: [{CALLBACK}]\n    backchannel_logout_uri: {uri}\n    skip_consent: true\n"
+        ))
+        .user("alice", &["qa"])
+        .start()
+        .await
+        .expect("mock");
+    let iss = idp.issuer().to_string();
+    let mut authorize = url::Url::parse(&format!("{iss}/authorize")).expect("url");
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", "bcl")
+        .append_pair("redirect_uri", CALLBACK)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("login_hint", "alice")
+        .append_pair(
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        )
+        .append_pair("code_challenge_method", "S256");
+    let b = Browser::new();
+    let q = b.authorize(authorize.as_str()).await.callback();
+    assert!(q.contains_key("code"), "{q:?}");
+    let (status, body) = conformance::post_json(
+        &format!("{iss}/mock/sessions/revoke"),
+        json!({"sub": "alice"}),
+    )
+    .await;
+    assert_eq!((status, body["revoked"].as_u64()), (200, Some(1)), "{body}");
+    let token = next_token(&mut rx).await;
+    let claims = jwt_claims(&token);
+    assert_eq!(claims["aud"], "bcl");
+    assert_eq!(claims["sub"], "alice");
+    assert!(claims["sid"].is_string());
+    assert_eq!(jwt_header(&token)["typ"], "logout+jwt");
+}

@@ -155,7 +155,14 @@ impl Flows {
         if let Err(refused) = self.check_access(&client, &req, &session) {
             if let Some(id) = &req.device {
                 let deny = crate::model::DeviceDecision::Deny;
-                self.storage.decide_device_code(id, &deny, now).await?;
+                if self.storage.decide_device_code(id, &deny, now).await? {
+                    self.audit.record(
+                        crate::audit::Event::new(crate::audit::Kind::DeviceAuthorization, "denied")
+                            .client(client.id())
+                            .subject(session.sub.as_str())
+                            .detail("reason", "access_policy"),
+                    );
+                }
             }
             // Refused by this client, still signed in here: the session cookie stays.
             let resp = refused.respond(&self.issuer, &self.base);

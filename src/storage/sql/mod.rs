@@ -345,17 +345,23 @@ macro_rules! shared_storage {
                     Ok(())
                 }
 
-                async fn delete_sessions(&self, sub: Option<&str>) -> Result<u64> {
-                    let r = match sub {
+                async fn delete_sessions(&self, sub: Option<&str>) -> Result<Vec<(String, String)>> {
+                    let rows = match sub {
                         Some(sub) => {
-                            sqlx::query("DELETE FROM sessions WHERE sub = $1")
+                            sqlx::query("DELETE FROM sessions WHERE sub = $1 RETURNING sid, sub")
                                 .bind(sub)
-                                .execute(&self.pool)
+                                .fetch_all(&self.pool)
                                 .await?
                         }
-                        None => sqlx::query("DELETE FROM sessions").execute(&self.pool).await?,
+                        None => {
+                            sqlx::query("DELETE FROM sessions RETURNING sid, sub")
+                                .fetch_all(&self.pool)
+                                .await?
+                        }
                     };
-                    Ok(r.rows_affected())
+                    rows.iter()
+                        .map(|r| Ok((sqlx::Row::try_get(r, "sid")?, sqlx::Row::try_get(r, "sub")?)))
+                        .collect()
                 }
 
                 async fn end_session(
