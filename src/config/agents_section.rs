@@ -10,17 +10,6 @@ use super::parties::{AuthMethod, GrantType};
 use super::settings::SigningAlgorithm;
 use super::tree::{Obj, Reader, index};
 
-/// The keys [`read_agents`] reads from a client (the data is `client_agents.rs`'s).
-pub const AGENT_KEYS: &[&str] = &[
-    "resources",
-    "token_exchange",
-    "jwks",
-    "jwks_uri",
-    "token_endpoint_auth_signing_alg",
-    "backchannel_logout_uri",
-    "backchannel_logout_session_required",
-];
-
 impl ClientAgents {
     /// The algorithm this client's assertions must use: the configured one, else the one
     /// its first inline key implies, else RS256.

@@ -140,7 +140,7 @@ impl Assertions {
         if exp <= now {
             return Err("expired");
         }
-        if exp > now + MAX_AHEAD {
+        if exp > now + MAX_AHEAD + LEEWAY {
             return Err("exp_too_far_ahead");
         }
         for early in ["nbf", "iat"] {

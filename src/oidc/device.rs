@@ -12,7 +12,8 @@
 //! (§6.1: about 34 bits), shown as `BCDF-GHJK`, read case- and dash-insensitively. Wrong
 //! codes are counted per address: past 10 in 5 minutes, the form answers "try later"
 //! before looking. The confirmation form carries a token bound to the browser, so another
-//! site cannot confirm a code of its own for a signed-in person.
+//! site cannot confirm a code of its own for a signed-in person. Device requests count
+//! against the address's pending-request budget (each stores a row).
 
 use std::sync::Arc;
 
@@ -110,6 +111,30 @@ fn device_scope(client: &Client, requested: Option<&str>) -> Vec<String> {
     super::authorize::request::grantable_scope(client, &requested)
 }
 
+/// Each request stores a row: they count against the address's pending-request budget
+/// (`server.pending_requests_per_minute`), as authorization requests do.
+fn charge(flows: &Flows, addr: ClientAddr) -> Result<(), OAuthError> {
+    if !flows.charge_pending {
+        return Ok(());
+    }
+    let now = flows.clock.now();
+    let key = format!("device-authorization:{}", addr.budget_key());
+    let rule = Rule {
+        window: super::authorize::PENDING_WINDOW,
+        limit: flows.pending_per_minute,
+    };
+    if let Some(wait) = flows.pending_budgets.exhausted(&key, rule, now) {
+        return Err(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "too many device authorization requests from this address; try again later",
+        )
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .with_retry_after(wait));
+    }
+    flows.pending_budgets.record_failure(vec![(key, rule)], now);
+    Ok(())
+}
+
 /// `POST /device_authorization`.
 pub async fn authorize(
     State(flows): State<Arc<Flows>>,
@@ -122,6 +147,7 @@ pub async fn authorize(
             "this client may not use the device authorization grant",
         ));
     }
+    charge(&flows, req.addr)?;
     let request = DeviceRequest {
         scope: device_scope(client, req.params.get("scope")),
         resources: super::resource::check_at_token(client, req.params.all("resource"))?,

@@ -5,7 +5,6 @@
 use super::issue::{Grants, TokenResponse, check_scope};
 use crate::oidc::client_auth::ClientRequest;
 use crate::oidc::error::OAuthError;
-use crate::oidc::tokens::AccessTokenRequest;
 
 pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenResponse, OAuthError> {
     let client = &req.client;
@@ -20,7 +19,6 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
         Some(s) => check_scope(Some(s), &allowed)?,
         None => allowed,
     };
-    let scope = granted.join(" ");
     let resources = crate::oidc::resource::check_at_token(client, req.params.all("resource"))?;
     let audience = if resources.is_empty() {
         client.config.audience.clone()
@@ -28,37 +26,21 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
         resources
     };
     let lifetime = grants.access_lifetime(client);
-    let issued = grants
-        .tokens
-        .issue_access_token(AccessTokenRequest {
-            client_id: client.id(),
-            sub: client.id(),
-            scope: Some(&scope),
-            audience,
-            lifetime,
-            auth_time: None,
-            sid: None,
-            userinfo_claims: None,
-            extra: Default::default(),
-            issued_at: None,
-            jti: None,
-        })
-        .map_err(|e| OAuthError::internal(&e))?;
+    let issued = grants.machine_token(
+        client,
+        client.id(),
+        &granted,
+        audience,
+        lifetime,
+        Default::default(),
+    )?;
     grants.issued(
         "token_issued",
         "client_credentials",
         client.id(),
         client.id(),
-        &issued.claims.jti,
+        &issued.access_jti,
         lifetime,
     );
-    Ok(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer".into(),
-        expires_in: lifetime,
-        scope: (!scope.is_empty()).then_some(scope),
-        refresh_token: None,
-        id_token: None,
-        issued_token_type: None,
-    })
+    Ok(issued.response)
 }

@@ -25,7 +25,7 @@ use crate::oidc::client_auth::ClientRequest;
 use crate::oidc::clients::Client;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::grant::Grant;
-use crate::oidc::tokens::{AccessTokenClaims, AccessTokenRequest};
+use crate::oidc::tokens::AccessTokenClaims;
 
 fn refuse(description: &'static str) -> OAuthError {
     OAuthError::invalid_request(description)
@@ -169,40 +169,20 @@ fn for_machine(
     act: Option<Value>,
     lifetime: i64,
 ) -> Result<super::issue::IssuedTokens, OAuthError> {
-    let scope = scope.join(" ");
     let mut extra = serde_json::Map::new();
     if let Some(act) = act {
         extra.insert("act".into(), act);
     }
-    let access = grants
-        .tokens
-        .issue_access_token(AccessTokenRequest {
-            client_id: client.id(),
-            sub: subject.sub.as_str(),
-            scope: Some(&scope),
-            audience,
-            lifetime,
-            auth_time: None,
-            sid: None,
-            userinfo_claims: None,
-            extra,
-            issued_at: None,
-            jti: None,
-        })
-        .map_err(|e| OAuthError::internal(&e))?;
-    Ok(super::issue::IssuedTokens {
-        access_jti: access.claims.jti.clone(),
-        access_exp: access.claims.exp,
-        response: TokenResponse {
-            access_token: access.token,
-            token_type: "Bearer".into(),
-            expires_in: lifetime,
-            scope: (!scope.is_empty()).then_some(scope),
-            refresh_token: None,
-            id_token: None,
-            issued_token_type: Some(ACCESS_TOKEN_TYPE.into()),
-        },
-    })
+    let mut issued = grants.machine_token(
+        client,
+        subject.sub.as_str(),
+        scope,
+        audience,
+        lifetime,
+        extra,
+    )?;
+    issued.response.issued_token_type = Some(ACCESS_TOKEN_TYPE.into());
+    Ok(issued)
 }
 
 /// A person's token for another audience: their latest identity, through the group

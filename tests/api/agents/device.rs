@@ -273,3 +273,40 @@ async fn the_mock_approves_denies_or_expires_a_device_code() {
         conformance::post_json(&format!("{iss}/mock/device/BCDF-GHJK"), json!({})).await;
     assert_eq!(status, 404, "no such pending code");
 }
+
+async fn budgeted(backend: Backend) -> Option<Op> {
+    let yaml = super::YAML
+        .replace(
+            "tokens:\n",
+            "server:\n  pending_requests_per_minute: 2\ntokens:\n",
+        )
+        .replace("AGENT_JWK", &agent_key().1.to_string())
+        .replace("REMOTE_JWKS_URI", "http://127.0.0.1:9/jwks");
+    Op::start_config(backend, &yaml).await
+}
+
+module!(
+    device_requests_count_against_the_address_budget,
+    start = budgeted,
+    |op| {
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            let resp = op
+                .http
+                .post(op.url("/device_authorization"))
+                .form(&[("client_id", "cli"), ("scope", "openid")])
+                .send()
+                .await
+                .expect("POST");
+            statuses.push((
+                resp.status().as_u16(),
+                resp.headers().contains_key("retry-after"),
+            ));
+        }
+        assert_eq!(
+            statuses,
+            [(200, false), (200, false), (429, true)],
+            "each stores a row"
+        );
+    }
+);

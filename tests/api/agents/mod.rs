@@ -83,12 +83,15 @@ pub fn agent_key() -> &'static (String, Value) {
     })
 }
 
-/// The provider with [`YAML`]; `jwks_uri` for `agent-remote` (a dead port by default).
+/// [`YAML`] with the agent's key, and `jwks_uri` for `agent-remote`.
+pub fn yaml(jwks_uri: &str) -> String {
+    YAML.replace("AGENT_JWK", &agent_key().1.to_string())
+        .replace("REMOTE_JWKS_URI", jwks_uri)
+}
+
+/// The provider with [`yaml`].
 pub async fn start_with(backend: Backend, jwks_uri: &str) -> Option<Op> {
-    let yaml = YAML
-        .replace("AGENT_JWK", &agent_key().1.to_string())
-        .replace("REMOTE_JWKS_URI", jwks_uri);
-    Op::start_config(backend, &yaml).await
+    Op::start_config(backend, &yaml(jwks_uri)).await
 }
 
 pub async fn start(backend: Backend) -> Option<Op> {
