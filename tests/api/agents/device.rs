@@ -275,13 +275,10 @@ async fn the_mock_approves_denies_or_expires_a_device_code() {
 }
 
 async fn budgeted(backend: Backend) -> Option<Op> {
-    let yaml = super::YAML
-        .replace(
-            "tokens:\n",
-            "server:\n  pending_requests_per_minute: 2\ntokens:\n",
-        )
-        .replace("AGENT_JWK", &agent_key().1.to_string())
-        .replace("REMOTE_JWKS_URI", "http://127.0.0.1:9/jwks");
+    let yaml = super::yaml("http://127.0.0.1:9/jwks").replace(
+        "tokens:\n",
+        "server:\n  pending_requests_per_minute: 2\ntokens:\n",
+    );
     Op::start_config(backend, &yaml).await
 }
 
