@@ -280,7 +280,21 @@ pub(super) fn check_claims(
                 ),
             );
         }
-        for (j, s) in c.scopes.iter().flatten().enumerate() {
+        // A scope of a client that signs no person in (client credentials) is an API's
+        // permission, meant to release nothing.
+        let signs_people_in = c.grant_types.iter().any(|g| {
+            matches!(
+                g,
+                crate::config::GrantType::AuthorizationCode | crate::config::GrantType::DeviceCode
+            )
+        });
+        for (j, s) in c
+            .scopes
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter(|_| signs_people_in)
+        {
             if !STANDARD_SCOPES.contains(&s.as_str()) && !scopes.contains_key(s) {
                 warnings.push(Problem {
                     path: index(&join(&at, "scopes"), j),

@@ -341,3 +341,15 @@ clients:
         );
     }
 }
+
+#[test]
+fn an_api_permission_scope_of_a_machine_client_is_not_warned_about() {
+    let yaml = r#"
+clients:
+  - {id: machine, secret: a-secret-0123456789, grant_types: [client_credentials], scopes: [read]}
+  - {id: web, secret: a-secret-0123456789, redirect_uris: ["https://app.example/cb"], scopes: [openid, read]}
+"#;
+    let config = oidc_bridge::config::from_yaml_str(yaml, &|_| None).expect("valid");
+    let warned: Vec<String> = config.warnings.iter().map(|w| w.path.clone()).collect();
+    assert_eq!(warned, ["clients[1].scopes[1]"], "{:?}", config.warnings);
+}
