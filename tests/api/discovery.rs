@@ -46,6 +46,19 @@ async fn discovery_names_the_issuer_byte_for_byte_and_only_implemented_endpoints
         .get_json("/.well-known/oauth-authorization-server")
         .await;
     assert_eq!(rfc8414, doc);
+    // No client is configured for the agent features: none is advertised.
+    for key in [
+        "device_authorization_endpoint",
+        "backchannel_logout_supported",
+        "backchannel_logout_session_supported",
+        "token_endpoint_auth_signing_alg_values_supported",
+    ] {
+        assert!(doc.get(key).is_none(), "{key} advertised: {doc}");
+    }
+    assert_eq!(
+        doc["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+    );
 }
 
 #[tokio::test]
