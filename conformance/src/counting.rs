@@ -99,7 +99,7 @@ counted! {
     fn insert_device_code(&self, device: &DeviceCodeRecord) -> Result<()>;
     fn get_device_code(&self, user_code: &str) -> Result<Option<DeviceCodeRecord>>;
     fn decide_device_code(&self, id: &str, decision: &DeviceDecision, now: UnixTime) -> Result<bool>;
-    fn poll_device_code(&self, device_code_hash: &str, now: UnixTime) -> Result<Option<DeviceCodeRecord>>;
+    fn poll_device_code(&self, device_code_hash: &str, client_id: &str, now: UnixTime) -> Result<Option<DeviceCodeRecord>>;
     fn note_session_client(&self, sid: &str, client_id: &str, expires_at: UnixTime) -> Result<()>;
     fn session_clients(&self, sid: &str) -> Result<Vec<String>>;
 }

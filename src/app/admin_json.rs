@@ -112,9 +112,10 @@ pub(super) fn read_body(body: &Value) -> Result<ClientConfig, Response> {
             format!("`{k}` is not accepted: the server generates secrets (see rotate-secret)"),
         ));
     }
+    // Public and private_key_jwt clients hold no secret.
     let public = map
         .get("token_endpoint_auth_method")
-        .is_some_and(|m| m == "none");
+        .is_some_and(|m| m == "none" || m == "private_key_jwt");
     let mut with_secret = body.clone();
     if !public && let Value::Object(m) = &mut with_secret {
         // Stands for the secret generated below, so the checks see a confidential client.

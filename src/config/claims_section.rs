@@ -285,7 +285,8 @@ pub(super) fn check_claims(
         let signs_people_in = c.grant_types.iter().any(|g| {
             matches!(
                 g,
-                crate::config::GrantType::AuthorizationCode | crate::config::GrantType::DeviceCode
+                super::parties::GrantType::AuthorizationCode
+                    | super::parties::GrantType::DeviceCode
             )
         });
         for (j, s) in c

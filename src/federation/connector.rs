@@ -212,25 +212,12 @@ pub trait RefreshConnector: Send + Sync {
     async fn refresh(&self, identity: &Identity) -> Result<Refreshed, ConnectorError>;
 }
 
-/// Which kind of upstream token a token exchange presents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamToken {
-    /// An ID token the upstream issued to this connector's client.
-    Id,
-    /// An access token the upstream's userinfo endpoint accepts.
-    Access,
-}
-
-/// A connector that can vouch for a person from a token its upstream issued (token
-/// exchange, RFC 8693, as Dex does): validated the connector's way, then through its group
+/// A connector that can vouch for a person from an ID token its upstream issued to it
+/// (token exchange, RFC 8693, as Dex does): validated as at sign-in, then through its group
 /// pipeline like a sign-in.
 #[async_trait]
 pub trait TokenIdentity: Send + Sync {
-    async fn token_identity(
-        &self,
-        kind: UpstreamToken,
-        token: &str,
-    ) -> Result<Identity, ConnectorError>;
+    async fn token_identity(&self, id_token: &str) -> Result<Identity, ConnectorError>;
 }
 
 /// Where the OP looks up the current identity behind a `sub` (local users, whose config is

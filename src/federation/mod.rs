@@ -21,7 +21,7 @@ pub mod upstream;
 pub use connector::{
     ConnectorError, FormField, Identity, IdentityLookup, LoginFailure, LoginForm,
     PasswordConnector, PasswordPrompt, PendingUpstream, RedirectConnector, RefreshConnector,
-    Refreshed, SilentLogin, TokenIdentity, UpstreamSession, UpstreamToken,
+    Refreshed, SilentLogin, TokenIdentity, UpstreamSession,
 };
 pub use local::LocalConnector;
 pub use oidc_connector::OidcConnector;

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::connector::{
     ConnectorError, Identity, PendingUpstream, RedirectConnector, RefreshConnector, Refreshed,
-    TokenIdentity, UpstreamSession, UpstreamToken,
+    TokenIdentity, UpstreamSession,
 };
 use super::groups::{self, Outcome, RawGroup};
 use super::identity;
@@ -334,27 +334,16 @@ impl OidcConnector {
 }
 
 /// Token exchange: an upstream ID token is checked as at sign-in (signature, `iss`, `aud`
-/// this connector's client id, expiry; no nonce), an access token is vouched for by the
-/// upstream's userinfo endpoint; either then makes an identity as a sign-in does (the group
-/// pipeline, Graph or the Groups API when they apply), with no upstream refresh token.
+/// this connector's client id, expiry; no nonce), then makes an identity as a sign-in does
+/// (the group pipeline, Graph or the Groups API when they apply), with no upstream refresh
+/// token and no upstream access token.
 #[async_trait]
 impl TokenIdentity for OidcConnector {
-    async fn token_identity(
-        &self,
-        kind: UpstreamToken,
-        token: &str,
-    ) -> Result<Identity, ConnectorError> {
-        let login = match kind {
-            UpstreamToken::Id => UpstreamLogin {
-                claims: self.upstream.verify(token, None).await?,
-                access_token: String::new(),
-                refresh_token: None,
-            },
-            UpstreamToken::Access => UpstreamLogin {
-                claims: self.upstream.userinfo_for(token).await?,
-                access_token: token.to_string(),
-                refresh_token: None,
-            },
+    async fn token_identity(&self, id_token: &str) -> Result<Identity, ConnectorError> {
+        let login = UpstreamLogin {
+            claims: self.upstream.verify(id_token, None).await?,
+            access_token: String::new(),
+            refresh_token: None,
         };
         self.identity(&login).await
     }

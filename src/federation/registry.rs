@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::connector::{
     ConnectorError, Identity, IdentityLookup, PasswordConnector, RedirectConnector,
-    RefreshConnector, Refreshed, SilentLogin, TokenIdentity, UpstreamToken,
+    RefreshConnector, Refreshed, SilentLogin, TokenIdentity,
 };
 use super::upstream::UpstreamError;
 
@@ -81,16 +81,15 @@ impl ConnectorRegistry {
         self.add_upstream(connector);
     }
 
-    /// The identity an upstream token of connector `id` vouches for; `None` when no such
-    /// connector takes tokens.
+    /// The identity an upstream ID token of connector `id` vouches for; `None` when no
+    /// such connector takes tokens.
     pub async fn token_identity(
         &self,
         id: &str,
-        kind: UpstreamToken,
-        token: &str,
+        id_token: &str,
     ) -> Option<Result<Identity, ConnectorError>> {
         let connector = self.token_identity.get(id)?;
-        Some(connector.token_identity(kind, token).await)
+        Some(connector.token_identity(id_token).await)
     }
 
     /// A directory (LDAP) connector: its own password form, and the refresh of what it

@@ -60,6 +60,21 @@ pub fn narrow(granted: &[String], requested: &[String]) -> Result<Vec<String>, O
     Ok(out)
 }
 
+/// What a token request may have of an authorization's `granted` resources: [`narrow`],
+/// over those the client may still ask for (the config may have dropped one since).
+pub fn narrow_for(
+    client: &Client,
+    granted: &[String],
+    requested: &[String],
+) -> Result<Vec<String>, OAuthError> {
+    let current: Vec<String> = granted
+        .iter()
+        .filter(|r| allowed(client, r))
+        .cloned()
+        .collect();
+    narrow(&current, requested)
+}
+
 /// [`check_requested`] as a token endpoint error.
 pub fn check_at_token(client: &Client, requested: &[String]) -> Result<Vec<String>, OAuthError> {
     check_requested(client, requested).map_err(|d| OAuthError::new(ErrorCode::InvalidTarget, d))

@@ -240,12 +240,14 @@ pub trait Storage: Send + Sync + 'static {
         decision: &DeviceDecision,
         now: UnixTime,
     ) -> Result<bool>;
-    /// One poll of a device code, in one statement: counted, `slow_down` set when it came
-    /// sooner than the interval after the previous one, and an approved grant taken
-    /// (status `used`) by exactly one poll.
+    /// One poll of a device code by `client_id`, in one statement: counted, `slow_down` set
+    /// when it came sooner than the interval after the previous one, and an approved grant
+    /// taken (status `used`) by exactly one poll. A code of another client is left
+    /// untouched (`None`).
     async fn poll_device_code(
         &self,
         device_code_hash: &str,
+        client_id: &str,
         now: UnixTime,
     ) -> Result<Option<DeviceCodeRecord>>;
 

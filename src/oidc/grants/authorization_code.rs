@@ -72,7 +72,7 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     // refresh family keeps them all.
     let mut for_token = grant.clone();
     for_token.resources =
-        crate::oidc::resource::narrow(&grant.resources, req.params.all("resource"))?;
+        crate::oidc::resource::narrow_for(client, &grant.resources, req.params.all("resource"))?;
     let mut issued = grants.issue(client, &for_token, true, Some(issuance.access_jti.clone()))?;
     if let Some(family) = &issuance.family_id {
         let token = grants

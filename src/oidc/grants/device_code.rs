@@ -19,16 +19,11 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     let code = req.params.require("device_code")?;
     let now = grants.clock.now();
     let hash = sha256_b64url(code.as_bytes());
-    let Some(device) = grants.storage.poll_device_code(&hash, now).await? else {
+    // A code of another client is unknown to this one, and left untouched.
+    let polled = grants.storage.poll_device_code(&hash, client.id(), now);
+    let Some(device) = polled.await? else {
         return Err(OAuthError::invalid_grant("the device code is invalid"));
     };
-    if device.client_id != client.id() {
-        tracing::warn!(
-            client_id = client.id(),
-            "a device code was presented by a client it was not issued to"
-        );
-        return Err(OAuthError::invalid_grant("the device code is invalid"));
-    }
     if device.taken_now() {
         let json = device.grant.as_deref().unwrap_or_default();
         let grant: Grant = serde_json::from_str(json).map_err(|e| OAuthError::internal(&e))?;
@@ -65,7 +60,11 @@ async fn issue(
     grant: &Grant,
 ) -> Result<TokenResponse, OAuthError> {
     let client = &req.client;
-    let mut issued = grants.issue(client, grant, false, None)?;
+    // The access token may be for fewer of the granted resources (RFC 8707 §2.2).
+    let mut for_token = grant.clone();
+    let asked = req.params.all("resource");
+    for_token.resources = crate::oidc::resource::narrow_for(client, &grant.resources, asked)?;
+    let mut issued = grants.issue(client, &for_token, false, None)?;
     if client.allows_grant(GrantType::RefreshToken) {
         let family = random_token(16);
         let token = grants

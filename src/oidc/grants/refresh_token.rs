@@ -257,7 +257,7 @@ async fn rotate(
 ) -> Result<TokenResponse, OAuthError> {
     let now = grants.clock.now();
     let mut for_token = grant.clone();
-    for_token.resources = crate::oidc::resource::narrow(&grant.resources, resources)?;
+    for_token.resources = crate::oidc::resource::narrow_for(client, &grant.resources, resources)?;
     let mut issued = grants.issue(client, &for_token, false, None)?;
     let (next, successor) =
         grants.refresh_token(client, family, (&issued.access_jti, issued.access_exp));

@@ -6,12 +6,14 @@
 //! - The target (`audience` and `resource` parameters) must be among the client's
 //!   `token_exchange.audiences`; else `invalid_target`.
 //! - `scope` may only narrow the subject token's.
-//! - An `actor_token` makes it delegation: the new token's `act` names the actor, with any
-//!   earlier actor of the subject token nested inside (§4.1). Without one, an `act` the
-//!   subject token had is kept: delegation is never shed by exchanging again.
+//! - An `actor_token`, issued to the presenting client, makes it delegation: the new
+//!   token's `act` names the actor, with any earlier actor of the subject token nested
+//!   inside (§4.1). Without one, an `act` the subject token had is kept: delegation is
+//!   never shed by exchanging again.
 //! - With `connector_id`, the subject token is an upstream's (`upstream_exchange.rs`).
 //! - A person's token goes through the group pipeline and the client's access policy
-//!   again, against their latest stored identity; it keeps the session (`sid`), so a
+//!   again, against their latest stored identity (refused: `invalid_request`, §2.2.2);
+//!   it keeps the session (`sid`), so a
 //!   sign-out ends the exchanged tokens too, and it never outlives the subject token.
 
 use serde_json::{Value, json};
@@ -77,6 +79,13 @@ async fn actor(
         "actor_token is not a valid access token of this provider",
     )
     .await?;
+    // The actor is the presenting client (its own token, or one issued to it): holding
+    // someone else's token proves nothing about who acts.
+    if actor.client_id.as_str() != req.client.id() {
+        return Err(refuse(
+            "actor_token must be issued to the client presenting it",
+        ));
+    }
     let mut act = json!({"sub": actor.sub.as_str(), "client_id": actor.client_id.as_str()});
     if let Some(earlier) = earlier {
         act["act"] = earlier;
@@ -133,7 +142,12 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     let act = actor(grants, &req, &policy, &subject).await?;
     let now = grants.clock.now();
     let lifetime = grants.access_lifetime(client).min(subject.exp - now);
-    let issued = if subject.sub.as_str() == subject.client_id.as_str() {
+    // A machine's token (client_credentials) has no session and no sign-in time; a person
+    // named like a client still has both.
+    let machine = subject.sub.as_str() == subject.client_id.as_str()
+        && subject.sid.is_none()
+        && subject.auth_time.is_none();
+    let issued = if machine {
         for_machine(
             grants,
             client,
@@ -198,7 +212,7 @@ async fn for_person(
 ) -> Result<super::issue::IssuedTokens, OAuthError> {
     let identity: Identity = match grants.storage.get_identity(subject.sub.as_str()).await? {
         Some(json) => serde_json::from_str(&json).map_err(|e| OAuthError::internal(&e))?,
-        None => return Err(OAuthError::invalid_grant("the subject is no longer known")),
+        None => return Err(refuse("the subject is no longer known")),
     };
     if let Err(refusal) = crate::federation::policy::admits(&client.config, &identity) {
         grants.audit.record(
@@ -208,8 +222,8 @@ async fn for_person(
                 .detail("grant_type", GRANT)
                 .detail("reason", refusal.reason()),
         );
-        return Err(OAuthError::invalid_grant(
-            "the user may not use this client",
+        return Err(refuse(
+            "the subject may not use this client (RFC 8693 §2.2.2)",
         ));
     }
     let grant = Grant {

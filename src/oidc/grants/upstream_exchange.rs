@@ -1,5 +1,6 @@
 //! Token exchange of an upstream's token (RFC 8693, as Dex does): a client presents an ID
-//! or access token its person got from Entra ID, Okta or another OIDC upstream, names the
+//! token its person got from Entra ID, Okta or another OIDC upstream (never an access token:
+//! what vouches for one, userinfo, answers for any app there), names the
 //! connector (`connector_id`), and gets this provider's token. The connector validates the
 //! token and makes the identity as at sign-in (its group pipeline); the client's access
 //! policy then applies, and the identity is stored as the person's latest claims.
@@ -14,7 +15,7 @@ use super::issue::{Grants, Overrides, TokenResponse, check_scope};
 use crate::audit::{Event, Kind};
 use crate::config::{ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, TokenExchangePolicy};
 use crate::federation::upstream::UpstreamError;
-use crate::federation::{ConnectorError, Identity, UpstreamToken};
+use crate::federation::{ConnectorError, Identity};
 use crate::oidc::client_auth::ClientRequest;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::grant::Grant;
@@ -25,9 +26,9 @@ pub async fn exchange(
     policy: &TokenExchangePolicy,
     connector: &str,
 ) -> Result<TokenResponse, OAuthError> {
-    let (kind, upstream_kind) = checked(req, policy, connector)?;
+    let kind = checked(req, policy, connector)?;
     let token = req.params.require("subject_token")?;
-    let identity = identity(grants, connector, upstream_kind, token).await?;
+    let identity = identity(grants, connector, token).await?;
     admit(grants, req, &identity, connector).await?;
     let wants_id_token = req.params.get("requested_token_type") == Some(ID_TOKEN_TYPE);
     let grant = grant_for(grants, req, policy, identity, wants_id_token)?;
@@ -69,7 +70,7 @@ fn checked<'a>(
     req: &'a ClientRequest,
     policy: &TokenExchangePolicy,
     connector: &str,
-) -> Result<(&'a str, UpstreamToken), OAuthError> {
+) -> Result<&'a str, OAuthError> {
     if !policy.connectors.iter().any(|c| c == connector) {
         return Err(OAuthError::invalid_request(
             "this client may not exchange tokens of that connector",
@@ -81,21 +82,28 @@ fn checked<'a>(
         ));
     }
     let kind = req.params.require("subject_token_type")?;
-    let upstream_kind = match kind {
-        ID_TOKEN_TYPE => UpstreamToken::Id,
-        ACCESS_TOKEN_TYPE => UpstreamToken::Access,
+    // An upstream access token is not taken: what vouches for it (userinfo) answers for
+    // tokens of any app at that upstream, so it cannot be tied to this provider's
+    // registration. An ID token's `aud` can.
+    match kind {
+        ID_TOKEN_TYPE => {}
+        ACCESS_TOKEN_TYPE => {
+            return Err(OAuthError::invalid_request(
+                "an upstream's access token cannot be tied to this provider's registration there: exchange its ID token",
+            ));
+        }
         _ => {
             return Err(OAuthError::invalid_request(
                 "subject_token_type is not id_token or access_token",
             ));
         }
-    };
+    }
     if !policy.subject_token_types.iter().any(|t| t == kind) {
         return Err(OAuthError::invalid_request(
             "this client may not exchange that token type",
         ));
     }
-    Ok((kind, upstream_kind))
+    Ok(kind)
 }
 
 /// The client's access policy on the identity; admitted, it is stored as the person's
@@ -116,8 +124,8 @@ async fn admit(
                 .detail("grant_type", GRANT)
                 .detail("reason", refusal.reason()),
         );
-        return Err(OAuthError::invalid_grant(
-            "the user may not use this client",
+        return Err(OAuthError::invalid_request(
+            "the subject may not use this client (RFC 8693 §2.2.2)",
         ));
     }
     let stored = serde_json::to_string(identity).map_err(|e| OAuthError::internal(&e))?;
@@ -167,18 +175,9 @@ fn grant_for(
     })
 }
 
-/// The identity connector `id` makes of an upstream token.
-async fn identity(
-    grants: &Grants,
-    connector: &str,
-    kind: UpstreamToken,
-    token: &str,
-) -> Result<Identity, OAuthError> {
-    match grants
-        .connectors
-        .token_identity(connector, kind, token)
-        .await
-    {
+/// The identity connector `id` makes of an upstream ID token.
+async fn identity(grants: &Grants, connector: &str, token: &str) -> Result<Identity, OAuthError> {
+    match grants.connectors.token_identity(connector, token).await {
         None => Err(OAuthError::invalid_request(
             "that connector does not take tokens for exchange",
         )),

@@ -61,7 +61,7 @@ pub async fn device_polls(s: &dyn Storage) {
         .expect("found");
     assert_eq!(got, device("h1", "BCDFGHJK", "id1"));
     let p = s
-        .poll_device_code("h1", 110)
+        .poll_device_code("h1", "cli", 110)
         .await
         .expect("poll")
         .expect("found");
@@ -70,7 +70,7 @@ pub async fn device_polls(s: &dyn Storage) {
         (1, false, DeviceStatus::Pending)
     );
     let p = s
-        .poll_device_code("h1", 112)
+        .poll_device_code("h1", "cli", 112)
         .await
         .expect("poll")
         .expect("found");
@@ -79,7 +79,7 @@ pub async fn device_polls(s: &dyn Storage) {
         "2 seconds after the last poll, under the 5-second interval"
     );
     let p = s
-        .poll_device_code("h1", 117)
+        .poll_device_code("h1", "cli", 117)
         .await
         .expect("poll")
         .expect("found");
@@ -98,8 +98,13 @@ pub async fn device_polls(s: &dyn Storage) {
             .expect("decide"),
         "decided once"
     );
+    let foreign = s.poll_device_code("h1", "other", 118).await.expect("poll");
+    assert!(
+        foreign.is_none(),
+        "another client's poll neither counts nor takes the grant"
+    );
     let p = s
-        .poll_device_code("h1", 119)
+        .poll_device_code("h1", "cli", 119)
         .await
         .expect("poll")
         .expect("found");
@@ -109,7 +114,7 @@ pub async fn device_polls(s: &dyn Storage) {
     );
     assert_eq!(p.grant.as_deref(), Some("{\"g\":1}"));
     let p = s
-        .poll_device_code("h1", 130)
+        .poll_device_code("h1", "cli", 130)
         .await
         .expect("poll")
         .expect("found");
@@ -118,7 +123,7 @@ pub async fn device_polls(s: &dyn Storage) {
         "taken once"
     );
     assert!(
-        s.poll_device_code("nope", 130)
+        s.poll_device_code("nope", "cli", 130)
             .await
             .expect("poll")
             .is_none()
@@ -141,7 +146,7 @@ pub async fn device_decisions(s: &dyn Storage) {
             .expect("deny")
     );
     let p = s
-        .poll_device_code("d", 121)
+        .poll_device_code("d", "cli", 121)
         .await
         .expect("poll")
         .expect("found");
@@ -152,7 +157,7 @@ pub async fn device_decisions(s: &dyn Storage) {
             .expect("expire")
     );
     let p = s
-        .poll_device_code("e", 121)
+        .poll_device_code("e", "cli", 121)
         .await
         .expect("poll")
         .expect("found");
@@ -177,7 +182,7 @@ pub async fn device_decisions(s: &dyn Storage) {
         let mut v = Vec::new();
         for t in [130, 140, 150, 160] {
             let p = s
-                .poll_device_code("n", t)
+                .poll_device_code("n", "cli", t)
                 .await
                 .expect("poll")
                 .expect("found");

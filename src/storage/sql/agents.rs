@@ -87,6 +87,7 @@ macro_rules! shared_agent_methods {
                 async fn poll_device_code(
                     &self,
                     device_code_hash: &str,
+                    client_id: &str,
                     now: UnixTime,
                 ) -> Result<Option<DeviceCodeRecord>> {
                     // One statement: every SET expression reads the row as it was, so `slow_down`
@@ -106,10 +107,11 @@ macro_rules! shared_agent_methods {
                                      AND approve_after_polls IS NOT NULL AND grant_data IS NOT NULL
                                      AND polls + 1 >= approve_after_polls))
                                  THEN polls + 1 ELSE taken_at_poll END
-                          WHERE device_code_hash = $1 RETURNING *",
+                          WHERE device_code_hash = $1 AND client_id = $3 RETURNING *",
                     )
                     .bind(device_code_hash)
                     .bind(now)
+                    .bind(client_id)
                     .fetch_optional(&self.pool)
                     .await?
                     .as_ref()

@@ -72,10 +72,11 @@ module!(
 
 module!(an_actor_token_makes_it_delegation, start = start, |op| {
     let subject = user_token(&op).await;
-    let agent = node_one(&op, "client_credentials", &agent_env()).await;
-    let actor = agent["response"]["access_token"]
+    // Backstage acts for alice: its own token is the actor token.
+    let own = node_one(&op, "client_credentials", &backstage_env()).await;
+    let actor = own["response"]["access_token"]
         .as_str()
-        .expect("agent token");
+        .expect("backstage token");
     let answer = node_one(
         &op,
         "exchange",
@@ -89,7 +90,7 @@ module!(an_actor_token_makes_it_delegation, start = start, |op| {
         .to_string();
     assert_eq!(
         answer["access_claims"]["act"],
-        json!({"sub": "agent", "client_id": "agent"})
+        json!({"sub": "backstage", "client_id": "backstage"})
     );
     assert_eq!(answer["access_claims"]["aud"], ORDERS);
 
@@ -100,9 +101,21 @@ module!(an_actor_token_makes_it_delegation, start = start, |op| {
         &exchange_env(&delegated, &[("AUDIENCES", CATALOG)]),
     )
     .await;
-    // `delegated` is for the orders API, not for Backstage, but Backstage got it.
     assert_eq!(again["ok"], true, "{again}");
-    assert_eq!(again["access_claims"]["act"]["sub"], "agent");
+    assert_eq!(again["access_claims"]["act"]["sub"], "backstage");
+
+    // Another client's token proves nothing about who acts.
+    let agent = node_one(&op, "client_credentials", &agent_env()).await;
+    let foreign = agent["response"]["access_token"]
+        .as_str()
+        .expect("agent token");
+    let refused = node_one(
+        &op,
+        "exchange",
+        &exchange_env(&subject, &[("AUDIENCES", ORDERS), ("ACTOR_TOKEN", foreign)]),
+    )
+    .await;
+    assert_eq!(refused["error"], "invalid_request", "{refused}");
 });
 
 module!(
@@ -287,23 +300,27 @@ async fn upstream_exchange(backend: Backend) {
     );
     let sub = ours["sub"].as_str().expect("sub").to_string();
 
-    // An upstream access token (vouched for by its userinfo) for the catalog's audience.
-    let access = minted["access_token"]
-        .as_str()
-        .expect("upstream access_token");
+    // An access token for the catalog's audience, from the same ID token: the same person.
     let answer = node_one(
         &op,
         "exchange",
-        &env(access, "access_token", &[("AUDIENCES", CATALOG)]),
+        &env(id_token, "id_token", &[("AUDIENCES", CATALOG)]),
     )
     .await;
     assert_eq!(answer["ok"], true, "{answer}");
-    assert_eq!(answer["access_claims"]["aud"], CATALOG);
     assert_eq!(
-        answer["access_claims"]["sub"],
-        sub.as_str(),
-        "the same person either way"
+        answer["response"]["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
     );
+    assert_eq!(answer["access_claims"]["aud"], CATALOG);
+    assert_eq!(answer["access_claims"]["sub"], sub.as_str());
+
+    // An upstream access token is refused: userinfo would vouch for any app's.
+    let access = minted["access_token"]
+        .as_str()
+        .expect("upstream access_token");
+    let answer = node_one(&op, "exchange", &env(access, "access_token", &[])).await;
+    assert_eq!(answer["error"], "invalid_request", "{answer}");
 
     // Refusals: an expired upstream token, a connector the client may not use, a target
     // outside its audiences.

@@ -41,7 +41,7 @@ clients:
     name: Backstage
     secret: backstage-secret-0123456789
     redirect_uris: [http://localhost:7007/api/auth/oidc/handler/frame]
-    grant_types: [authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange]
+    grant_types: [authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:token-exchange]
     skip_consent: true
     resources: [https://api.example.test/orders, https://api.example.test/billing]
     access_token_claims: [groups]
