@@ -217,7 +217,8 @@ pub trait RefreshConnector: Send + Sync {
 /// pipeline like a sign-in.
 #[async_trait]
 pub trait TokenIdentity: Send + Sync {
-    async fn token_identity(&self, id_token: &str) -> Result<Identity, ConnectorError>;
+    /// The identity, and when the person signed in upstream (`auth_time`, else `iat`).
+    async fn token_identity(&self, id_token: &str) -> Result<(Identity, i64), ConnectorError>;
 }
 
 /// Where the OP looks up the current identity behind a `sub` (local users, whose config is

@@ -339,13 +339,17 @@ impl OidcConnector {
 /// token and no upstream access token.
 #[async_trait]
 impl TokenIdentity for OidcConnector {
-    async fn token_identity(&self, id_token: &str) -> Result<Identity, ConnectorError> {
+    async fn token_identity(&self, id_token: &str) -> Result<(Identity, i64), ConnectorError> {
         let login = UpstreamLogin {
             claims: self.upstream.verify(id_token, None).await?,
             access_token: String::new(),
             refresh_token: None,
         };
-        self.identity(&login).await
+        let signed_in = login.claims["auth_time"]
+            .as_i64()
+            .or_else(|| login.claims["iat"].as_i64())
+            .unwrap_or_else(|| self.clock.now());
+        Ok((self.identity(&login).await?, signed_in))
     }
 }
 

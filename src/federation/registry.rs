@@ -87,7 +87,7 @@ impl ConnectorRegistry {
         &self,
         id: &str,
         id_token: &str,
-    ) -> Option<Result<Identity, ConnectorError>> {
+    ) -> Option<Result<(Identity, i64), ConnectorError>> {
         let connector = self.token_identity.get(id)?;
         Some(connector.token_identity(id_token).await)
     }

@@ -10,7 +10,8 @@
 //!   expires, and a second use is refused.
 //!
 //! A `jwks_uri` is fetched with a timeout and a size cap, kept five minutes, and fetched
-//! again when an assertion names a `kid` it lacks (at most every 30 seconds).
+//! again when an assertion names a `kid` it lacks (at most every 30 seconds). While the URI
+//! fails, the set that worked last stays in use for an hour at most.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,8 +40,12 @@ const REFETCH_AFTER: i64 = 30;
 /// `invalid_client`).
 pub type Refusal = &'static str;
 
-/// When a JWK Set was fetched, and its keys (none: it was unusable).
-type Fetched = (UnixTime, Option<Arc<ClientKeys>>);
+/// A JWK Set as last fetched: when it was last tried, when it last worked, and its keys
+/// (none: it never worked, or not within [`STALE_LIMIT`]).
+type Fetched = (UnixTime, UnixTime, Option<Arc<ClientKeys>>);
+
+/// How long a set that worked stays in use while its URI fails.
+const STALE_LIMIT: i64 = 3600;
 
 pub struct Assertions {
     issuer: String,
@@ -178,32 +183,39 @@ impl Assertions {
         let kid = unverified_kid(assertion);
         let now = self.clock.now();
         let cached = self.cached(uri);
-        if let Some((at, keys)) = &cached {
-            let fresh = now - at < REMOTE_TTL;
+        if let Some((tried, _, keys)) = &cached {
+            let fresh = now - tried < REMOTE_TTL;
             let knows = keys.as_ref().is_some_and(|k| k.knows(kid.as_deref()));
-            if fresh && (knows || now - at < REFETCH_AFTER) {
+            if fresh && (knows || now - tried < REFETCH_AFTER) {
                 return keys.clone().ok_or("jwks_uri_unusable");
             }
         }
         let _one = self.fetching.lock().await;
         // Fetched by someone else meanwhile?
-        if let Some((at, keys)) = self.cached(uri)
-            && cached.as_ref().is_none_or(|(before, _)| at > *before)
+        if let Some((tried, _, keys)) = self.cached(uri)
+            && cached.as_ref().is_none_or(|(before, _, _)| tried > *before)
         {
             return keys.ok_or("jwks_uri_unusable");
         }
-        let keys = match self.fetch(uri, client).await {
-            Ok(k) => Some(Arc::new(k)),
+        let entry = match self.fetch(uri, client).await {
+            Ok(k) => (now, now, Some(Arc::new(k))),
             Err(e) => {
                 tracing::warn!(client_id = client.id(), jwks_uri = uri, error = %e, "fetching a client's jwks_uri failed");
-                // A set that worked before stays in use while the URI fails.
-                cached.as_ref().and_then(|(_, k)| k.clone())
+                // A set that worked stays in use while the URI fails, for an hour at most:
+                // a key the client removed must not stay trusted because its URI is down.
+                match &cached {
+                    Some((_, worked, keys)) if now - worked < STALE_LIMIT => {
+                        (now, *worked, keys.clone())
+                    }
+                    _ => (now, now - STALE_LIMIT, None),
+                }
             }
         };
+        let keys = entry.2.clone();
         self.remote
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(uri.to_string(), (now, keys.clone()));
+            .insert(uri.to_string(), entry);
         keys.ok_or("jwks_uri_unusable")
     }
 

@@ -28,10 +28,12 @@ pub async fn exchange(
 ) -> Result<TokenResponse, OAuthError> {
     let kind = checked(req, policy, connector)?;
     let token = req.params.require("subject_token")?;
-    let identity = identity(grants, connector, token).await?;
+    let (identity, signed_in) = identity(grants, connector, token).await?;
     admit(grants, req, &identity, connector).await?;
     let wants_id_token = req.params.get("requested_token_type") == Some(ID_TOKEN_TYPE);
-    let grant = grant_for(grants, req, policy, identity, wants_id_token)?;
+    let mut grant = grant_for(grants, req, policy, identity, wants_id_token)?;
+    // The ID token says when the person signed in upstream, never "now".
+    grant.auth_time = signed_in.min(grants.clock.now());
     let overrides = Overrides {
         no_id_token: !wants_id_token,
         ..Default::default()
@@ -176,7 +178,11 @@ fn grant_for(
 }
 
 /// The identity connector `id` makes of an upstream ID token.
-async fn identity(grants: &Grants, connector: &str, token: &str) -> Result<Identity, OAuthError> {
+async fn identity(
+    grants: &Grants,
+    connector: &str,
+    token: &str,
+) -> Result<(Identity, i64), OAuthError> {
     match grants.connectors.token_identity(connector, token).await {
         None => Err(OAuthError::invalid_request(
             "that connector does not take tokens for exchange",

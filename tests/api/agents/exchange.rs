@@ -299,6 +299,12 @@ async fn upstream_exchange(backend: Backend) {
         "the connector's group pipeline"
     );
     let sub = ours["sub"].as_str().expect("sub").to_string();
+    let upstream = conformance::jwt_claims(id_token);
+    let signed_in = upstream.get("auth_time").unwrap_or(&upstream["iat"]);
+    assert_eq!(
+        &ours["auth_time"], signed_in,
+        "when the person signed in upstream"
+    );
 
     // An access token for the catalog's audience, from the same ID token: the same person.
     let answer = node_one(

@@ -353,3 +353,62 @@ clients:
     let warned: Vec<String> = config.warnings.iter().map(|w| w.path.clone()).collect();
     assert_eq!(warned, ["clients[1].scopes[1]"], "{:?}", config.warnings);
 }
+
+/// A JWK Set server that can start failing.
+async fn failing_jwks_server(
+    body: String,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let failing = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = failing.clone();
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let body = body.clone();
+            let fail = flag.load(Ordering::SeqCst);
+            async move {
+                let status = if fail { 503 } else { 200 };
+                (
+                    axum::http::StatusCode::from_u16(status).expect("status"),
+                    [("content-type", "application/json")],
+                    body,
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/jwks", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    (url, failing)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_jwks_uri_keeps_its_last_keys_for_an_hour_at_most() {
+    let set = json!({"keys": [agent_key().1]}).to_string();
+    let (url, failing) = failing_jwks_server(set).await;
+    let op = start_with(Backend::Sqlite, &url).await.expect("op");
+    // Signed here, at the provider's clock (which the test moves).
+    let remote = |op: &Op| {
+        assertion(
+            op,
+            |c| {
+                c["iss"] = json!("agent-remote");
+                c["sub"] = json!("agent-remote");
+            },
+            "RS256",
+        )
+    };
+    assert_eq!(token_with(&op, &remote(&op)).await.0, 200, "fetched");
+    failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    op.clock.advance(400);
+    let (status, body) = token_with(&op, &remote(&op)).await;
+    assert_eq!(
+        status, 200,
+        "the set that worked, while the URI fails: {body}"
+    );
+    op.clock.advance(3600);
+    let (status, body) = token_with(&op, &remote(&op)).await;
+    assert_eq!(status, 401, "no longer after an hour: {body}");
+}
