@@ -54,8 +54,8 @@ pub struct Assertions {
     http: reqwest::Client,
     /// `jwks_uri` → when it was fetched, and its keys.
     remote: Mutex<HashMap<String, Fetched>>,
-    /// One fetch at a time.
-    fetching: tokio::sync::Mutex<()>,
+    /// One fetch at a time per URI (a slow one delays no other client).
+    fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// The claims of an unverified JWT (for the client id an assertion names).
@@ -109,7 +109,7 @@ impl Assertions {
             clock,
             http,
             remote: Mutex::new(HashMap::new()),
-            fetching: tokio::sync::Mutex::new(()),
+            fetching: Mutex::new(HashMap::new()),
         }
     }
 
@@ -190,7 +190,12 @@ impl Assertions {
                 return keys.clone().ok_or("jwks_uri_unusable");
             }
         }
-        let _one = self.fetching.lock().await;
+        let lock = {
+            let mut locks = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
+            // One entry per URI ever configured: bounded by the clients.
+            locks.entry(uri.to_string()).or_default().clone()
+        };
+        let _one = lock.lock().await;
         // Fetched by someone else meanwhile?
         if let Some((tried, _, keys)) = self.cached(uri)
             && cached.as_ref().is_none_or(|(before, _, _)| tried > *before)

@@ -127,14 +127,7 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
         ));
     }
     let audience = targets(&req, &policy, true)?;
-    let held: Vec<String> = subject
-        .scope
-        .as_deref()
-        .unwrap_or_default()
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
+    let held = held_scope(client, &subject);
     let scope = match req.params.get("scope") {
         Some(s) => check_scope(Some(s), &held)?,
         None => held,
@@ -171,6 +164,22 @@ pub async fn exchange(grants: &Grants, req: ClientRequest) -> Result<TokenRespon
     };
     audit(grants, client, &subject, act.as_ref(), &issued);
     Ok(issued.response)
+}
+
+/// The scopes the subject token holds that the presenting client may have.
+fn held_scope(client: &Client, subject: &AccessTokenClaims) -> Vec<String> {
+    let may_have = |s: &str| match &client.config.scopes {
+        Some(list) => list.iter().any(|a| a == s),
+        None => s == "openid" || crate::config::STANDARD_SCOPES.contains(&s),
+    };
+    subject
+        .scope
+        .as_deref()
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty() && may_have(s))
+        .map(str::to_string)
+        .collect()
 }
 
 /// A machine's token (`client_credentials`: `sub` is a client) for another audience.
