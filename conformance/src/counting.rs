@@ -79,7 +79,7 @@ counted! {
     fn count_auth_requests(&self) -> Result<u64>;
     fn create_session(&self, session: &SessionRecord) -> Result<()>;
     fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>>;
-    fn delete_session(&self, id_hash: &str) -> Result<()>;
+    fn delete_session(&self, id_hash: &str) -> Result<Option<(String, String)>>;
     fn delete_sessions(&self, sub: Option<&str>) -> Result<Vec<(String, String)>>;
     fn end_session(&self, sid: &str, now: UnixTime, marker_expires_at: UnixTime) -> Result<u64>;
     fn get_consent(&self, sub: &str, client_id: &str) -> Result<Option<Vec<String>>>;

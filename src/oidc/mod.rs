@@ -20,6 +20,7 @@ pub mod introspect;
 pub mod login;
 pub mod logout;
 pub mod params;
+mod presented;
 pub mod resource;
 pub mod revoke;
 pub mod session;

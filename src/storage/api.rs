@@ -146,7 +146,8 @@ pub trait Storage: Send + Sync + 'static {
     /// `get_identity` answers), in one transaction.
     async fn create_session(&self, session: &SessionRecord) -> Result<()>;
     async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>>;
-    async fn delete_session(&self, id_hash: &str) -> Result<()>;
+    /// Ends one session; its `sid` and `sub`, if it existed.
+    async fn delete_session(&self, id_hash: &str) -> Result<Option<(String, String)>>;
     /// Ends every session of `sub`; `None` ends all sessions. Returns the `sid` and `sub`
     /// of each.
     async fn delete_sessions(&self, sub: Option<&str>) -> Result<Vec<(String, String)>>;

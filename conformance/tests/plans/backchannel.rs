@@ -386,3 +386,17 @@ async fn the_mock_tells_clients_of_the_sessions_it_revokes() {
     assert!(claims["sid"].is_string());
     assert_eq!(jwt_header(&token)["typ"], "logout+jwt");
 }
+
+async fn replaced(backend: Backend) {
+    let Some((op, mut rx, _)) = start(backend, 0).await else {
+        return;
+    };
+    let b = Browser::new();
+    let first = happy_flow(&op, &b, "bcl", &[], &[]).await;
+    // Signing in again in the same browser replaces the session: the old one has ended.
+    let second = happy_flow(&op, &b, "bcl", &[], &[("prompt", "login")]).await;
+    assert_ne!(first.claims["sid"], second.claims["sid"]);
+    let token = next_token(&mut rx).await;
+    check_logout_token(&op, &token, "bcl", &first.claims).await;
+}
+on_both!(a_session_replaced_by_a_new_sign_in_is_told, replaced);

@@ -182,12 +182,10 @@ impl Flows {
         identity: &Identity,
     ) -> Result<(SessionRecord, HeaderValue), crate::storage::StorageError> {
         if let Some(old) = read_cookie(headers, &self.cookies.session) {
-            let hash = hash_value(old);
             // The replaced session ends: its clients are told (back-channel logout).
-            if let Some(previous) = self.storage.get_session(&hash).await? {
-                self.backchannel.session_ended(&previous.sid, &previous.sub);
+            if let Some((sid, sub)) = self.storage.delete_session(&hash_value(old)).await? {
+                self.backchannel.session_ended(&sid, &sub);
             }
-            self.storage.delete_session(&hash).await?;
         }
         let (value, id_hash) = new_secret();
         let now = self.clock.now();

@@ -96,6 +96,30 @@ pub struct IssuedTokens {
     pub access_exp: UnixTime,
 }
 
+impl IssuedTokens {
+    /// The answer for a new access token (and ID token): no refresh token yet.
+    fn bearer(
+        access: crate::oidc::tokens::Issued,
+        lifetime: i64,
+        scope: Option<String>,
+        id_token: Option<String>,
+    ) -> Self {
+        Self {
+            access_jti: access.claims.jti.clone(),
+            access_exp: access.claims.exp,
+            response: TokenResponse {
+                access_token: access.token,
+                token_type: "Bearer".into(),
+                expires_in: lifetime,
+                scope,
+                refresh_token: None,
+                id_token,
+                issued_token_type: None,
+            },
+        }
+    }
+}
+
 impl Grants {
     /// The lock of refresh family `id`'s upstream refresh.
     pub fn upstream_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -214,19 +238,12 @@ impl Grants {
         } else {
             None
         };
-        Ok(IssuedTokens {
-            access_jti: access.claims.jti.clone(),
-            access_exp: access.claims.exp,
-            response: TokenResponse {
-                access_token: access.token,
-                token_type: "Bearer".into(),
-                expires_in: lifetime,
-                scope: Some(scope),
-                refresh_token: None,
-                id_token,
-                issued_token_type: None,
-            },
-        })
+        Ok(IssuedTokens::bearer(
+            access,
+            lifetime,
+            Some(scope),
+            id_token,
+        ))
     }
 
     /// The ID token that goes with `access_token`.
@@ -294,19 +311,8 @@ impl Grants {
                 jti: None,
             })
             .map_err(|e| OAuthError::internal(&e))?;
-        Ok(IssuedTokens {
-            access_jti: access.claims.jti.clone(),
-            access_exp: access.claims.exp,
-            response: TokenResponse {
-                access_token: access.token,
-                token_type: "Bearer".into(),
-                expires_in: lifetime,
-                scope: (!scope.is_empty()).then_some(scope),
-                refresh_token: None,
-                id_token: None,
-                issued_token_type: None,
-            },
-        })
+        let scope = (!scope.is_empty()).then_some(scope);
+        Ok(IssuedTokens::bearer(access, lifetime, scope, None))
     }
 
     /// Tokens were issued: an audit line (client, subject, hashed token id, lifetime) and the

@@ -255,8 +255,10 @@ pub async fn sessions_round_trip(s: &dyn Storage) {
         Some(session("c", "bob").identity),
         "a session stores its identity as the subject's latest claims"
     );
-    s.delete_session("a").await.expect("delete");
+    let ended = s.delete_session("a").await.expect("delete");
+    assert_eq!(ended.map(|(_, sub)| sub).as_deref(), Some("alice"));
     assert_eq!(s.get_session("a").await.expect("get"), None);
+    assert_eq!(s.delete_session("a").await.expect("again"), None);
     let ended = s.delete_sessions(Some("alice")).await.expect("delete");
     assert_eq!(ended.len(), 1);
     assert_eq!(ended[0].1, "alice");

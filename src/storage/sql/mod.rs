@@ -337,12 +337,13 @@ macro_rules! shared_storage {
                         .transpose()
                 }
 
-                async fn delete_session(&self, id_hash: &str) -> Result<()> {
-                    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                async fn delete_session(&self, id_hash: &str) -> Result<Option<(String, String)>> {
+                    let row = sqlx::query("DELETE FROM sessions WHERE id_hash = $1 RETURNING sid, sub")
                         .bind(id_hash)
-                        .execute(&self.pool)
+                        .fetch_optional(&self.pool)
                         .await?;
-                    Ok(())
+                    row.map(|r| Ok((sqlx::Row::try_get(&r, "sid")?, sqlx::Row::try_get(&r, "sub")?)))
+                        .transpose()
                 }
 
                 async fn delete_sessions(&self, sub: Option<&str>) -> Result<Vec<(String, String)>> {
